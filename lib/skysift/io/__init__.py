@@ -1,0 +1,1 @@
+"""Readers and writers: survey FITS files in, Parquet / FITS / HATS tables out."""

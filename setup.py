@@ -1,0 +1,43 @@
+"""skysift: find target objects in survey-scale astronomy data with Apache Spark."""
+from setuptools import find_packages, setup
+
+# Versions verified to install and run offline together (../shared/STACK.md).
+CORE = [
+    "pyspark==4.3.0",
+    "pyarrow==25.0.1",
+    "pandas==3.1.1",
+    "numpy==2.4.6",
+    "torch==2.14.1",
+    "mlflow==3.17.2",
+    "faiss-cpu==1.15.1",
+    "astropy==8.0.2",
+    "cdshealpix==0.9.0",
+    "PyYAML>=6.0",
+    "tqdm>=4.66",
+    "matplotlib>=3.8",
+    "scikit-learn>=1.5",
+]
+DEV = [
+    "pytest>=8",
+    "nbclient>=0.10",
+    "nbformat>=5.10",
+    "ipykernel>=6.29",
+    # Independent readers used by tests to check our HATS output.
+    "hats==0.11.1",
+    "lsdb==0.11.1",
+    "hats-import==0.11.1",
+]
+# ultralytics is AGPL-3.0: kept optional, imported lazily by the detection pipeline only.
+DETECT = ["ultralytics==8.4.190", "torchvision==0.29.1"]
+
+setup(
+    name="skysift",
+    version="0.1.0",
+    description=__doc__,
+    package_dir={"": "lib"},
+    packages=find_packages("lib"),
+    python_requires=">=3.11,<3.12",
+    install_requires=CORE,
+    extras_require={"dev": DEV, "detect": DETECT},
+    entry_points={"console_scripts": ["skysift=skysift.cli:main"]},
+)
