@@ -1,0 +1,74 @@
+"""BPT classifier against the published demarcation formulas, on points placed either side of each line."""
+import numpy as np
+import pytest
+
+from skysift.spectra.bpt import classify_bpt
+
+EPS = 0.02
+
+
+def ke01(x):  # Kewley 2001 eq. 5, written out again independently of the module
+    return 0.61 / (x - 0.47) + 1.19
+
+
+def ka03(x):  # Kauffmann 2003 eq. 1
+    return 0.61 / (x - 0.05) + 1.30
+
+
+def fluxes_from_logs(y, x_nii, x_sii=None, x_oi=None):
+    """Line fluxes with Hb = Ha = 1 reproducing the requested log ratios."""
+    n = len(y)
+    one = np.ones(n)
+    sii = None if x_sii is None else 10.0 ** np.asarray(x_sii)
+    oi = None if x_oi is None else 10.0 ** np.asarray(x_oi)
+    return dict(hb=one, oiii_5007=10.0 ** np.asarray(y), ha=one, nii_6584=10.0 ** np.asarray(x_nii),
+                sii_6717_6731=sii, oi_6300=oi)
+
+
+def test_star_forming_composite_agn_either_side_of_curves():
+    x = np.array([-1.2, -0.8, -0.5, -0.3, -0.1])
+    below_ka = ka03(x) - EPS
+    between = 0.5 * (ka03(x) + ke01(x))
+    above_ke = ke01(x) + EPS
+    y = np.concatenate([below_ka, between, above_ke])
+    xs = np.concatenate([x, x, x])
+    got = classify_bpt(**fluxes_from_logs(y, xs))
+    assert list(got[:5]) == ["star_forming"] * 5
+    assert list(got[5:10]) == ["composite"] * 5
+    assert list(got[10:]) == ["agn"] * 5  # no [S II]/[O I]: AGN not split
+
+
+def test_just_above_kauffmann_is_composite_just_below_is_star_forming():
+    x = np.array([-0.6, -0.4])
+    got_lo = classify_bpt(**fluxes_from_logs(ka03(x) - 1e-3, x))
+    got_hi = classify_bpt(**fluxes_from_logs(ka03(x) + 1e-3, x))
+    assert list(got_lo) == ["star_forming", "star_forming"]
+    assert list(got_hi) == ["composite", "composite"]
+
+
+def test_right_of_asymptotes():
+    # x beyond 0.05 can never be star-forming (y=-2 is below Ke01(0.2)=-1.07); beyond 0.47 always AGN, even with low [O III]/Hb
+    got = classify_bpt(**fluxes_from_logs(np.array([-2.0, -2.0]), np.array([0.2, 0.6])))
+    assert list(got) == ["composite", "agn"]
+
+
+def test_seyfert_liner_split_with_kewley06():
+    # AGN region on the [N II] diagram, then either side of y = 1.89 x + 0.76 on the [S II] diagram
+    x_nii = np.array([0.1, 0.1])
+    x_sii = np.array([0.0, 0.0])
+    y = np.array([0.76 + 0.1, 0.76 - 0.1])
+    got = classify_bpt(**fluxes_from_logs(y, x_nii, x_sii=x_sii))
+    assert list(got) == ["seyfert", "liner"]
+    # [O I] line y = 1.18 x + 1.30 when [S II] is missing
+    x_oi = np.array([-0.5, -0.5])
+    y = np.array([1.18 * -0.5 + 1.30 + 0.05, 1.18 * -0.5 + 1.30 - 0.05])
+    got = classify_bpt(**fluxes_from_logs(y, np.array([0.6, 0.6]), x_oi=x_oi))
+    assert list(got) == ["seyfert", "liner"]
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, np.nan])
+def test_unusable_fluxes_give_none(bad):
+    f = fluxes_from_logs(np.array([0.0, 0.0]), np.array([-1.0, -1.0]))
+    f["ha"] = np.array([1.0, bad])
+    got = classify_bpt(**f)
+    assert got[0] == "star_forming" and got[1] is None
