@@ -24,6 +24,10 @@ JOBS: dict[str, str] = {
     "ingest-spectra": "skysift.ingest.job",
     "benchmark": "skysift.bench.job",
     "demo": "skysift.demo",
+    "load-catalog": "skysift.catalog.job",
+    "build-kb": "skysift.index.build",
+    "search-kb": "skysift.index.search",
+    "evaluate-kb": "skysift.eval_kb.job",
 }
 
 COMMON_FLAGS = {"--config", "--set", "--profile", "--input", "--output"}
