@@ -1,0 +1,67 @@
+"""Output wavelength grids that every spectrum is resampled onto."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+import numpy as np
+
+from ..config import require
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """A uniform output wavelength grid (linear or log-linear in Angstrom)."""
+
+    start_angstrom: float = 3850.0
+    """First grid point (Tang et al. 2025: 3850 A)."""
+    stop_angstrom: float = 9000.0
+    """Last grid point, inclusive (Tang et al. 2025: 9000 A)."""
+    n_points: int = 3688
+    """Number of grid points (Tang et al. 2025: 3688; Lu et al. 2022: 2501 for 3900-8900 A at 2 A)."""
+    spacing: Literal["linear", "log"] = "linear"
+    """'linear' = uniform in Angstrom (both papers); 'log' = uniform in log10(Angstrom)."""
+
+    def __post_init__(self):
+        require(self.start_angstrom > 0, f"grid.start_angstrom must be > 0, got {self.start_angstrom}")
+        require(
+            self.stop_angstrom > self.start_angstrom,
+            f"grid.stop_angstrom ({self.stop_angstrom}) must exceed grid.start_angstrom ({self.start_angstrom})",
+        )
+        require(self.n_points >= 2, f"grid.n_points must be >= 2, got {self.n_points}")
+
+    @property
+    def grid_id(self) -> str:
+        """Stable text id stored in every row (e.g. 'lin:3850:9000:3688'); models check it."""
+        prefix = "lin" if self.spacing == "linear" else "log"
+        return f"{prefix}:{self.start_angstrom:g}:{self.stop_angstrom:g}:{self.n_points}"
+
+    def wave_angstrom(self) -> np.ndarray:
+        """The grid points in Angstrom (float64)."""
+        return _grid_points(self.start_angstrom, self.stop_angstrom, self.n_points, self.spacing)
+
+    def edges_angstrom(self) -> np.ndarray:
+        """Bin edges (n_points + 1) half-way between points; outer edges mirror the first/last step."""
+        wave = self.wave_angstrom()
+        mid = 0.5 * (wave[1:] + wave[:-1])
+        return np.concatenate([[wave[0] - (mid[0] - wave[0])], mid, [wave[-1] + (wave[-1] - mid[-1])]])
+
+
+@lru_cache(maxsize=16)
+def _grid_points(start: float, stop: float, n: int, spacing: str) -> np.ndarray:
+    if spacing == "linear":
+        wave = np.linspace(start, stop, n)
+    else:
+        wave = np.logspace(np.log10(start), np.log10(stop), n)
+    wave.setflags(write=False)
+    return wave
+
+
+def parse_grid_id(grid_id: str) -> GridConfig:
+    """Inverse of GridConfig.grid_id."""
+    try:
+        kind, start, stop, n = grid_id.split(":")
+        return GridConfig(float(start), float(stop), int(n), "linear" if kind == "lin" else "log")
+    except ValueError:
+        raise ValueError(f"not a grid id: {grid_id!r} (expected e.g. 'lin:3850:9000:3688')") from None
