@@ -12,16 +12,18 @@ CORE = [
     "faiss-cpu==1.15.1",
     "astropy==8.0.2",
     "cdshealpix==0.9.0",
-    "PyYAML>=6.0",
-    "tqdm>=4.66",
-    "matplotlib>=3.8",
-    "scikit-learn>=1.5",
+    # Compiled batch kernels (resampling); also pulled in by lsdb.
+    "numba==0.68.1",
+    "PyYAML==6.0.4",
+    "tqdm==4.70.1",
+    "matplotlib==3.11.2",
+    "scikit-learn==1.9.1",
 ]
 DEV = [
-    "pytest>=8",
-    "nbclient>=0.10",
-    "nbformat>=5.10",
-    "ipykernel>=6.29",
+    "pytest==9.2.0",
+    "nbclient==0.11.0",
+    "nbformat==5.11.1",
+    "ipykernel==7.4.0",
     # Independent readers used by tests to check our HATS output.
     "hats==0.11.1",
     "lsdb==0.11.1",
