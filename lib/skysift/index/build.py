@@ -90,7 +90,7 @@ def add_shard(pdf: pd.DataFrame, trained: bytes, shard: int, kb: str, threads: i
     out["local_id"] = np.arange(len(out), dtype=np.int64)
     table = pa.Table.from_pandas(out, schema=KB_ENTRIES, preserve_index=False)
     write_id_map(shard_ids_file(kb, shard), table)
-    return out
+    return emb.object_strings(out)
 
 
 def _shard_builder(kb: str, trained_bc, threads: int):

@@ -52,3 +52,11 @@ def invalid_embedding_reason(col: str = "embedding"):
             F.lit("embedding has non-finite values"),
         )
     )
+
+
+def object_strings(pdf: pd.DataFrame) -> pd.DataFrame:
+    """String columns as object dtype: pyspark 4.3's Arrow conversion fails on pandas 3's pyarrow-backed `str`."""
+    for col in pdf.columns:
+        if isinstance(pdf[col].dtype, pd.StringDtype):
+            pdf[col] = pdf[col].astype(object)
+    return pdf

@@ -126,7 +126,7 @@ def search_batch(pdf: pd.DataFrame, shard_set: ShardSet, k: int, kb_version: str
     ids = shard_set.spec_ids[safe]
     labs = shard_set.labels[safe]
     label, score, _, _ = vote(dist, np.where(valid, labs, None), valid)
-    return pd.DataFrame(
+    return emb.object_strings(pd.DataFrame(
         {
             "spec_id": pdf["spec_id"].to_numpy(),
             "label": label,
@@ -136,7 +136,7 @@ def search_batch(pdf: pd.DataFrame, shard_set: ShardSet, k: int, kb_version: str
             "neighbor_distances": _rows_to_lists(dist, valid),
             "kb_version": kb_version,
         }
-    )
+    ))
 
 
 def _searcher(kb: str, meta: KbMeta, spec: IndexSpec, k: int, threads: int):
