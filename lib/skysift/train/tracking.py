@@ -1,0 +1,234 @@
+"""MLflow wiring: tracking URI, experiments, logging the encoder, the registry and its champion alias.
+
+``import mlflow`` costs ~2 s, so every function imports it lazily. Telemetry is
+switched off before the first import (MLflow would otherwise start a background
+thread that tries the network).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..config import ConfigError
+from ..paths import REPO_ROOT
+
+ENCODER_STATE = "encoder_state.pt"
+ENCODER_CONFIG = "encoder_config.json"
+
+
+class ModelNotFoundError(ConfigError):
+    """A model URI that names no registered model, alias, version or checkpoint."""
+
+
+def runs_dir() -> Path:
+    """Folder for local run state: $SKYSIFT_RUNS_DIR, else runs/ in the repository."""
+    return Path(os.environ.get("SKYSIFT_RUNS_DIR", REPO_ROOT / "runs"))
+
+
+def tracking_uri() -> str:
+    """$MLFLOW_TRACKING_URI, else a SQLite store under runs/mlflow/."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    folder = runs_dir() / "mlflow"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / 'mlflow.db').absolute()}"
+
+
+def artifact_root(uri: str) -> str | None:
+    """A local artifact folder beside a SQLite store (None for other stores: the server decides)."""
+    if uri.startswith("sqlite:///"):
+        return str(Path(uri[len("sqlite:///"):]).absolute().parent / "artifacts")
+    return None
+
+
+def mlflow_module(uri: str | None = None):
+    """``mlflow`` with telemetry off and the tracking + registry URI set."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import logging
+
+    import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    uri = uri or tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow
+
+
+def experiment_id(mlflow, name: str, uri: str) -> str:
+    """Id of experiment ``name``, created with a local artifact root when the store is SQLite."""
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    root = artifact_root(uri)
+    location = Path(root, name).as_uri() if root else None
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def run_url(uri: str, exp_id: str, run_id: str) -> str:
+    """Where to look at a run: the server page, or the `mlflow ui` command + page for a local store."""
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/#/experiments/{exp_id}/runs/{run_id}"
+    return f"mlflow ui --backend-store-uri {uri} -> http://127.0.0.1:5000/#/experiments/{exp_id}/runs/{run_id}"
+
+
+def flat_params(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config dict -> {'a.b': 'value'} for mlflow.log_params."""
+    out: dict[str, str] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flat_params(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = str(value)[:500]
+    return out
+
+
+def log_encoder(mlflow, encoder, pooling: str = "mean", extra_meta: dict | None = None):
+    """Log the encoder as an MLflow PyTorch model (flux -> embedding) with its signature.
+
+    The weights and config also travel as extra files so that loaders rebuild our
+    own ``SpectrumEncoder`` (``mlflow.pytorch.load_model`` returns a GraphModule).
+    """
+    import numpy as np
+    import torch
+
+    from ..models.spectrum_encoder import EmbeddingModel
+
+    cfg = encoder.cfg
+    wrapper = EmbeddingModel(encoder.cpu().eval(), pooling).eval()
+    example = np.zeros((2, cfg.n_points), dtype=np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        state_path = Path(tmp, ENCODER_STATE)
+        torch.save(encoder.state_dict(), state_path)
+        cfg_path = Path(tmp, ENCODER_CONFIG)
+        cfg_path.write_text(json.dumps({"model": cfg.to_dict(), "pooling": pooling, **(extra_meta or {})}))
+        return mlflow.pytorch.log_model(
+            wrapper,
+            name="model",
+            input_example=example,
+            extra_files=[str(state_path), str(cfg_path)],
+        )
+
+
+def register_encoder(mlflow, model_uri: str, name: str, alias: str, val_loss: float, tags: dict[str, Any]) -> dict:
+    """Register ``model_uri`` as a new version of ``name``; move ``alias`` only when val_loss beats the holder's."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    version = mlflow.register_model(model_uri, name)
+    for key, value in {**tags, "val_loss": val_loss}.items():
+        client.set_model_version_tag(name, version.version, key, str(value))
+    current = None
+    try:
+        current = client.get_model_version_by_alias(name, alias)
+    except Exception:  # noqa: BLE001 - no holder of the alias yet
+        current = None
+    current_loss = math.inf
+    if current is not None:
+        try:
+            current_loss = float(current.tags.get("val_loss", "inf"))
+        except ValueError:
+            current_loss = math.inf
+    promoted = bool(val_loss < current_loss)
+    if promoted:
+        client.set_registered_model_alias(name, alias, version.version)
+    return {
+        "registered_model": name,
+        "model_version": int(version.version),
+        "alias": alias,
+        "promoted": promoted,
+        "champion_version": int(version.version) if promoted else int(current.version),
+        "champion_val_loss": val_loss if promoted else current_loss,
+    }
+
+
+def _local_model_dir(model_uri: str) -> Path | None:
+    path = Path(model_uri[len("file://"):] if model_uri.startswith("file://") else model_uri)
+    return path if path.exists() else None
+
+
+def resolve_model(model_uri: str, uri: str | None = None) -> dict[str, Any]:
+    """Find a model without loading it: {'uri', 'version', 'dir' (local files), 'meta'} or a clear error.
+
+    Accepts ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN/model``, a
+    logged model folder, or a training checkpoint file (``best.pt``/``last.pt``).
+    """
+    local = _local_model_dir(model_uri)
+    if local is not None:
+        return _describe_local(local, model_uri)
+    if not model_uri.startswith(("models:/", "runs:/", "models:")):
+        raise ModelNotFoundError(
+            f"model_uri {model_uri!r}: no such file, and not a models:/NAME@ALIAS or runs:/ URI"
+        )
+    mlflow = mlflow_module(uri)
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    version = None
+    if model_uri.startswith("models:/"):
+        ref = model_uri[len("models:/"):].strip("/")
+        name, sep, alias = ref.partition("@")
+        if not sep:
+            name, _, ver = ref.partition("/")
+        try:
+            client.get_registered_model(name)
+        except Exception:  # noqa: BLE001
+            known = [m.name for m in client.search_registered_models()]
+            raise ModelNotFoundError(
+                f"model_uri {model_uri!r}: expected a registered model {name!r} in {mlflow.get_tracking_uri()}; "
+                f"registered models: {known or 'none'} (run `skysift pretrain` first)"
+            ) from None
+        try:
+            mv = client.get_model_version_by_alias(name, alias) if sep else client.get_model_version(name, ver)
+        except Exception:  # noqa: BLE001
+            aliases = sorted(client.get_registered_model(name).aliases or {})
+            what = f"alias {alias!r}" if sep else f"version {ver!r}"
+            raise ModelNotFoundError(
+                f"model_uri {model_uri!r}: registered model {name!r} has no {what}; "
+                f"its aliases: {aliases or 'none'}"
+            ) from None
+        version = int(mv.version)
+    try:
+        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+    except Exception as exc:  # noqa: BLE001
+        raise ModelNotFoundError(f"model_uri {model_uri!r}: cannot download its files: {exc}") from None
+    info = _describe_local(folder, model_uri)
+    info["version"] = version
+    return info
+
+
+def _describe_local(path: Path, model_uri: str) -> dict[str, Any]:
+    import torch
+
+    if path.is_file():
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        if "model_config" not in ckpt:
+            raise ModelNotFoundError(f"{path}: not a skysift training checkpoint (no model_config)")
+        return {"uri": model_uri, "version": None, "dir": str(path),
+                "meta": {"model": ckpt["model_config"], "pooling": "mean"}}
+    cfg_files = list(path.rglob(ENCODER_CONFIG))
+    if not cfg_files:
+        raise ModelNotFoundError(f"{path}: no {ENCODER_CONFIG} inside; not a skysift spectrum encoder")
+    meta = json.loads(cfg_files[0].read_text())
+    return {"uri": model_uri, "version": None, "dir": str(cfg_files[0].parent), "meta": meta}
+
+
+def load_encoder(info: dict[str, Any], device: str = "cpu"):
+    """Our SpectrumEncoder with the weights of a model found by ``resolve_model``, in eval mode."""
+    import torch
+
+    from ..models.spectrum_encoder import EncoderConfig, SpectrumEncoder
+
+    model = SpectrumEncoder(EncoderConfig(**info["meta"]["model"]))
+    path = Path(info["dir"])
+    if path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=False)["model_state"]
+    else:
+        state = torch.load(path / ENCODER_STATE, map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model.to(device).eval()
