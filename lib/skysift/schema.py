@@ -163,6 +163,22 @@ COLUMN_DOCS.update(
     }
 )
 
+# --- embeddings: one encoder embedding per spectrum (embed-spectra, issue 5)
+EMBEDDINGS = pa.schema(
+    [
+        pa.field("spec_id", pa.string(), nullable=False),
+        pa.field("embedding", pa.list_(pa.float32())),
+        pa.field("model_uri", pa.string()),
+        pa.field("model_version", pa.string()),
+    ]
+)
+COLUMN_DOCS.update(
+    {
+        "embedding": "float32 encoder embedding (length D), patch tokens pooled as embed-spectra's `pooling`",
+        "model_uri": "model the embedding came from as given (models:/NAME@ALIAS, runs:/..., or a path)",
+    }
+)
+
 
 def spark_schema(schema: pa.Schema):
     """The Spark StructType for an Arrow schema (for mapInPandas / createDataFrame)."""
