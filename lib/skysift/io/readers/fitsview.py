@@ -304,6 +304,12 @@ class RawView(FitsView):
         offset = self._next_offset
         index = len(self._hdus)
         if index > 0:
+            prev = self._hdus[-1]
+            if prev.data_offset + prev.data_bytes > self._src.size:
+                raise Truncated(
+                    f"truncated: HDU {prev.index} ({prev.name}) data needs bytes up to "
+                    f"{prev.data_offset + prev.data_bytes} but the file ends at byte {self._src.size}"
+                )
             lead = self._src.read(offset, 9)
             if len(lead) == 0:
                 self._done = True
@@ -439,6 +445,7 @@ class AstropyView(FitsView):
             except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:
                 raise NotFits(f"astropy cannot open it as FITS ({_one_line(exc, 160)})") from None
         self._cache: dict[int, Hdu] = {}
+        self._size = len(data) if data is not None else os.path.getsize(path)
 
     def close(self) -> None:
         self._hl.close()
@@ -452,6 +459,8 @@ class AstropyView(FitsView):
             try:
                 h = self._hl[index]
             except IndexError:
+                if index > 0 and self.hdu(index - 1) is not None:
+                    self._check_complete(index - 1)
                 return None
             except (OSError, ValueError) as exc:
                 raise Truncated(f"HDU {index} unreadable ({_one_line(exc, 160)})") from None
@@ -473,6 +482,20 @@ class AstropyView(FitsView):
         out._astropy_hdu = h  # type: ignore[attr-defined]
         self._cache[index] = out
         return out
+
+    def _check_complete(self, index: int) -> None:
+        """Raise Truncated when HDU ``index`` announces more data than the file holds (astropy only warns)."""
+        info = self._hl.fileinfo(index)
+        header = self._hl[index].header
+        naxis = int(header.get("NAXIS", 0))
+        n_elem = int(np.prod([int(header.get(f"NAXIS{i}", 0)) for i in range(1, naxis + 1)], dtype=np.int64)) if naxis else 0
+        nbytes = abs(int(header.get("BITPIX", 8))) // 8 * int(header.get("GCOUNT", 1)) * (int(header.get("PCOUNT", 0)) + n_elem)
+        size = self._size
+        if info["datLoc"] + nbytes > size:
+            raise Truncated(
+                f"truncated: HDU {index} ({self._hl[index].name}) data needs bytes up to {info['datLoc'] + nbytes} "
+                f"but the file ends at byte {size}"
+            )
 
     def read_columns(self, hdu: Hdu, names: list[str], n_rows: int | None = None) -> dict[str, np.ndarray]:
         with warnings.catch_warnings():

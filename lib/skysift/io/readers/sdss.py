@@ -25,10 +25,11 @@ REQUIRED_META = ("PLATE", "MJD", "FIBERID", "PLUG_RA", "PLUG_DEC")
 
 
 def coadd_hdu(view: FitsView) -> Hdu | None:
-    """HDU1 when it is a per-pixel table with ``loglam`` (or named COADD), else an HDU named COADD."""
+    """HDU1 when it is a per-pixel table with ``loglam`` (or a COADD without LAMOST's WAVELENGTH), else an HDU named COADD."""
     h1 = view.hdu(1)
-    if h1 is not None and h1.kind == "table" and (h1.column("loglam") or h1.name.upper() == "COADD"):
-        return h1
+    if h1 is not None and h1.kind == "table":
+        if h1.column("loglam") or (h1.name.upper() == "COADD" and not h1.column("WAVELENGTH")):
+            return h1
     found = view.find("COADD", limit=8)
     if found is not None and found.kind == "table" and found.column("loglam"):
         return found
