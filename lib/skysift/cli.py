@@ -22,6 +22,8 @@ from .paths import default_job_config
 JOBS: dict[str, str] = {
     "synth-survey": "skysift.synth.job",
     "ingest-spectra": "skysift.ingest.job",
+    "pretrain": "skysift.train.job",
+    "embed-spectra": "skysift.infer.embed",
     "benchmark": "skysift.bench.job",
     "demo": "skysift.demo",
     "load-catalog": "skysift.catalog.job",
