@@ -72,6 +72,22 @@ TRUTH = pa.schema(
         pa.field("bpt_class", pa.string()),
         pa.field("lens_grade", pa.string()),
         pa.field("outlier_subtype", pa.string()),
+        # synth-survey additions: file identity, generation parameters, lens source lines
+        pa.field("row_number", pa.int64()),
+        pa.field("file_spec_id", pa.string()),
+        pa.field("plate", pa.int32()),
+        pa.field("mjd", pa.int32()),
+        pa.field("fiber", pa.int32()),
+        pa.field("z_err", pa.float64()),
+        pa.field("flux_5500", pa.float32()),
+        pa.field("a_v_mag", pa.float32()),
+        pa.field("sigma_gas_kms", pa.float32()),
+        pa.field("fwhm_broad_kms", pa.float32()),
+        *[pa.field(f"flux_src_{name}", pa.float32()) for name in ("oii_3727", "hb_4861", "oiii_5007", "ha_6563")],
+        pa.field("lens_line_snr", pa.float32()),
+        pa.field("outlier_wave_angstrom", pa.float32()),
+        pa.field("k0", pa.int32()),
+        pa.field("n_pix", pa.int32()),
     ]
 )
 
@@ -106,6 +122,27 @@ COLUMN_DOCS: dict[str, str] = {
 }
 for _name in LINE_FLUX_COLUMNS:
     COLUMN_DOCS[_name] = f"true integrated line flux of {_name[5:]} (1e-17 erg/s/cm2) before noise"
+COLUMN_DOCS.update(
+    {
+        "row_number": "synthetic row number (the N of synth-N); with the seed it fixes the spectrum",
+        "file_spec_id": "spec_id a reader gives the synthetic FITS file (sdss-PLATE-MJD-FIBER or lamost-OBSID)",
+        "plate": "synthetic plate number (SDSS PLATE; LAMOST plan SYNnnnnn)",
+        "mjd": "synthetic MJD (SDSS MJD; LAMOST LMJD)",
+        "fiber": "synthetic fibre number on the plate, 1-based",
+        "flux_5500": "synthetic continuum flux density at 5500 A observed (1e-17 erg/s/cm2/A)",
+        "a_v_mag": "synthetic dust attenuation A_V of the gas (mag; stars see 0.44 A_V, Calzetti 2000)",
+        "sigma_gas_kms": "synthetic narrow emission-line velocity dispersion (km/s, before instrumental)",
+        "fwhm_broad_kms": "synthetic QSO broad-line FWHM (km/s; QSO rows only)",
+        "flux_src_oii_3727": "lens background source [O II] 3727+3729 flux (1e-17 erg/s/cm2; lens rows only)",
+        "flux_src_hb_4861": "lens background source Hbeta flux (1e-17 erg/s/cm2; lens rows only)",
+        "flux_src_oiii_5007": "lens background source [O III] 5007 flux (1e-17 erg/s/cm2; lens rows only)",
+        "flux_src_ha_6563": "lens background source Halpha flux (1e-17 erg/s/cm2; lens rows only)",
+        "lens_line_snr": "expected combined S/N of the lens background lines inside coverage (grades use it)",
+        "outlier_wave_angstrom": "observed wavelength of an outlier's unidentified line or continuum break (A)",
+        "k0": "first native pixel: loglam[0] = float32(3.5 + 1e-4 k0) (LAMOST: COEFF0 = 3.5 + 1e-4 k0)",
+        "n_pix": "number of native pixels in the synthetic file",
+    }
+)
 
 
 # --- labels / kb_entries / predictions: the knowledge base and target search (issue 6)
