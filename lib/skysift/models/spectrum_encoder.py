@@ -17,7 +17,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..config import require
+from ..config import ConfigError, require
+from ..spectra.grid import parse_grid_id
 from ..spectra.patches import n_patches, patchify_torch
 
 # D, L, h of each named size. "paper": Tang et al. 2025; "tiny": tests and CI.
@@ -76,6 +77,12 @@ class EncoderConfig:
         require(0.0 <= self.dropout < 1.0, f"model.dropout must be in [0, 1), got {self.dropout}")
         require(0.0 < self.mask_ratio < 1.0, f"model.mask_ratio must be in (0, 1), got {self.mask_ratio}")
         require(self.mlp_ratio > 0, f"model.mlp_ratio must be > 0, got {self.mlp_ratio}")
+        try:
+            grid_points = parse_grid_id(self.grid_id).n_points
+        except ValueError as exc:
+            raise ConfigError(f"model.grid_id: {exc}") from None
+        require(grid_points == self.n_points,
+                f"model.grid_id {self.grid_id!r} has {grid_points} points but model.n_points is {self.n_points}")
 
     @property
     def n_patches(self) -> int:

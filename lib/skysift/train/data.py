@@ -63,6 +63,15 @@ def row_group_units(files: list[Path]) -> list[tuple[str, int, int]]:
     return units
 
 
+def table_grids(path: str | os.PathLike) -> list[str]:
+    """Distinct grid_id values of a spectra table (reads only that column)."""
+    seen: set[str] = set()
+    for f in table_files(path):
+        col = pq.read_table(f, columns=["grid_id"]).column("grid_id")
+        seen.update(v for v in pc.unique(col).to_pylist() if v is not None)
+    return sorted(seen)
+
+
 def split_hash(spec_ids: pa.Array) -> np.ndarray:
     """A uniform number in [0, 1) per spec_id, stable across processes, runs and machines."""
     arr = pc.cast(spec_ids, pa.large_string()) if not pa.types.is_large_string(spec_ids.type) else spec_ids

@@ -140,6 +140,15 @@ def _spawn_entry(local_rank: int, world: int, port: int, cfg: PretrainConfig) ->
 
 def launch(cfg: PretrainConfig, spark=None) -> dict[str, Any]:
     """Train with cfg.num_processes processes and return rank 0's summary."""
+    from ..config import ConfigError
+    from .data import table_grids
+
+    try:
+        grids = table_grids(cfg.input)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None
+    if grids != [cfg.model.grid_id]:
+        raise ConfigError(f"grid mismatch: model.grid_id is {cfg.model.grid_id!r}, table {cfg.input} holds {grids}")
     if cfg.num_processes == 1 or "WORLD_SIZE" in os.environ:
         train_worker(cfg)
     elif cfg.launcher == "spawn":

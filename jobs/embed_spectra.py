@@ -1,0 +1,5 @@
+"""spark-submit entry point for `skysift embed-spectra` (see lib/skysift/infer/embed.py)."""
+from skysift.cli import job_main
+
+if __name__ == "__main__":
+    job_main("embed-spectra")
