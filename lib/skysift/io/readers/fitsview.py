@@ -184,12 +184,13 @@ class Hdu:
         return None
 
     def describe(self) -> str:
+        name = self.name or f"HDU{self.index}"
         if self.kind == "table":
             cols = ",".join(self.columns[:8]) + (",..." if len(self.columns) > 8 else "")
-            return f"{self.name}(table {self.shape[0]} rows: {cols})"
+            return f"{name}(table {self.shape[0]} rows: {cols})"
         if self.kind == "image":
-            return f"{self.name}(image {'x'.join(str(s) for s in self.shape)})"
-        return f"{self.name}({self.kind})"
+            return f"{name}(image {'x'.join(str(s) for s in self.shape)})"
+        return f"{name}({self.kind})"
 
 
 class FitsView:
@@ -274,8 +275,8 @@ class RawView(FitsView):
         self._done = False
         first = self._src.read(0, CARD)
         if not first.startswith(b"SIMPLE  =") or parse_value(first[10:].decode("ascii", "replace")) is not True:
-            shown = first[:16]
-            raise NotFits(f"not a FITS file (starts with {shown!r}, expected 'SIMPLE  =                    T')")
+            self._src.close()
+            raise NotFits(f"not a FITS file (starts with {first[:16]!r}, expected 'SIMPLE  =                    T')")
 
     def close(self) -> None:
         self._src.close()
