@@ -15,6 +15,7 @@ CORE = [
     # Compiled batch kernels (resampling); also pulled in by lsdb.
     "numba==0.68.1",
     "PyYAML==6.0.4",
+    "psutil==7.2.2",
     "tqdm==4.70.1",
     "matplotlib==3.11.2",
     "scikit-learn==1.9.1",

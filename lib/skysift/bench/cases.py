@@ -1,0 +1,166 @@
+"""The benchmark cases of `skysift benchmark`: each runs ours and a baseline on the same input."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def native_sample(n: int, seed: int):
+    """``n`` SDSS-like native spectra (loglam on the survey lattice, ragged starts, masked runs)."""
+    from ..spectra.resample import LATTICE_DLOGLAM, LATTICE_LOGLAM0
+
+    rng = np.random.default_rng(seed)
+    lattice = (LATTICE_LOGLAM0 + LATTICE_DLOGLAM * np.arange(12000)).astype(np.float32)
+    loglam, flux, ivar, mask = [], [], [], []
+    for _ in range(n):
+        k0 = int(rng.integers(780, 830))
+        size = int(rng.integers(3800, 3850))
+        wave = 10.0 ** lattice[k0 : k0 + size].astype(np.float64)
+        continuum = 10.0 * (wave / 5500.0) ** rng.uniform(-2, 1)
+        f = (continuum + rng.normal(0, 0.5, size)).astype(np.float32)
+        m = np.zeros(size, np.int32)
+        for start in rng.integers(0, size - 12, 3):
+            m[start : start + int(rng.integers(1, 12))] = 1 << 16
+        loglam.append(lattice[k0 : k0 + size])
+        flux.append(f)
+        ivar.append(np.full(size, 4.0, np.float32))
+        mask.append(m)
+    return loglam, flux, ivar, mask
+
+
+def bench_resample(spark, cfg, workdir: Path, line) -> dict:
+    """Batch kernel vs a per-row numpy.interp loop producing the same flux and ivar."""
+    from ..spectra.grid import GridConfig
+    from ..spectra.resample import resample_batch, resample_one_reference
+
+    n = cfg.n_spectra or 10_000
+    loglam, flux, ivar, mask = native_sample(n, cfg.seed)
+    grid = GridConfig()
+    b = cfg.batch_spectra
+    resample_batch(loglam[:4], flux[:4], ivar[:4], mask[:4], grid)  # compile / load the kernel cache first
+    start = time.perf_counter()
+    ours = [resample_batch(loglam[i : i + b], flux[i : i + b], ivar[i : i + b], mask[i : i + b], grid)
+            for i in range(0, n, b)]
+    t_ours = time.perf_counter() - start
+    start = time.perf_counter()
+    ref = [resample_one_reference(loglam[i], flux[i], ivar[i], mask[i], grid) for i in range(n)]
+    t_base = time.perf_counter() - start
+    ours_flux = np.concatenate([r.flux for r in ours])
+    max_abs_diff = float(max(np.max(np.abs(ours_flux[i] - ref[i][0])) for i in range(0, n, max(1, n // 200))))
+    return line("resample", t_ours, t_base, spectra=n, ours_spectra_per_s=round(n / t_ours),
+                baseline_spectra_per_s=round(n / t_base), max_abs_diff=max_abs_diff)
+
+
+def _synth(spark, out: Path, n: int, fmt: str, seed: int, extra: dict | None = None) -> dict:
+    from ..config import load_config
+    from ..paths import default_job_config
+    from ..synth import job as synth_job
+
+    cfg = load_config(
+        synth_job.CONFIG, default_job_config("synth-survey"),
+        extra={"n_spectra": n, "format": fmt, "output": str(out), "seed": seed, **(extra or {})},
+    )
+    return synth_job.run(spark, cfg)
+
+
+def bench_ingest(spark, cfg, workdir: Path, line) -> dict:
+    """ingest-spectra on local Spark vs a single-process astropy + numpy loop over the same FITS files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..config import load_config
+    from ..ingest import job as ingest_job
+    from ..ingest.job import list_input_files
+    from ..io.spectra_fits import read_spectra_file
+    from ..paths import default_job_config
+    from ..spectra.native import Reject
+
+    survey = workdir / "survey"
+    if not survey.exists():
+        _synth(spark, survey, cfg.n_files, "fits", cfg.seed)
+    files = list_input_files(str(survey / "spectra"))
+    ingest_cfg = load_config(ingest_job.CONFIG, default_job_config("ingest-spectra"),
+                             extra={"input": str(survey / "spectra"), "output": str(workdir / "ours")})
+    # warm the OS file cache and the numba kernel cache for both sides alike
+    for path in files:
+        Path(path).read_bytes()
+    start = time.perf_counter()
+    summary = ingest_job.run(spark, ingest_cfg)
+    t_ours = time.perf_counter() - start
+
+    from ..spectra.grid import GridConfig
+    from ..spectra.normalise import normalise
+    from ..spectra.resample import resample_one_reference
+
+    grid: GridConfig = ingest_cfg.processing.grid
+    start = time.perf_counter()
+    rows, n_rej = [], 0
+    for path in files:
+        for item in read_spectra_file(path, backend="astropy"):
+            if isinstance(item, Reject):
+                n_rej += 1
+                continue
+            f, iv, covered, n_good = resample_one_reference(item.loglam, item.flux, item.ivar, item.and_mask, grid)
+            if n_good == 0 or covered < ingest_cfg.processing.min_coverage_fraction:
+                n_rej += 1
+                continue
+            f2, iv2, factor, _ = normalise(f[None], iv[None], grid.wave_angstrom(),
+                                           np.array([np.nan if item.z is None else item.z]),
+                                           ingest_cfg.processing.normalisation)
+            rows.append({"spec_id": item.spec_id, "flux": f2[0], "ivar": iv2[0], "norm_factor": float(factor[0])})
+    table = pa.Table.from_pylist(rows)
+    pq.write_table(table, workdir / "baseline.parquet")
+    t_base = time.perf_counter() - start
+    return line("ingest", t_ours, t_base, files=len(files), ours_files_per_s=round(len(files) / t_ours, 1),
+                baseline_files_per_s=round(len(files) / t_base, 1), written=summary["written"],
+                rejected=summary["rejected"], baseline_written=len(rows), baseline_rejected=n_rej)
+
+
+def bench_scale(spark, cfg, workdir: Path, line) -> dict:
+    """Synthesise + resample + normalise + write N spectra in one Spark job; peak memory and throughput."""
+    from ..io.tables import count_rows
+    from .memory import MemorySampler
+
+    n = cfg.n_spectra or 1_000_000
+    out = workdir / "scale"
+    with MemorySampler() as sampler:
+        start = time.perf_counter()
+        summary = _synth(spark, out, n, "parquet", cfg.seed)
+        seconds = time.perf_counter() - start
+    bytes_written = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    rows = count_rows(out / "spectra") if (out / "spectra").exists() else count_rows(out)
+    mem = sampler.peaks.as_dict()
+    print(f"scale: spectra={n} seconds={seconds:.1f} spectra_per_s={n / seconds:.0f} "
+          f"bytes_written={bytes_written} rows={rows} " + " ".join(f"{k}={v}" for k, v in mem.items()), flush=True)
+    return {"case": "scale", "spectra": n, "seconds": round(seconds, 2), "spectra_per_s": round(n / seconds, 1),
+            "bytes_written": bytes_written, "rows_written": rows, **mem,
+            "synth_summary": {k: v for k, v in summary.items() if k in ("read", "written", "rejected")}}
+
+
+def bench_crossmatch(spark, cfg, workdir: Path, line) -> dict:
+    from .crossmatch_bench import run_crossmatch_benchmark
+
+    n = cfg.n_rows or 1_000_000
+    return run_crossmatch_benchmark(spark, n_left=n, n_right=n, workdir=str(workdir), seed=cfg.seed)
+
+
+def bench_embed(spark, cfg, workdir: Path, line) -> dict:
+    from .embed_bench import run_embed_benchmark
+
+    return run_embed_benchmark(spark, n_spectra=cfg.n_spectra or 10_000, workdir=str(workdir), seed=cfg.seed)
+
+
+def bench_loader(spark, cfg, workdir: Path, line) -> dict:
+    from .loader_bench import run_loader_benchmark
+
+    return run_loader_benchmark(spark, n_spectra=cfg.n_spectra or 20_000, workdir=str(workdir), seed=cfg.seed)
+
+
+def bench_search(spark, cfg, workdir: Path, line) -> dict:
+    from .search_bench import run_search_benchmark
+
+    return run_search_benchmark(spark, n_kb=cfg.n_rows or 1_000_000, n_queries=cfg.n_queries,
+                                workdir=str(workdir), seed=cfg.seed)
+

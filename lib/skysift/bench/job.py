@@ -1,0 +1,101 @@
+"""`skysift benchmark CASE`: ours and a baseline on the same input in one run.
+
+Each case prints ``CASE: ours=… baseline=… ratio=…`` (ratio = baseline time /
+our time, > 1 means we are faster) and returns the figures as the job summary;
+every result is also appended to ``runs/benchmarks.jsonl`` with the command
+line that made it, for BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ..config import require
+from ..paths import REPO_ROOT
+
+Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search"]
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Configuration of `skysift benchmark`."""
+
+    case: Case = "resample"
+    """Which benchmark to run."""
+    n_spectra: int = 0
+    """Spectra in the input; 0 = the case's default (resample 10,000; scale 1,000,000)."""
+    n_files: int = 2000
+    """FITS files for the ingest case."""
+    n_rows: int = 0
+    """Catalogue rows per side (crossmatch) or KB vectors (search); 0 = the case's default."""
+    n_queries: int = 10000
+    """Queries for the search case."""
+    batch_spectra: int = 512
+    """Spectra per batch for the resample kernel."""
+    workdir: str = ""
+    """Where inputs and outputs go (default: a temporary folder under runs/bench, removed afterwards)."""
+    keep: bool = False
+    """Keep the workdir after the run."""
+    seed: int = 7
+    """Seed of the synthetic inputs."""
+    record: str = "runs/benchmarks.jsonl"
+    """Append each result as one JSON line here ('' to skip)."""
+
+    def __post_init__(self):
+        require(self.n_spectra >= 0, "n_spectra must be >= 0")
+        require(self.n_files >= 1, "n_files must be >= 1")
+        require(self.batch_spectra >= 1, "batch_spectra must be >= 1")
+
+
+CONFIG = BenchmarkConfig
+POSITIONAL = ("case",)
+
+
+def _line(case: str, ours: float, baseline: float, unit: str = "s", **extra) -> dict:
+    ratio = baseline / ours if ours > 0 else float("inf")
+    extras = " ".join(f"{k}={v}" for k, v in extra.items())
+    print(f"{case}: ours={ours:.3f}{unit} baseline={baseline:.3f}{unit} ratio={ratio:.2f} {extras}".rstrip(),
+          flush=True)
+    return {"case": case, "ours": ours, "baseline": baseline, "ratio": round(ratio, 3), **extra}
+
+
+def _workdir(cfg: BenchmarkConfig) -> Path:
+    if cfg.workdir:
+        path = Path(cfg.workdir)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    root = REPO_ROOT / "runs" / "bench"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{cfg.case}-", dir=root))
+
+
+def run(spark, cfg: BenchmarkConfig) -> dict:
+    from . import cases
+
+    workdir = _workdir(cfg)
+    try:
+        result = getattr(cases, f"bench_{cfg.case}")(spark, cfg, workdir, _line)
+    finally:
+        if not cfg.keep and not cfg.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    result = {"machine": _machine(), **result}
+    if cfg.record:
+        record = Path(cfg.record if os.path.isabs(cfg.record) else REPO_ROOT / cfg.record)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        with record.open("a") as fh:
+            fh.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "argv": sys.argv, **result},
+                                default=str) + "\n")
+    return {"read": None, "written": None, "rejected": None, "output": str(workdir), **result}
+
+
+def _machine() -> str:
+    import platform
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
