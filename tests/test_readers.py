@@ -333,3 +333,38 @@ def test_missing_file_and_directory_are_rejects(tmp_path):
 )
 def test_parse_value(raw, value):
     assert parse_value(raw) == value
+
+
+# ---------------------------------------------------------------- fall-backs and resources
+
+
+def test_scaled_column_falls_back_to_astropy(tmp_path):
+    loglam, flux, ivar, _ = _arrays(3)
+    mask = np.arange(N, dtype=np.uint32) * 1000003  # astropy stores uint32 as J with TZERO = 2**31
+    cols = [fits.Column(name="loglam", format="E", array=loglam), fits.Column(name="flux", format="E", array=flux),
+            fits.Column(name="ivar", format="E", array=ivar), fits.Column(name="and_mask", format="J", bzero=2**31, array=mask)]
+    meta = fits.BinTableHDU.from_columns(
+        [fits.Column(name=k, format="D", array=np.array([v])) for k, v in (("PLUG_RA", 10.0), ("PLUG_DEC", -5.0))], name="SPECOBJ")
+    primary = fits.PrimaryHDU()
+    primary.header.update(PLATEID=12, MJD=50000, FIBERID=7)  # SPECOBJ lacks them: the primary header stands in
+    fits.HDUList([primary, fits.BinTableHDU.from_columns(cols, name="COADD"), meta]).writeto(tmp_path / "u.fits")
+    assert "TZERO4" in fits.getheader(tmp_path / "u.fits", 1)
+    s = _one(read_spectra_file(tmp_path / "u.fits"))
+    assert s.extra["backend"] == "astropy"
+    assert np.array_equal(s.and_mask, mask) and s.spec_id == "sdss-0012-50000-0007"
+    assert s.z is None and s.class_ is None and (s.ra_deg, s.dec_deg) == (10.0, -5.0)
+
+
+def test_no_file_descriptors_leak(corpus):
+    import os
+
+    fd_dir = Path("/proc/self/fd")
+    if not fd_dir.exists():
+        pytest.skip("needs /proc")
+    folder, expected = corpus
+    before = len(os.listdir(fd_dir))
+    for _ in range(3):
+        for name in expected:
+            for backend in BACKENDS:
+                read_spectra_file(folder / name, backend=backend)
+    assert len(os.listdir(fd_dir)) <= before
