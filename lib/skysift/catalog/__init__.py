@@ -1,0 +1,1 @@
+"""Reference catalogs -> the `labels` table (skysift load-catalog)."""
