@@ -29,6 +29,8 @@ DEV = [
     "hats==0.11.1",
     "lsdb==0.11.1",
     "hats-import==0.11.1",
+    # Third FITS back end, compared against ours and astropy in tests/test_readers*.py.
+    "fitsio==1.4.2",
 ]
 # ultralytics is AGPL-3.0: kept optional, imported lazily by the detection pipeline only.
 DETECT = ["ultralytics==8.4.190", "torchvision==0.29.1"]
