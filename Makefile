@@ -1,0 +1,32 @@
+# skysift: `make demo` and `make test` set everything up on a clean machine (Python 3.11 + Java 17).
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast install check-java clean
+
+check-java:
+	@command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ] || { \
+	  echo "error: Java not found. Spark needs Java 17: apt-get install openjdk-17-jre-headless (or set JAVA_HOME)." >&2; exit 1; }
+
+$(STAMP): setup.py
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || { \
+	  echo "error: skysift needs Python 3.11 (found $$($(PYTHON) --version 2>&1) at $(PYTHON))." >&2; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: check-java $(STAMP)
+
+demo: install
+	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/skysift demo
+
+test: install
+	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/python -m pytest -q
+
+test-fast: install
+	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/python -m pytest -q -m "not slow"
+
+clean:
+	rm -rf runs demo-output .pytest_cache
