@@ -1,0 +1,5 @@
+"""spark-submit entry point for `skysift synth-survey` (see lib/skysift/synth/job.py)."""
+from skysift.cli import job_main
+
+if __name__ == "__main__":
+    job_main("synth-survey")
