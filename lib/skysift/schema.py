@@ -92,7 +92,7 @@ TRUTH = pa.schema(
 )
 
 COLUMN_DOCS: dict[str, str] = {
-    "spec_id": "unique spectrum id: sdss-PLATE-MJD-FIBER, lamost-OBSID (or lamost-LMJD-PLANID_spSP-FIBER), synth-N",
+    "spec_id": "unique spectrum id: sdss-PLATE-MJD-FIBER, lamost-OBSID (or lamost-LMJD-PLANID-SPID-FIBER when OBSID is absent), synth files as their survey layout",
     "survey": "sdss | boss | lamost | synth",
     "ra_deg": "right ascension, ICRS degrees (SDSS PLUG_RA, LAMOST RA)",
     "dec_deg": "declination, ICRS degrees (SDSS PLUG_DEC, LAMOST DEC)",
