@@ -155,16 +155,20 @@ class SpectraStream(IterableDataset):
         n_workers, worker = (info.num_workers, info.id) if info else (1, 0)
         return self.spec.rank * n_workers + worker, self.spec.world_size * n_workers
 
-    def _epoch_plan(self, epoch: int, slot: int, n_slots: int) -> tuple[list, int, int]:
-        """Units this slot reads in ``epoch``, and (row stride, row offset) inside each unit."""
+    def _epoch_plan(self, epoch: int, slot: int, n_slots: int) -> list[tuple[tuple, int, int]]:
+        """(unit, row stride, first row) for every unit this slot reads in ``epoch``."""
         order = np.random.default_rng([self.spec.seed, epoch]).permutation(len(self.units))
         units = [self.units[i] for i in order]
         if len(units) >= n_slots:
-            return units[slot::n_slots], 1, 0
-        return units, n_slots, slot
+            return [(u, 1, 0) for u in units[slot::n_slots]]
+        # too few row groups: deal rows round-robin by their position in the epoch's concatenated order
+        starts = np.concatenate([[0], np.cumsum([u[2] for u in units])[:-1]])
+        return [(u, n_slots, int((slot - g) % n_slots)) for u, g in zip(units, starts)]
 
     def _read_unit(self, unit, stride: int, offset: int) -> np.ndarray:
-        path, rg, _ = unit
+        path, rg, n_rows = unit
+        if offset >= n_rows:
+            return np.zeros((0, self.spec.n_points), np.float32)
         table = pq.ParquetFile(path).read_row_group(rg, columns=["spec_id", "flux"])
         if stride > 1:
             table = table.take(pa.array(np.arange(offset, table.num_rows, stride)))
@@ -183,9 +187,8 @@ class SpectraStream(IterableDataset):
         cap = max(spec.shuffle_buffer, spec.batch_size)
         epoch = self.epoch_offset
         while True:
-            units, stride, offset = self._epoch_plan(epoch, slot, n_slots)
             rows_this_epoch = 0
-            for unit in units:
+            for unit, stride, offset in self._epoch_plan(epoch, slot, n_slots):
                 rows = self._read_unit(unit, stride, offset)
                 if len(rows) == 0:
                     continue

@@ -74,6 +74,26 @@ def validate(model: SpectrumEncoder, cfg, device: torch.device) -> float:
     return total / count if count else math.nan
 
 
+def weight_fingerprint(model: torch.nn.Module) -> torch.Tensor:
+    """Per tensor: sum, sum of squares and index-weighted sum, in float64 (equal iff weights equal, almost surely)."""
+    parts = []
+    for p in model.parameters():
+        flat = p.detach().double().flatten().cpu()
+        idx = torch.arange(1, flat.numel() + 1, dtype=torch.float64)
+        parts.append(torch.stack([flat.sum(), flat.pow(2).sum(), (flat * idx).sum()]))
+    return torch.cat(parts)
+
+
+def replica_difference(model: torch.nn.Module, world: int) -> float:
+    """Largest difference between this rank's weight fingerprint and any other rank's (0.0 = identical replicas)."""
+    import torch.distributed as dist
+
+    mine = weight_fingerprint(model)
+    gathered = [torch.zeros_like(mine) for _ in range(world)]
+    dist.all_gather_object(gathered, mine)
+    return float(max((g - mine).abs().max() for g in gathered))
+
+
 def _save(path: Path, payload: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
@@ -197,6 +217,8 @@ def train_worker(cfg) -> dict[str, Any]:
     summary: dict[str, Any] = {"steps": end_step, "start_step": start_step, "world_size": world,
                                "device": device.type, "train_seconds": round(elapsed, 3),
                                "spectra_per_s": round(seen * world / max(elapsed, 1e-9), 2)}
+    if distributed:
+        summary["replica_max_abs_diff"] = replica_difference(model, world)
     if rank == 0:
         if cfg.val_fraction == 0:
             _save(out / BEST, {"model_state": model.state_dict(), "model_config": cfg.model.to_dict(),
