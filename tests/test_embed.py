@@ -1,0 +1,126 @@
+"""embed-spectra: Spark embedding with a registered or local encoder, rejects, clear failures."""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from skysift.cli import run_job
+from skysift.config import ConfigError
+from skysift.infer.embed import EmbedConfig, embed_sequential, prepare
+from skysift.io.tables import count_rows, read_rejects, read_table
+from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
+from skysift.train.toy import toy_spectra_table, write_toy_spectra
+
+GRID = "lin:3850:9000:200"
+
+
+@pytest.fixture(scope="module")
+def model_ckpt(tmp_path_factory):
+    cfg = EncoderConfig(profile="tiny", n_points=200, grid_id=GRID, dropout=0.0)
+    torch.manual_seed(0)
+    model = SpectrumEncoder(cfg).eval()
+    path = tmp_path_factory.mktemp("model") / "best.pt"
+    torch.save({"model_state": model.state_dict(), "model_config": cfg.to_dict(), "step": 0, "val_loss": 1.0}, path)
+    return path, model
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    return write_toy_spectra(tmp_path_factory.mktemp("spectra") / "spectra", 150, GRID, seed=2, n_nonfinite=4)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory, model_ckpt):
+    """A registry holding the checkpoint's model as version 1 with alias champion."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{folder}/mlflow.db"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    from skysift.train import tracking
+
+    mlf = tracking.mlflow_module(uri)
+    exp = tracking.experiment_id(mlf, "embed-test", uri)
+    with mlf.start_run(experiment_id=exp):
+        info = tracking.log_encoder(mlf, model_ckpt[1])
+    tracking.register_encoder(mlf, info.model_uri, "skysift-spec-encoder", "champion", 0.5, {"grid_id": GRID})
+    yield uri
+    mp.undo()
+
+
+def _reference(model, table_path):
+    tbl = read_table(table_path, ["spec_id", "flux"]).to_pandas()
+    flux = np.stack(tbl["flux"].to_numpy()).astype(np.float32)
+    ok = np.isfinite(flux).all(1)
+    with torch.no_grad():
+        emb = model.embed(torch.from_numpy(flux[ok])).numpy()
+    return dict(zip(tbl["spec_id"][ok], emb))
+
+
+def test_embed_with_local_checkpoint(spark, table, model_ckpt, tmp_path):
+    out = tmp_path / "emb"
+    summary = run_job("embed-spectra", ["--input", str(table), "--output", str(out),
+                                        "--set", f"model_uri={model_ckpt[0]}", "--set", "batch_size=16"], spark=spark)
+    assert summary["read"] == 150 and summary["rejected"] == 4 and summary["written"] == 146
+    assert summary["balanced"]
+    got = read_table(out)
+    assert got.schema.names == ["spec_id", "embedding", "model_uri", "model_version"]
+    assert count_rows(out) == 146
+    rej = read_rejects(out).to_pandas()
+    assert sorted(rej["spec_id"]) == sorted(f"toy-{i}" for i in range(4))
+    assert rej["reason"].str.contains("non-finite").all() and (rej["stage"] == "embed").all()
+    ref = _reference(model_ckpt[1], table)
+    pdf = got.to_pandas()
+    emb = np.stack(pdf["embedding"].to_numpy())
+    assert emb.dtype == np.float32 and emb.shape == (146, 64)
+    np.testing.assert_allclose(emb, np.stack([ref[s] for s in pdf["spec_id"]]), rtol=1e-4, atol=1e-5)
+    assert pdf["model_version"].isna().all()
+
+
+def test_embed_from_registry_champion(spark, table, model_ckpt, registry, tmp_path):
+    out = tmp_path / "emb"
+    summary = run_job("embed-spectra", ["--input", str(table), "--output", str(out)], spark=spark)
+    assert summary["model_version"] == "1" and summary["written"] == 146
+    pdf = read_table(out).to_pandas()
+    assert (pdf["model_uri"] == "models:/skysift-spec-encoder@champion").all()
+    assert (pdf["model_version"] == "1").all()
+    ref = _reference(model_ckpt[1], table)
+    np.testing.assert_allclose(np.stack(pdf["embedding"].to_numpy()),
+                               np.stack([ref[s] for s in pdf["spec_id"]]), rtol=1e-4, atol=1e-5)
+
+
+def test_wrong_alias_and_missing_model_fail_at_once(table, registry, tmp_path):
+    base = {"input": str(table), "output": str(tmp_path / "x")}
+    with pytest.raises(ConfigError, match=r"no alias 'prod'.*champion"):
+        prepare(EmbedConfig(**base, model_uri="models:/skysift-spec-encoder@prod"))
+    with pytest.raises(ConfigError, match=r"expected a registered model 'nope'.*skysift-spec-encoder"):
+        prepare(EmbedConfig(**base, model_uri="models:/nope@champion"))
+    with pytest.raises(ConfigError, match="no such file"):
+        prepare(EmbedConfig(**base, model_uri=str(tmp_path / "missing.pt")))
+
+
+def test_grid_mismatch_fails_naming_both_grids(spark, tmp_path, model_ckpt):
+    other = write_toy_spectra(tmp_path / "other", 10, "lin:3850:9000:300", seed=1)
+    out = tmp_path / "emb"
+    with pytest.raises(ConfigError, match=r"expects grid 'lin:3850:9000:200'.*lin:3850:9000:300"):
+        run_job("embed-spectra", ["--input", str(other), "--output", str(out),
+                                  "--set", f"model_uri={model_ckpt[0]}"], spark=spark)
+    assert not out.exists()
+
+
+def test_sequential_runner_matches_and_rejects_bad_lengths(model_ckpt, tmp_path):
+    cfg = EmbedConfig(input="unused", output=str(tmp_path), model_uri=str(model_ckpt[0]), batch_size=7)
+    fn = prepare(cfg, [GRID])
+    pdf = toy_spectra_table(30, GRID, seed=9, n_nonfinite=2).to_pandas()
+    pdf.loc[5, "flux"] = pdf.loc[5, "flux"][:150]
+    frames = [pdf.iloc[:13], pdf.iloc[13:]]
+    out = embed_sequential(frames, fn)
+    assert len(out) == 30
+    assert out["reject_reason"].notna().sum() == 3
+    assert "150 points, expected 200" in out.loc[5, "reject_reason"]
+    ok = out["reject_reason"].isna().to_numpy()
+    flux = np.stack(pdf["flux"].to_numpy()[ok])
+    with torch.no_grad():
+        ref = model_ckpt[1].embed(torch.from_numpy(flux)).numpy()
+    np.testing.assert_allclose(np.stack(out["embedding"][ok].to_numpy()), ref, rtol=1e-4, atol=1e-5)
