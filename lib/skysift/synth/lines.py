@@ -128,7 +128,8 @@ def bpt_classify(nii: np.ndarray, ha: np.ndarray, oiii: np.ndarray, hb: np.ndarr
         x = np.log10(np.where(ok, nii / np.where(ok, ha, 1), 1))
         y = np.log10(np.where(ok, oiii / np.where(ok, hb, 1), 1))
     sf = y < kauffmann03(x)
-    agn = y > kewley01(x)
+    # Below x ~ -1.3 the two curves cross; a point under Kauffmann's line stays star-forming.
+    agn = ~sf & (y > kewley01(x))
     seyfert = agn & (y > seyfert_liner_split(x))
     out = np.full(x.shape, "composite", dtype=object)
     out[sf] = "star_forming"

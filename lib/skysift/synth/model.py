@@ -472,7 +472,7 @@ def generate(rows: np.ndarray, seed: int, cfg: SynthModelConfig) -> SynthBatch:
         ew = L.QSO_BROAD_LINES[None, :, 1] * 10 ** _span(u[q, P["qso_ew"]], -0.2, 0.2)[:, None]
         fwhm_broad[q] = _span(u[q, P["qso_fwhm"]], 2000.0, 8000.0)
         add_lines("broad", q, waves, z[q], fwhm_broad[q] / 2.3548, ew * (1 + z[q])[:, None] * cont_at)
-        ha_narrow = 10 ** _span(u[q, P["qso_oiii"]], 1.0, 1.8) * (1 + z[q]) * scale * (L.HALPHA / 5500.0) ** alpha_lam
+        ha_narrow = 10 ** _span(u[q, P["qso_oiii"]], 0.7, 1.5) * (1 + z[q]) * scale * (L.HALPHA / 5500.0) ** alpha_lam
         fl = L.narrow_line_fluxes(
             "seyfert", ha_narrow, np.zeros(len(q)), u[q, P["bpt_x"]], u[q, P["bpt_y"]], u[q, P["sii"]], u[q, P["oi"]],
             u[q, P["oii"]], u[q, P["sii_ratio"]], cfg.bpt_margin_dex,

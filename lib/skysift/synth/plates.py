@@ -54,15 +54,10 @@ def offset_positions(
 
 
 def healpix29(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
-    """Nested HEALPix index at order 29 (cdshealpix), as int64."""
-    import astropy.units as u
-    from astropy.coordinates import Latitude, Longitude
-    from cdshealpix.nested import lonlat_to_healpix
+    """Nested HEALPix index at order 29, from the same helper the ingest uses."""
+    from ..healpix import healpix_index
 
-    if len(ra_deg) == 0:
-        return np.zeros(0, dtype=np.int64)
-    ipix = lonlat_to_healpix(Longitude(np.asarray(ra_deg), u.deg), Latitude(np.asarray(dec_deg), u.deg), 29, num_threads=1)
-    return ipix.astype(np.int64)
+    return healpix_index(ra_deg, dec_deg, 29)
 
 
 def lamost_ids(plate: np.ndarray, fiber: np.ndarray) -> dict[str, np.ndarray]:
