@@ -1,0 +1,75 @@
+"""Matplotlib figures for run reports (Agg backend, one PNG per call)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def confusion_png(path: str | Path, labels: Sequence[str], counts, title: str) -> Path:
+    """Confusion matrix heat map (rows = truth, columns = prediction), counts annotated."""
+    plt = _plt()
+    cm = np.asarray(counts)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(labels), 1.0 + 0.6 * len(labels)))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                    color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def lines_png(path: str | Path, x, series: dict[str, Sequence[float]], xlabel: str, ylabel: str, title: str,
+              fit: tuple[float, float] | None = None) -> Path:
+    """One or more y(x) curves with markers; ``fit`` = (slope, intercept) draws a dashed line."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for name, y in series.items():
+        ax.plot(x, y, marker="o", ms=4, label=name)
+    if fit is not None:
+        xs = np.linspace(min(x), max(x), 50)
+        ax.plot(xs, fit[0] * xs + fit[1], "k--", lw=1, label=f"fit y = {fit[0]:.4g} x + {fit[1]:.4g}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def bars_png(path: str | Path, values: dict[str, float], ylabel: str, title: str) -> Path:
+    """Bar chart of named values, annotated."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    names = list(values)
+    ax.bar(names, [values[n] for n in names], color=["C0", "C1", "C2", "C3"][: len(names)])
+    for i, n in enumerate(names):
+        ax.text(i, values[n], f"{values[n]:.3f}", ha="center", va="bottom", fontsize=9)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
