@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _lerp(q, xl, xr, fl, fr):
     slope = (fr - fl) / (xr - xl)
     value = slope * (q - xl) + fl
@@ -52,11 +52,11 @@ def _good_range(base, n, good):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _lattice_row(
-    r, base, n, k0, flux, ivar, good, target, k_left, table, weight, w_left_sq, w_right_sq, out_flux, out_ivar, first,
-    last,
+    r, base, n, k0, flux, ivar, good, target, k_left, j_start, table, weight, w_left_sq, w_right_sq, out_flux,
+    out_ivar, first, last,
 ):
     m = target.shape[0]
-    # Pass 1, branch-free so that it vectorises: assume both neighbours are good.
+    # Pass 1, branch-free: every grid point from its two lattice neighbours, as if both were good.
     for j in range(m):
         lft = min(max(k_left[j] - k0, 0), n - 2)
         fl = np.float64(flux[base + lft])
@@ -64,46 +64,46 @@ def _lattice_row(
         ivl = np.float64(ivar[base + lft])
         ivr = np.float64(ivar[base + lft + 1])
         out_ivar[r, j] = (ivl * ivr) / (w_left_sq[j] * ivr + w_right_sq[j] * ivl)
-    # Pass 2: points outside the good range or next to a bad pixel.
-    inside = 0
+    # Pass 2 visits only what pass 1 got wrong: clamped ends and points over runs of bad pixels.
+    # j_start[k] = first grid point whose left lattice neighbour is >= k.
+    j_first = j_start[k0 + first]
+    j_last = j_start[k0 + last]
     f_first = np.float64(flux[base + first])
     f_last = np.float64(flux[base + last])
-    for j in range(m):
-        lft = k_left[j] - k0  # native pixel with x <= q < x of the pixel after it
-        if lft < first:
-            out_flux[r, j] = f_first
-            out_ivar[r, j] = 0.0
-            continue
-        if lft >= last:
-            out_flux[r, j] = f_last
-            out_ivar[r, j] = 0.0
-            if lft == last and target[j] == table[k0 + last]:
-                inside += 1
-                if last == n - 1 and last >= 1 and good[base + last - 1]:
-                    out_ivar[r, j] = ivar[base + last]
-            continue
-        inside += 1
-        if good[base + lft] and good[base + lft + 1]:
-            continue
-        a = lft  # bridge the gap between the nearest good pixels: first <= a <= lft < b <= last
-        while not good[base + a]:
-            a -= 1
-        b = lft + 1
-        while not good[base + b]:
-            b += 1
-        out_flux[r, j] = _lerp(
-            target[j], table[k0 + a], table[k0 + b], np.float64(flux[base + a]), np.float64(flux[base + b])
-        )
+    for j in range(0, j_first):
+        out_flux[r, j] = f_first
         out_ivar[r, j] = 0.0
+    inside = j_last - j_first
+    for j in range(j_last, m):
+        out_flux[r, j] = f_last
+        out_ivar[r, j] = 0.0
+        if k_left[j] - k0 == last and target[j] == table[k0 + last]:
+            inside += 1
+            if last == n - 1 and last >= 1 and good[base + last - 1]:
+                out_ivar[r, j] = ivar[base + last]
+    a = first
+    p = first + 1
+    while p <= last:
+        if good[base + p]:
+            if p > a + 1:  # pixels a+1 .. p-1 are a gap: bridge a -> p
+                xa = table[k0 + a]
+                xb = table[k0 + p]
+                fa = np.float64(flux[base + a])
+                fb = np.float64(flux[base + p])
+                for j in range(j_start[k0 + a], j_start[k0 + p]):
+                    out_flux[r, j] = _lerp(target[j], xa, xb, fa, fb)
+                    out_ivar[r, j] = 0.0
+            a = p
+        p += 1
     return inside
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _walk_row(r, base, n, loglam, flux, ivar, good, target, out_flux, out_ivar, first, last):
+def _walk_row(r, base, n, lbase, loglam, flux, ivar, good, target, out_flux, out_ivar, first, last):
     m = target.shape[0]
     inside = 0
-    x_first = 10.0 ** loglam[base + first]
-    x_last = 10.0 ** loglam[base + last]
+    x_first = 10.0 ** loglam[lbase + first]
+    x_last = 10.0 ** loglam[lbase + last]
     f_first = np.float64(flux[base + first])
     f_last = np.float64(flux[base + last])
     left = first
@@ -111,7 +111,7 @@ def _walk_row(r, base, n, loglam, flux, ivar, good, target, out_flux, out_ivar, 
     right = left + 1
     while right <= last and not good[base + right]:
         right += 1
-    x_right = 10.0 ** loglam[base + right] if right <= last else x_last
+    x_right = 10.0 ** loglam[lbase + right] if right <= last else x_last
     for j in range(m):
         q = target[j]
         if q < x_first:
@@ -133,7 +133,7 @@ def _walk_row(r, base, n, loglam, flux, ivar, good, target, out_flux, out_ivar, 
             right = left + 1
             while not good[base + right]:
                 right += 1
-            x_right = 10.0 ** loglam[base + right]
+            x_right = 10.0 ** loglam[lbase + right]
         out_flux[r, j] = _lerp(q, x_left, x_right, np.float64(flux[base + left]), np.float64(flux[base + right]))
         if right == left + 1:
             out_ivar[r, j] = _ivar_mix(q, x_left, x_right, ivar[base + left], ivar[base + right])
@@ -144,10 +144,13 @@ def _walk_row(r, base, n, loglam, flux, ivar, good, target, out_flux, out_ivar, 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def interp_rows(
-    loglam, flux, ivar, good, offsets, lattice_k0, lattice_is32, table32, table64, k_left32, k_left64, weights32,
-    weights64, target, out_flux, out_ivar, covered, n_good,
+    loglam, loglam_offsets, flux, ivar, good, offsets, lattice_k0, lattice_is32, table32, table64, k_left32, k_left64, j_start32,
+    j_start64, weights32, weights64, target, out_flux, out_ivar, covered, n_good,
 ):
-    """Fill out_flux/out_ivar (rows x M) from flat ragged inputs delimited by ``offsets`` (rows + 1)."""
+    """Fill out_flux/out_ivar (rows x M) from flat ragged inputs delimited by ``offsets`` (rows + 1).
+
+    ``loglam`` holds only the rows off the lattice (``lattice_k0 < 0``), delimited by ``loglam_offsets``.
+    """
     n_rows = offsets.shape[0] - 1
     m = target.shape[0]
     for r in range(n_rows):
@@ -163,41 +166,12 @@ def interp_rows(
             continue
         k0 = lattice_k0[r]
         if k0 >= 0 and lattice_is32[r]:
-            inside = _lattice_row(r, base, n, k0, flux, ivar, good, target, k_left32, table32, weights32[0],
+            inside = _lattice_row(r, base, n, k0, flux, ivar, good, target, k_left32, j_start32, table32, weights32[0],
                                   weights32[1], weights32[2], out_flux, out_ivar, first, last)
         elif k0 >= 0:
-            inside = _lattice_row(r, base, n, k0, flux, ivar, good, target, k_left64, table64, weights64[0],
+            inside = _lattice_row(r, base, n, k0, flux, ivar, good, target, k_left64, j_start64, table64, weights64[0],
                                   weights64[1], weights64[2], out_flux, out_ivar, first, last)
         else:
-            inside = _walk_row(r, base, n, loglam, flux, ivar, good, target, out_flux, out_ivar, first, last)
+            inside = _walk_row(r, base, n, loglam_offsets[r], loglam, flux, ivar, good, target, out_flux, out_ivar,
+                               first, last)
         covered[r] = inside / m
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def lattice_starts(loglam, offsets, is32, table32, table64, loglam0, dloglam, tolerance):
-    """Per row: the lattice index of its first pixel when every pixel lies on the lattice, else -1."""
-    n_rows = offsets.shape[0] - 1
-    size = table32.shape[0]
-    out = np.full(n_rows, -1, np.int64)
-    for r in range(n_rows):
-        base = offsets[r]
-        n = offsets[r + 1] - base
-        if n < 2:
-            continue
-        k0 = int(np.floor((loglam[base] - loglam0) / dloglam + 0.5))
-        if k0 < 0 or k0 + n > size:
-            continue
-        ok = True
-        if is32[r]:
-            for p in range(n):
-                if loglam[base + p] != table32[k0 + p]:
-                    ok = False
-                    break
-        else:
-            for p in range(n):
-                if abs(loglam[base + p] - table64[k0 + p]) > tolerance:
-                    ok = False
-                    break
-        if ok:
-            out[r] = k0
-    return out

@@ -165,48 +165,50 @@ def _flatten(rows: Sequence[np.ndarray], dtype) -> np.ndarray:
 
 
 def _linear_batch(loglam, flux, ivar, and_mask, grid: GridConfig) -> ResampledBatch:
-    """Method 'linear' through the compiled kernels (bit-identical to numpy.interp per row)."""
-    from ._interp_kernel import interp_rows, lattice_starts
+    """Method 'linear' through the compiled kernel (numpy.interp per row, to float64 rounding)."""
+    from ._interp_kernel import interp_rows
 
     n_rows, n_out = len(flux), grid.n_points
+    loglam = [np.asarray(r) for r in loglam]
     lengths = np.fromiter((len(r) for r in flux), np.int64, n_rows)
+    if any(len(ll) != n for ll, n in zip(loglam, lengths)):
+        raise ValueError("loglam, flux, ivar and and_mask rows must have equal lengths")
     offsets = np.zeros(n_rows + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    all32 = all(np.asarray(r).dtype.itemsize == 4 for r in loglam)
-    flat_loglam = _flatten(loglam, np.float32 if all32 else np.float64)
-    flat_flux = _flatten(flux, np.float32) if all(np.asarray(r).dtype.itemsize <= 4 for r in flux) else _flatten(
-        flux, np.float64
-    )
+    k0 = np.fromiter((-1 if (k := _lattice_start(ll)) is None else k for ll in loglam), np.int64, n_rows)
+    is32 = np.fromiter((ll.dtype.itemsize == 4 for ll in loglam), np.bool_, n_rows)
+    # wavelengths are only needed for rows off the lattice
+    off_lattice = [loglam[i] for i in np.flatnonzero(k0 < 0)]
+    loglam_offsets = np.zeros(n_rows, np.int64)
+    loglam_offsets[k0 < 0] = np.cumsum([0] + [len(ll) for ll in off_lattice])[:-1]
+    flat_loglam = _flatten(off_lattice, np.float64)
+    narrow = all(np.asarray(r).dtype.itemsize <= 4 for r in flux) and all(np.asarray(r).dtype.itemsize <= 4 for r in ivar)
+    flat_flux = _flatten(flux, np.float32 if narrow else np.float64)
     flat_ivar = _flatten(ivar, flat_flux.dtype)
     flat_mask = _flatten(and_mask, np.int32 if all(np.asarray(r).dtype.itemsize <= 4 for r in and_mask) else np.int64)
-    if not (len(flat_loglam) == len(flat_ivar) == len(flat_mask) == offsets[-1]):
+    if not (len(flat_ivar) == len(flat_mask) == offsets[-1]):
         raise ValueError("loglam, flux, ivar and and_mask rows must have equal lengths")
     with np.errstate(invalid="ignore"):
         good = good_pixels(flat_flux, flat_ivar, flat_mask)
-    is32 = np.fromiter((np.asarray(r).dtype.itemsize == 4 for r in loglam), np.bool_, n_rows)
     table32, table64 = _lattice_tables()
-    ll32 = _lattice_loglam("float32") if all32 else _lattice_loglam("float32").astype(np.float64)
-    ll64 = _lattice_loglam("float64")
-    k0 = lattice_starts(
-        flat_loglam, offsets, is32, ll32, ll64, LATTICE_LOGLAM0, LATTICE_DLOGLAM, FLOAT64_ALIGN_TOLERANCE
-    )
     target = grid.wave_angstrom()
-    (k_left32, weights32), (k_left64, weights64) = _lattice_left(grid)
+    (k_left32, j_start32, weights32), (k_left64, j_start64, weights64) = _lattice_left(grid)
     out_flux = np.empty((n_rows, n_out), np.float32)
     out_ivar = np.empty((n_rows, n_out), np.float32)
     covered = np.zeros(n_rows, np.float64)
     n_good = np.zeros(n_rows, np.int64)
     interp_rows(
-        flat_loglam, flat_flux, flat_ivar, good, offsets, k0, is32, table32, table64, k_left32, k_left64, weights32,
-        weights64, target, out_flux, out_ivar, covered, n_good,
+        flat_loglam, loglam_offsets, flat_flux, flat_ivar, good, offsets, k0, is32, table32, table64, k_left32,
+        k_left64, j_start32, j_start64, weights32, weights64, target, out_flux, out_ivar, covered, n_good,
     )
     return ResampledBatch(out_flux, out_ivar, covered, n_good)
 
 
 @lru_cache(maxsize=16)
 def _lattice_left(grid: GridConfig):
-    """Per table flavour: for each grid point the lattice index k with wave[k] <= point < wave[k+1], and
-    the weights (w, (1-w)^2, w^2) of the right neighbour, w = (point - wave[k]) / (wave[k+1] - wave[k])."""
+    """Per table flavour: for each grid point the lattice index k with wave[k] <= point < wave[k+1]; for each
+    lattice index the first grid point at or right of it; the weights (w, (1-w)^2, w^2) of the right
+    neighbour, w = (point - wave[k]) / (wave[k+1] - wave[k])."""
     target = grid.wave_angstrom()
     out = []
     for table in _lattice_tables():
@@ -214,7 +216,8 @@ def _lattice_left(grid: GridConfig):
         if k.min() < 0 or k.max() >= len(table) - 1:
             raise ValueError(f"grid {grid.grid_id} extends beyond the wavelength lattice {table[0]:.0f}-{table[-1]:.0f} A")
         w = (target - table[k]) / (table[k + 1] - table[k])
-        out.append((k.astype(np.int64), np.stack([w, (1.0 - w) ** 2, w**2])))
+        j_start = np.searchsorted(k, np.arange(len(table) + 1), side="left").astype(np.int64)
+        out.append((k.astype(np.int64), j_start, np.stack([w, (1.0 - w) ** 2, w**2])))
     return out[0], out[1]
 
 
