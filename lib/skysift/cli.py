@@ -30,6 +30,8 @@ JOBS: dict[str, str] = {
     "build-kb": "skysift.index.build",
     "search-kb": "skysift.index.search",
     "evaluate-kb": "skysift.eval_kb.job",
+    "crossmatch": "skysift.crossmatch",
+    "dedupe": "skysift.dedupe",
 }
 
 COMMON_FLAGS = {"--config", "--set", "--profile", "--input", "--output"}
