@@ -209,8 +209,9 @@ def matched_frame(spark, left_valid, right_valid, prepared: PreparedMatch):
     from pyspark.sql import types as T
 
     spec, plan = prepared.spec, prepared.plan
-    left_in = left_valid.withColumn(LEFT_ID, F.monotonically_increasing_id())
-    right_in = right_valid.withColumn(RIGHT_ID, F.monotonically_increasing_id())
+    # Row ids break ties and salt dense buckets; a caller may bring its own (dedupe does).
+    left_in = left_valid if LEFT_ID in left_valid.columns else left_valid.withColumn(LEFT_ID, F.monotonically_increasing_id())
+    right_in = right_valid if RIGHT_ID in right_valid.columns else right_valid.withColumn(RIGHT_ID, F.monotonically_increasing_id())
 
     def tagged_schema(df, add_healpix):
         fields = list(df.schema.fields)

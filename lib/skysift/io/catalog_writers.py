@@ -169,7 +169,13 @@ def write_spark_catalog(df, folder: str | os.PathLike, format: str = "parquet", 
     df.write.mode("overwrite").parquet(str(work))
     rows = spark.read.parquet(str(work))
     if HEALPIX not in rows.columns:
-        raise ValueError(f"HATS output needs a {HEALPIX} column; columns found: {', '.join(rows.columns)}")
+        from ..sky.healpix_cells import healpix29
+
+        def add_healpix(batches):
+            for pdf in batches:
+                yield pdf.assign(**{HEALPIX: healpix29(pdf[ra_column].to_numpy(np.float64), pdf[dec_column].to_numpy(np.float64))})
+
+        rows = rows.mapInPandas(add_healpix, T.StructType(rows.schema.fields + [T.StructField(HEALPIX, T.LongType(), True)]))
     shift = 2 * (MAX_ORDER - histogram_order)
     hist = rows.select(F.shiftright(F.col(HEALPIX), shift).alias("c")).groupBy("c").count().toPandas()
     orders, pixels, _ = hats_partitions(hist["c"].to_numpy(), hist["count"].to_numpy(), histogram_order, pixel_threshold)
