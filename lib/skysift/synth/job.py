@@ -1,7 +1,8 @@
 """`skysift synth-survey`: the built-in synthetic survey, generated on Spark executors.
 
-``spark.range(n_spectra)`` is split into partitions of ``rows_per_partition`` row
-numbers; ``mapInPandas`` hands each task its rows and the task generates them in
+The rows 0..n_spectra-1 are cut into partitions of ``rows_per_partition``;
+``spark.range(n_partitions)`` gives each task one partition index through
+``mapInPandas`` and the task generates its rows in
 chunks of ``batch_rows`` (``model.generate``), writes its own output files into
 the staging folder and returns one line of counts. Only those counts reach the
 driver. Output (committed atomically with io.tables staging):
@@ -145,27 +146,20 @@ class PartitionWriter:
 
 
 def synth_partition(batches: Iterable[pd.DataFrame], cfg: SynthSurveyConfig, root: str) -> Iterator[pd.DataFrame]:
-    """mapInPandas body: row-number batches (column ``id``) of one task -> one stats row.
+    """mapInPandas body: partition indices (column ``part``) -> one stats row per partition.
 
-    Also the sequential runner's worker (``run_sequential``), so both drivers share it.
+    Partition p holds rows [p * rows_per_partition, (p + 1) * rows_per_partition) whatever
+    Spark does with the indices, so file contents depend only on the config. Also the
+    sequential runner's worker (``run_sequential``): both drivers share it.
     """
-    writer: PartitionWriter | None = None
-    pending = np.zeros(0, dtype=np.int64)
     for pdf in batches:
-        ids = pdf["id"].to_numpy(dtype=np.int64)
-        if not len(ids):
-            continue
-        if writer is None:
-            writer = PartitionWriter(cfg, root, int(ids[0]))
-        pending = np.concatenate([pending, ids])
-        while len(pending) >= cfg.batch_rows:
-            writer.write_chunk(pending[: cfg.batch_rows])
-            pending = pending[cfg.batch_rows :]
-    if writer is None:
-        return
-    if len(pending):
-        writer.write_chunk(pending)
-    yield pd.DataFrame([writer.close()])
+        for p in pdf["part"].to_numpy(dtype=np.int64):
+            start = int(p) * cfg.rows_per_partition
+            stop = min(start + cfg.rows_per_partition, cfg.n_spectra)
+            writer = PartitionWriter(cfg, root, start)
+            for a in range(start, stop, cfg.batch_rows):
+                writer.write_chunk(np.arange(a, min(a + cfg.batch_rows, stop), dtype=np.int64))
+            yield pd.DataFrame([writer.close()])
 
 
 def _partition_bounds(cfg: SynthSurveyConfig) -> list[tuple[int, int]]:
@@ -216,8 +210,9 @@ def run(spark, cfg: SynthSurveyConfig) -> dict:
     try:
         n_parts = len(_partition_bounds(cfg))
         root = str(staging)
-        ids = spark.range(0, cfg.n_spectra, 1, n_parts)
-        stats = ids.mapInPandas(lambda it: synth_partition(it, cfg, root), STATS_SCHEMA).toPandas()
+        # One index per partition and one partition per task: only these integers leave the driver.
+        parts = spark.range(0, n_parts, 1, n_parts).withColumnRenamed("id", "part")
+        stats = parts.mapInPandas(lambda it: synth_partition(it, cfg, root), STATS_SCHEMA).toPandas()
         summary = _finish(staging, cfg, stats, started)
         out = commit_staging(staging, cfg.output)
     except BaseException:
@@ -233,10 +228,8 @@ def run_sequential(cfg: SynthSurveyConfig) -> dict:
     staging.mkdir(parents=True)
     try:
         stats = []
-        for a, b in _partition_bounds(cfg):
-            ids = np.arange(a, b, dtype=np.int64)
-            chunks = (pd.DataFrame({"id": ids[i : i + 512]}) for i in range(0, len(ids), 512))
-            stats.extend(synth_partition(chunks, cfg, str(staging)))
+        for p in range(len(_partition_bounds(cfg))):
+            stats.extend(synth_partition([pd.DataFrame({"part": [p]})], cfg, str(staging)))
         summary = _finish(staging, cfg, pd.concat(stats, ignore_index=True), started)
         out = commit_staging(staging, cfg.output)
     except BaseException:
