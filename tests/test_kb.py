@@ -213,3 +213,16 @@ def test_empty_kb_fails_clearly(spark, toy):
     with pytest.raises(KbError, match="not a knowledge base"):
         search.run(spark, search.SearchKbConfig(kb=str(toy["root"] / "kb_empty"), input=toy["queries"],
                                                 output=str(toy["root"] / "p_empty")))
+
+
+@pytest.mark.slow
+def test_search_bench_small(spark, tmp_path, capsys):
+    from skysift.bench.job import _line
+    from skysift.bench.search_bench import run_search_bench
+
+    r = run_search_bench(spark, tmp_path, _line, n_kb=3000, n_queries=200, dim=32, n_shards=2,
+                         kinds=("flat", "hnsw"))
+    out = capsys.readouterr().out
+    assert "search: ours=" in out and "baseline=" in out and "ratio=" in out and "search-hnsw:" in out
+    assert r["kinds"]["flat"]["exact"] is True and r["kinds"]["flat"]["recall@3"] == 1.0
+    assert r["kinds"]["hnsw"]["recall@3"] >= 0.95
