@@ -46,13 +46,3 @@ def render_gaussians(
     inside = (pix >= 0) & (pix < n_pix)
     row_idx = np.broadcast_to(np.asarray(rows)[:, None], pix.shape)
     np.add.at(out, (row_idx[inside], pix[inside]), values[inside])
-
-
-def render_profile_grid(
-    n_pix: int, rows: np.ndarray, center_pix: np.ndarray, sigma_pix: np.ndarray, area: np.ndarray, half_width_pix: int,
-    n_rows: int,
-) -> np.ndarray:
-    """Like render_gaussians into a fresh zero (n_rows, n_pix) float64 array."""
-    out = np.zeros((n_rows, n_pix), dtype=np.float64)
-    render_gaussians(out, rows, center_pix, sigma_pix, area, half_width_pix)
-    return out
