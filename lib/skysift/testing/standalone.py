@@ -120,9 +120,16 @@ class StandaloneCluster:
         return env
 
     def submit_command(
-        self, script: str | os.PathLike, args: Sequence[str] = (), conf: Mapping[str, str] | None = None
+        self,
+        script: str | os.PathLike,
+        args: Sequence[str] = (),
+        conf: Mapping[str, str] | None = None,
+        archives: Sequence[str] = (),
     ) -> list[str]:
-        """argv of ``spark-submit --master <this> [--conf k=v ...] SCRIPT ARGS`` (driver on 127.0.0.1)."""
+        """argv of ``spark-submit --master <this> [--archives A#alias] [--conf k=v ...] SCRIPT ARGS``.
+
+        The driver binds to 127.0.0.1 and runs without its web UI.
+        """
         settings = {
             "spark.driver.host": LOOPBACK,
             "spark.driver.bindAddress": LOOPBACK,
@@ -132,6 +139,8 @@ class StandaloneCluster:
             **(conf or {}),
         }
         cmd = [_spark_submit(self.python), "--master", self.master_url]
+        if archives:
+            cmd += ["--archives", ",".join(archives)]
         for key, value in settings.items():
             cmd += ["--conf", f"{key}={value}"]
         return [*cmd, str(script), *map(str, args)]
@@ -141,13 +150,14 @@ class StandaloneCluster:
         script: str | os.PathLike,
         args: Sequence[str] = (),
         conf: Mapping[str, str] | None = None,
+        archives: Sequence[str] = (),
         timeout_s: float = 600.0,
         cwd: str | os.PathLike | None = None,
         log_name: str = "submit",
     ) -> subprocess.CompletedProcess:
         """Run spark-submit to completion; stdout/stderr are returned and also kept in logs/<log_name>.*."""
         proc = subprocess.run(
-            self.submit_command(script, args, conf),
+            self.submit_command(script, args, conf, archives),
             env=self.submit_env(),
             cwd=cwd,
             capture_output=True,
