@@ -80,7 +80,12 @@ def test_skyserver_csv_by_spec_id_template(shared_data, tmp_path, spark):
     assert row["label"].item() == "STAR" and row["ra_deg"].item() == pytest.approx(183.5313256941)
 
 
-def test_lenscat_by_position_with_grades(shared_data, tmp_path, spark):
+@pytest.mark.parametrize("matcher", ["shared", "fallback"])
+def test_lenscat_by_position_with_grades(shared_data, tmp_path, spark, monkeypatch, matcher):
+    if matcher == "fallback":
+        from skysift.catalog import match
+
+        monkeypatch.setattr(match, "_shared_nearest", lambda spark, xm, *a: match._fallback_nearest(spark, *a))
     path = shared_data / "catalogs" / "lenscat_part_a.csv"
     cat = pd.read_csv(path, na_values=["-"])
     picks = cat.iloc[[0, 5, 10]]

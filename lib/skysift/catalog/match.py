@@ -1,12 +1,12 @@
 """Position matching of catalog rows to spectra: each spectrum gets its nearest catalog row within a radius.
 
-CALL SITE for the project cross-match. ``skysift.crossmatch`` (HEALPix buckets +
-exact separation on Spark, written under its own issue) did not exist when this
-was written; ``nearest_catalog_row`` uses it when it offers ``nearest_match`` and
-otherwise runs the small fallback below (same method: order-k HEALPix cells from
-``skysift.sky.healpix_cells``, catalog rows copied to their cell's 8 neighbours,
-equi-join on the cell, haversine separation, nearest per spectrum). Replace the
-fallback by the shared implementation once it lands.
+Uses the project cross-match (``skysift.crossmatch``: HEALPix buckets planned from
+a sample, exact separation per bucket on Spark) with spectra as the left side and
+catalog rows as the right side, mode ``nearest``. ``_fallback_nearest`` is a small
+stand-in with the same method (order-k cells, catalog rows copied to the 8
+neighbour cells, equi-join, haversine, nearest per spectrum) written before
+``skysift.crossmatch`` existed; it is used only when that module cannot be
+imported, and a test checks that both give the same matches.
 """
 from __future__ import annotations
 
@@ -40,14 +40,30 @@ def nearest_catalog_row(spark, targets, catalog: pd.DataFrame, radius_arcsec: fl
 
     ``targets``: Spark DataFrame with spec_id, ra_deg, dec_deg; ``catalog``: pandas with _row, ra_deg, dec_deg.
     """
-    try:  # the shared cross-match, when present
-        from .. import crossmatch  # type: ignore[attr-defined]
+    try:
+        from .. import crossmatch as xm
+    except ImportError:  # pragma: no cover - only before the shared cross-match existed
+        return _fallback_nearest(spark, targets, catalog, radius_arcsec)
+    return _shared_nearest(spark, xm, targets, catalog, radius_arcsec)
 
-        if hasattr(crossmatch, "nearest_match"):
-            return crossmatch.nearest_match(spark, targets, catalog, radius_arcsec)  # pragma: no cover
-    except ImportError:
-        pass
-    return _fallback_nearest(spark, targets, catalog, radius_arcsec)
+
+def _shared_nearest(spark, xm, targets, catalog: pd.DataFrame, radius_arcsec: float):
+    from pyspark.sql import functions as F
+
+    from ..sky.healpix_cells import neighbour_order
+
+    def valid(df):
+        return df.where(F.col("ra_deg").isNotNull() & F.col("dec_deg").isNotNull() & ~F.isnan("ra_deg")
+                        & ~F.isnan("dec_deg") & (F.abs("dec_deg") <= 90))
+
+    left = valid(targets.select("spec_id", F.col("ra_deg").cast("double"), F.col("dec_deg").cast("double")))
+    right = valid(spark.createDataFrame(catalog[["_row", "ra_deg", "dec_deg"]].reset_index(drop=True)))
+    cfg = xm.CrossmatchConfig(left="targets", right="catalog", output="-", radius_arcsec=radius_arcsec,
+                              mode="nearest", how="inner", right_suffix="_cat")
+    spec = xm.build_spec(cfg, left, right, neighbour_order(radius_arcsec))
+    prepared = xm.prepare(spark, left, right, spec, cfg.target_rows_per_group, cfg.sample_rows, cfg.seed)
+    out = xm.matched_frame(spark, left, right, prepared)
+    return out.select("spec_id", F.col("_row_cat").alias("_row"), F.col(xm.SEPARATION).alias("match_sep_arcsec"))
 
 
 def _fallback_nearest(spark, targets, catalog: pd.DataFrame, radius_arcsec: float):
