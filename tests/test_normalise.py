@@ -48,3 +48,20 @@ def test_non_positive_level_gives_nan_factor():
     flux = -np.ones((1, WAVE.size))
     _, _, factor, _ = normalise(flux, np.ones_like(flux), WAVE, np.array([0.1]), "median_rest_5300_5850")
     assert np.isnan(factor[0])
+
+
+def test_masked_median_equals_nanmedian_per_row():
+    from skysift.spectra.normalise import masked_median
+
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=(50, 301))
+    mask = rng.random((50, 301)) > rng.random((50, 1))
+    mask[3] = False  # nothing selected
+    mask[4] = False
+    mask[4, :2] = True  # even count
+    got = masked_median(values, mask)
+    for i in range(50):
+        expected = np.median(values[i, mask[i]]) if mask[i].any() else np.nan
+        np.testing.assert_equal(got[i], expected) if np.isnan(expected) else pytest.approx(expected)
+        if not np.isnan(expected):
+            assert got[i] == pytest.approx(expected, rel=1e-12)

@@ -157,11 +157,9 @@ def _to_table(keep, flux, ivar, factor, method, cfg: ProcessingConfig) -> pa.Tab
 
 
 def _median_where(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    import warnings
+    from ..spectra.normalise import masked_median
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nan_to_num(np.nanmedian(np.where(mask, values, np.nan), axis=1), nan=0.0)
+    return np.nan_to_num(masked_median(values, mask & np.isfinite(values)), nan=0.0)
 
 
 def process_spectra(spectra: Sequence[NativeSpectrum], cfg: ProcessingConfig):

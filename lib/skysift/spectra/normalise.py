@@ -38,9 +38,9 @@ def median_rest_window(
     hi = rest_hi_angstrom * one_plus_z
     in_window = (wave_angstrom[None, :] >= lo[:, None]) & (wave_angstrom[None, :] <= hi[:, None]) & (ivar > 0)
     n_window = in_window.sum(axis=1)
-    window_median = _masked_median(flux, in_window)
+    window_median = masked_median(flux, in_window)
     use_window = z_known & (n_window >= min_pixels) & (window_median > 0)
-    fallback = _masked_median(flux, ivar > 0)
+    fallback = masked_median(flux, ivar > 0)
     factor = np.where(use_window, window_median, np.where(fallback > 0, fallback, np.nan))
     method = np.where(use_window, "median_rest_5300_5850", FALLBACK_MEDIAN).astype(object)
     return factor, method
@@ -86,14 +86,17 @@ def normalise(
     return out_flux, out_ivar, factor, names
 
 
-def _masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Row-wise median of values where mask, NaN for rows with no selected value (vectorised)."""
+def masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Row-wise median of values where mask, NaN for rows with no selected value.
+
+    One sort of the whole batch (unselected entries become NaN, which sorts last) and two gathers:
+    numpy's nanmedian loops over rows in Python for 2-D input.
+    """
     if values.shape[0] == 0:
         return np.zeros(0)
-    filled = np.where(mask, values, np.nan)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmedian(filled.astype(np.float64), axis=1)
+    ordered = np.sort(np.where(mask, values.astype(np.float64), np.nan), axis=1)
+    count = mask.sum(axis=1)
+    lo = np.clip((count - 1) // 2, 0, None)[:, None]
+    hi = np.clip(count // 2, 0, values.shape[1] - 1)[:, None]
+    median = 0.5 * (np.take_along_axis(ordered, lo, 1)[:, 0] + np.take_along_axis(ordered, hi, 1)[:, 0])
+    return np.where(count > 0, median, np.nan)
