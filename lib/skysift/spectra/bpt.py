@@ -118,6 +118,7 @@ def classify_bpt(
         seyfert_oi = y > kewley06_oi_seyfert_liner(r["x_oi"])
     seyfert = np.where(has_sii, seyfert_sii, seyfert_oi)
     agn_kind = np.where(has_sii | has_oi, np.where(seyfert, SEYFERT, LINER), AGN)
-    label = np.where(above_ke01, agn_kind, np.where(above_ka03, COMPOSITE, STAR_FORMING)).astype(object)
+    # left of x ~ -1.28 the Kauffmann curve lies above Kewley's: a point below Kauffmann stays star-forming
+    label = np.where(~above_ka03, STAR_FORMING, np.where(above_ke01, agn_kind, COMPOSITE)).astype(object)
     label[~usable] = None
     return label
