@@ -89,6 +89,18 @@ def test_rest_frame_median_is_one(ingested):
         assert np.median(flux[sel]) == pytest.approx(1.0, rel=1e-5)
 
 
+def test_table_has_exactly_the_spectra_schema(ingested):
+    import pyarrow.parquet as pq
+
+    from skysift.schema import SPECTRA
+
+    files = [p for p in Path(ingested["out"]).rglob("*.parquet") if "_rejects" not in p.parts]
+    assert files
+    for f in files:  # partition column lives in the path
+        assert pq.read_schema(f).names == [n for n in SPECTRA.names if n != "healpix_part"]
+    assert _table(ingested["out"]).columns.tolist() == SPECTRA.names
+
+
 def test_table_properties(ingested):
     props = read_table_json(ingested["out"])
     assert props["grid_id"] == "lin:3850:9000:3688" and props["partition_order"] == 3

@@ -2,10 +2,12 @@
 
 Only the list of file paths goes through the driver: it is split over tasks,
 each executor reads its files (``io.readers``), resamples and normalises them in
-batches (``ingest.transform``) and returns Arrow batches. One Spark write puts
-good rows and rejected rows side by side (partitioned by an ``is_reject`` flag),
-then the driver moves them into place: the table partitioned by coarse HEALPix
-pixel, the rejects as ``_rejects``. Every input file is accounted for.
+batches (``ingest.transform``) and returns Arrow batches of good rows, which
+Spark writes as the table partitioned by coarse HEALPix pixel. Rejected rows are
+few and small: each task writes its own into ``_rejects/part-<first file
+index>.parquet`` inside the staging folder (a deterministic name, so a retried
+task overwrites rather than duplicates), which spares a second pass over the
+data. The driver then checks that every input file is accounted for.
 """
 from __future__ import annotations
 
@@ -18,32 +20,22 @@ from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from ..config import ConfigError, require, to_dict
 from ..io.tables import (
+    REJECTS_DIR,
     commit_staging,
     count_rows,
     discard_staging,
+    read_rejects,
     staging_path,
-    write_rejects,
     write_table_json,
 )
 from ..schema import REJECTS, SPECTRA
 from .transform import ProcessingConfig, process_spectra_arrow
 
 FITS_SUFFIXES = (".fits", ".fits.gz", ".fits.bz2", ".fit", ".fts")
-
-# Good and rejected rows travel in one Arrow schema so that one Spark write stores both.
-COMBINED = pa.schema(
-    [f.with_nullable(True) for f in SPECTRA]
-    + [
-        pa.field("row_index", pa.int64()),
-        pa.field("reject_stage", pa.string()),
-        pa.field("reject_reason", pa.string()),
-        pa.field("is_reject", pa.bool_()),
-    ]
-)
-
 
 @dataclass(frozen=True)
 class IngestConfig:
@@ -83,13 +75,15 @@ def list_input_files(spec: str) -> list[str]:
     return sorted(os.path.abspath(p) for p in found)
 
 
-def ingest_batch(paths: list[str], cfg: IngestConfig) -> Iterator[pa.RecordBatch]:
-    """Read, resample and normalise the files in ``paths``: the per-task worker (Spark or sequential)."""
+def ingest_batch(paths: list[str], cfg: IngestConfig, rejects_out: list) -> Iterator[pa.RecordBatch]:
+    """Read, resample and normalise the files in ``paths``: the per-task worker (Spark or sequential).
+
+    Yields SPECTRA record batches; appends Reject objects to ``rejects_out``.
+    """
     from ..io.spectra_fits import read_spectra_file
     from ..spectra.native import NativeSpectrum, Reject
 
     pending: list[NativeSpectrum] = []
-    rejects: list[Reject] = []
     for path in paths:
         try:
             items = read_spectra_file(path)
@@ -98,34 +92,30 @@ def ingest_batch(paths: list[str], cfg: IngestConfig) -> Iterator[pa.RecordBatch
         if not items:
             items = [Reject(source_file=path, stage="read", reason=f"{path}: no spectrum found in file")]
         for item in items:
-            (rejects if isinstance(item, Reject) else pending).append(item)
+            (rejects_out if isinstance(item, Reject) else pending).append(item)
         if len(pending) >= cfg.batch_spectra:
-            yield from _emit(pending, rejects, cfg)
-            pending, rejects = [], []
-    if pending or rejects:
-        yield from _emit(pending, rejects, cfg)
+            yield from _process(pending, cfg, rejects_out)
+            pending = []
+    if pending:
+        yield from _process(pending, cfg, rejects_out)
 
 
-def _emit(pending, rejects, cfg: IngestConfig) -> Iterator[pa.RecordBatch]:
+def _process(pending, cfg: IngestConfig, rejects_out: list) -> Iterator[pa.RecordBatch]:
     table, more = process_spectra_arrow(pending, cfg.processing)
-    all_rejects = list(rejects) + list(more)
-    if table.num_rows:
-        good = table.append_column("row_index", pa.nulls(table.num_rows, pa.int64()))
-        good = good.append_column("reject_stage", pa.nulls(table.num_rows, pa.string()))
-        good = good.append_column("reject_reason", pa.nulls(table.num_rows, pa.string()))
-        good = good.append_column("is_reject", pa.array([False] * table.num_rows))
-        yield from good.cast(COMBINED).to_batches()
-    if all_rejects:
-        rows = [r.as_row() for r in all_rejects]
-        n = len(rows)
-        bad = {name: pa.nulls(n, COMBINED.field(name).type) for name in COMBINED.names}
-        bad["source_file"] = pa.array([r["source_file"] for r in rows], pa.string())
-        bad["spec_id"] = pa.array([r["spec_id"] for r in rows], pa.string())
-        bad["row_index"] = pa.array([r["row_index"] for r in rows], pa.int64())
-        bad["reject_stage"] = pa.array([r["stage"] for r in rows], pa.string())
-        bad["reject_reason"] = pa.array([r["reason"] for r in rows], pa.string())
-        bad["is_reject"] = pa.array([True] * n)
-        yield from pa.table(bad, schema=COMBINED).to_batches()
+    rejects_out.extend(more)
+    yield from table.to_batches()
+
+
+def write_task_rejects(staging: Path, first_index: int, rejects: list) -> None:
+    """One task's rejects as _rejects/part-<first file index>.parquet (overwritten by a retried task)."""
+    if not rejects:
+        return
+    folder = staging / REJECTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist([r.as_row() for r in rejects], schema=REJECTS)
+    tmp = folder / f".part-{first_index:010d}.parquet.tmp"
+    pq.write_table(table, tmp)
+    os.replace(tmp, folder / f"part-{first_index:010d}.parquet")
 
 
 def run(spark, cfg: IngestConfig) -> dict:
@@ -138,16 +128,30 @@ def run(spark, cfg: IngestConfig) -> dict:
     n_tasks = max(1, -(-len(files) // cfg.files_per_task))
     staging = staging_path(cfg.output)
     try:
-        paths_df = spark.createDataFrame([(p,) for p in files], "source_file string").repartition(n_tasks)
+        staging.mkdir(parents=True)
+        # contiguous ranges of the sorted file list per task: deterministic reject file names
+        rows = [(i, p) for i, p in enumerate(files)]
+        paths_df = spark.createDataFrame(rows, "file_index long, source_file string").repartitionByRange(
+            n_tasks, "file_index"
+        )
+        staging_str = str(staging)
 
         def worker(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            rejects: list = []
+            first_index = None
             for batch in batches:
-                yield from ingest_batch(batch.column(0).to_pylist(), cfg)
+                if batch.num_rows == 0:
+                    continue
+                indices = batch.column(0).to_pylist()
+                first_index = indices[0] if first_index is None else min(first_index, indices[0])
+                yield from ingest_batch(batch.column(1).to_pylist(), cfg, rejects)
+            if first_index is not None:
+                write_task_rejects(Path(staging_str), first_index, rejects)
 
-        out = paths_df.mapInArrow(worker, spark_schema(COMBINED))
-        combined_dir = staging / ".combined"
-        out.write.mode("overwrite").partitionBy("is_reject", "healpix_part").parquet(str(combined_dir))
-        summary = finalize_combined(staging, combined_dir, files, cfg)
+        out = paths_df.mapInArrow(worker, spark_schema(SPECTRA))
+        table_dir = staging / ".table"
+        out.write.mode("overwrite").partitionBy("healpix_part").parquet(str(table_dir))
+        summary = finalize(staging, table_dir, files, cfg)
         commit_staging(staging, cfg.output)
     except BaseException:
         discard_staging(staging)
@@ -155,22 +159,15 @@ def run(spark, cfg: IngestConfig) -> dict:
     return {**summary, "output": str(Path(cfg.output).absolute()), "tasks": n_tasks}
 
 
-def finalize_combined(staging: Path, combined_dir: Path, files: list[str], cfg: IngestConfig) -> dict:
-    """Move good rows into the table layout, write `_rejects`, check every input file is accounted for."""
-    good_dir = combined_dir / "is_reject=false"
-    if good_dir.exists():
-        for part in sorted(good_dir.iterdir()):
+def finalize(staging: Path, table_dir: Path, files: list[str], cfg: IngestConfig) -> dict:
+    """Move the table's partitions into place, count rejects, check every input file is accounted for."""
+    for part in sorted(table_dir.iterdir()) if table_dir.exists() else []:
+        if part.is_dir():
             os.replace(part, staging / part.name)
-    reject_dir = combined_dir / "is_reject=true"
-    rejected_files: set[str] = set()
-    n_rejected = 0
-    if reject_dir.exists():
-        cols = ["source_file", "row_index", "spec_id", "reject_stage", "reject_reason"]
-        rej = pads.dataset(str(reject_dir), format="parquet").to_table(columns=cols)
-        rej = rej.rename_columns(["source_file", "row_index", "spec_id", "stage", "reason"]).cast(REJECTS)
-        n_rejected = write_rejects(staging, rej)
-        rejected_files = set(rej.column("source_file").to_pylist())
-    shutil.rmtree(combined_dir, ignore_errors=True)
+    shutil.rmtree(table_dir, ignore_errors=True)
+    rej = read_rejects(staging)
+    n_rejected = rej.num_rows
+    rejected_files = set(rej.column("source_file").to_pylist())
     written = count_rows(staging)
     written_files: set[str] = set()
     if written:
