@@ -60,3 +60,34 @@ def pca_embeddings(flux: np.ndarray, dim: int = 16, fit_rows: np.ndarray | None 
     mean = fit.mean(axis=0)
     _, _, vt = np.linalg.svd(fit - mean, full_matrices=False)
     return ((f - mean) @ vt[:dim].T).astype(np.float32)
+
+
+def write_pca_embeddings(spectra: str, output: str, dim: int = 16, model_version: str = "pca") -> int:
+    """An `embeddings` table (spec_id, embedding, model_uri, model_version) from PCA of a spectra table's flux.
+
+    A stand-in for `skysift embed-spectra` when no encoder is trained (notebooks, tests): any table
+    with spec_id + embedding is a valid KB input. Returns the rows written.
+    """
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..index.embeddings import stack
+    from ..io.tables import read_table
+
+    t = read_table(spectra, columns=["spec_id", "flux"])
+    emb = pca_embeddings(np.nan_to_num(stack(t.column("flux"))), dim)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    n = len(emb)
+    pq.write_table(
+        pa.table({
+            "spec_id": t.column("spec_id"),
+            "embedding": pa.array(list(emb), type=pa.list_(pa.float32())),
+            "model_uri": [f"pca:{dim}"] * n,
+            "model_version": [model_version] * n,
+        }),
+        out / "part-00000.parquet",
+    )
+    return n
