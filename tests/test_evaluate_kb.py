@@ -32,6 +32,9 @@ def toy_tables(tmp_path_factory):
         "spectra": pa.table({"spec_id": ids, "flux": pa.array(list(flux), type=pa.list_(pa.float32()))}),
         "embeddings": pa.table({"spec_id": ids, "embedding": pa.array(list(emb), type=pa.list_(pa.float32()))}),
         "labels": pa.table({"spec_id": ids, "label": list(labels), "task": ["agn3"] * n}),
+        # a second task in its own table (no task column: the folder name becomes the task)
+        "sf_vs_rest": pa.table({"spec_id": ids[:600],
+                                "label": ["sf" if v == "star_forming" else "rest" for v in labels[:600]]}),
     }.items():
         (root / name).mkdir()
         pq.write_table(table, root / name / "part-0.parquet")
@@ -41,7 +44,7 @@ def toy_tables(tmp_path_factory):
 def test_evaluate_kb_report_and_kb_beats_random_forest(toy_tables):
     root = toy_tables
     cfg = EvaluateKbConfig(
-        embeddings=str(root / "embeddings"), labels=str(root / "labels"), spectra=str(root / "spectra"),
+        embeddings=str(root / "embeddings"), labels=(str(root / "labels"), str(root / "sf_vs_rest")), spectra=str(root / "spectra"),
         output=str(root / "run"), rf_trees=100, cnn_epochs=4, flux_bin_pixels=2,
         timing_sizes=(2000, 4000, 8000), timing_queries=100, index=IndexSpec("flat"),
     )
@@ -62,4 +65,5 @@ def test_evaluate_kb_report_and_kb_beats_random_forest(toy_tables):
     html = (root / "run" / "report.html").read_text()
     for fig in m["figures"]:
         assert (root / "run" / fig).exists() and fig in html
+    assert m["tasks"]["sf_vs_rest"]["n_test"] == 120 and "sf_vs_rest_macro_f1" in s
     assert s["agn3_macro_f1"] == pytest.approx(m["tasks"]["agn3"]["macro_f1"], abs=1e-4)

@@ -38,8 +38,8 @@ class EvaluateKbConfig:
 
     embeddings: str = ""
     """Embeddings table (spec_id, embedding)."""
-    labels: str = ""
-    """Labels table (spec_id, label, task) from load-catalog."""
+    labels: tuple[str, ...] = ()
+    """Labels table(s) (spec_id, label, task) from load-catalog; several (one per task) are concatenated."""
     spectra: str = ""
     """Spectra table (spec_id, flux) for the flux baselines; empty = no baselines."""
     output: str = ""
@@ -94,9 +94,13 @@ def load_labelled(cfg: EvaluateKbConfig) -> pd.DataFrame:
     """spec_id, label, task, row (index into the returned embedding matrix) + attrs['x'] = embeddings."""
     from ..io.tables import read_table
 
-    lab = read_table(cfg.labels).to_pandas()
-    if "task" not in lab.columns:
-        lab["task"] = "default"
+    parts = []
+    for path in cfg.labels:
+        part = read_table(path).to_pandas()
+        if "task" not in part.columns:
+            part["task"] = Path(path).name
+        parts.append(part[["spec_id", "label", "task"]])
+    lab = pd.concat(parts, ignore_index=True)
     if cfg.tasks:
         lab = lab[lab["task"].isin(cfg.tasks)]
     lab = lab.dropna(subset=["label"]).drop_duplicates(subset=["task", "spec_id"])
@@ -225,7 +229,7 @@ def evaluate(cfg: EvaluateKbConfig, out: Path) -> dict:
     lab = load_labelled(cfg)
     x = lab.attrs["x"]
     if len(lab) == 0:
-        raise ValueError(f"no labelled embeddings: {cfg.labels} and {cfg.embeddings} share no spec_id")
+        raise ValueError(f"no labelled embeddings: {list(cfg.labels)} and {cfg.embeddings} share no spec_id")
     metrics: dict = {"config": asdict(cfg), "tasks": {}, "figures": []}
     for task, sub in lab.groupby("task", sort=True):
         y = sub["label"].to_numpy(dtype=object)
@@ -287,7 +291,7 @@ def write_report(metrics: dict, out: Path) -> Path:
 
     rep = HtmlReport("skysift evaluate-kb")
     c = metrics["config"]
-    rep.paragraph(f"embeddings {c['embeddings']}, labels {c['labels']}, K={c['k']}, index {c['index']['kind']}, "
+    rep.paragraph(f"embeddings {c['embeddings']}, labels {', '.join(c['labels'])}, K={c['k']}, index {c['index']['kind']}, "
                   f"held-out {100 * c['test_fraction']:.0f} % per task (stratified, seed {c['seed']}).")
     rep.heading("Per-task precision / recall / F1 (held-out split)")
     for task, r in metrics["tasks"].items():
@@ -334,7 +338,7 @@ def _log_mlflow(cfg: EvaluateKbConfig, metrics: dict, out: Path) -> str | None:
     mlflow.set_experiment(cfg.mlflow_experiment)
     with mlflow.start_run(run_name="evaluate-kb") as run:
         mlflow.log_params({"k": cfg.k, "index": cfg.index.kind, "test_fraction": cfg.test_fraction,
-                           "embeddings": cfg.embeddings, "labels": cfg.labels})
+                           "embeddings": cfg.embeddings, "labels": ",".join(cfg.labels)})
         for task, r in metrics["tasks"].items():
             if "macro_f1" in r:
                 mlflow.log_metric(f"{task}.macro_f1", r["macro_f1"])
