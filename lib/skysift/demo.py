@@ -1,0 +1,154 @@
+"""`skysift demo`: the end-to-end spectral target search in local Spark.
+
+synthetic survey (FITS) + the real SDSS/LAMOST sample
+  -> ingest-spectra -> spectra table
+  -> load-catalog (synthetic truth by spec_id; SkyServer classes by sky position)
+  -> pretrain (tiny encoder, MLflow registry alias champion) -> embed-spectra
+  -> build-kb -> search-kb -> evaluate-kb (HTML report)
+  -> dedupe the spectra into a HATS catalog (readable by lsdb)
+
+Every stage is the same job a user runs by hand (`skysift <job> ...`); the demo
+only chains them in one Spark session and writes an index page of the outputs.
+"""
+from __future__ import annotations
+
+import html
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .config import require
+from .paths import REPO_ROOT, shared_data_dir
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Configuration of `skysift demo`."""
+
+    output: str = "runs/demo"
+    """Folder for every output of the demo (relative paths are under the repository)."""
+    n_spectra: int = 1500
+    """Synthetic spectra to generate."""
+    seed: int = 42
+    """Seed of the synthetic survey."""
+    pretrain_steps: int = 300
+    """Optimiser steps of the tiny encoder's pre-training."""
+    include_real: bool = True
+    """Also ingest and label the real sample in ../shared/data when it is present."""
+
+    def __post_init__(self):
+        require(self.n_spectra >= 200, "n_spectra must be >= 200 (the KB needs labelled spectra of every class)")
+        require(self.pretrain_steps >= 1, "pretrain_steps must be >= 1")
+
+
+CONFIG = DemoConfig
+
+# Synthetic truth -> the three labelled tasks of Tang et al. 2025 (plus the 3-class comparison).
+TASK_LABEL_MAPS = {
+    "agn3": ["star_forming:star_forming", "composite:-", "seyfert:agn", "liner:agn", "passive:normal",
+             "qso:-", "star:-", "lens:-", "outlier:-"],
+    "lens": ["lens:lens", "star_forming:non_lens", "composite:non_lens", "seyfert:non_lens", "liner:non_lens",
+             "passive:non_lens", "qso:non_lens", "star:non_lens", "outlier:non_lens"],
+    "outlier": ["outlier:outlier", "star_forming:normal", "composite:normal", "seyfert:normal", "liner:normal",
+                "passive:normal", "qso:normal", "star:normal", "lens:normal"],
+}
+
+
+def run(spark, cfg: DemoConfig) -> dict:
+    from .cli import run_job
+
+    out = Path(cfg.output)
+    out = out if out.is_absolute() else REPO_ROOT / out
+    out.mkdir(parents=True, exist_ok=True)
+    real = shared_data_dir() if cfg.include_real else None
+    stages: list[dict] = []
+
+    def stage(name: str, job: str, argv: list[str], note: str = "") -> dict:
+        print(f"\n=== demo stage {len(stages) + 1}: {name} ({job}) ===", flush=True)
+        started = time.perf_counter()
+        summary = run_job(job, [str(a) for a in argv], spark=spark)
+        stages.append({"stage": name, "job": job, "seconds": round(time.perf_counter() - started, 1),
+                       "summary": summary, "note": note})
+        return summary
+
+    survey, spectra = out / "survey", out / "spectra"
+    stage("synthetic survey", "synth-survey", ["--output", survey, "--set", f"n_spectra={cfg.n_spectra}",
+                                               "--set", f"seed={cfg.seed}", "--set", "format=fits"])
+    inputs = [survey / "spectra"]
+    if real is not None:
+        inputs += [real / "sdss-spectra", real / "lamost-spectra"]
+    stage("ingest", "ingest-spectra", ["--input", ",".join(map(str, inputs)), "--output", spectra])
+
+    label_dirs = []
+    for task, mapping in TASK_LABEL_MAPS.items():
+        target = out / "labels" / task
+        stage(f"labels: {task}", "load-catalog", [
+            "--input", survey / "truth", "--output", target, "--set", "format=parquet",
+            "--set", f"task={task}", "--set", "spec_id_column=file_spec_id", "--set", "label_column=target_class",
+            "--set", f"label_map={json.dumps(mapping)}", "--set", "unmapped=reject",
+            "--set", "catalog_name=synthetic-truth"])
+        label_dirs.append(target)
+    bpt_dir = out / "labels" / "bpt"
+    stage("labels: bpt (from true line fluxes)", "load-catalog", [
+        "--input", survey / "truth", "--output", bpt_dir, "--set", "format=parquet", "--set", "task=bpt",
+        "--set", "spec_id_column=file_spec_id", "--set", "label_from=bpt", "--set", "catalog_name=synthetic-truth"])
+    label_dirs.append(bpt_dir)
+    if real is not None:
+        stage("labels: SkyServer classes by position (cross-match)", "load-catalog", [
+            "--input", real / "catalogs" / "sdss_dr14_skyserver_rows0001-7000.csv", "--output",
+            out / "labels" / "skyserver_class", "--set", "format=csv", "--set", "task=class", "--set", "key=position",
+            "--set", f"match_table={spectra}", "--set", "ra_column=ra", "--set", "dec_column=dec",
+            "--set", "label_column=class", "--set", "catalog_name=sdss-dr14-skyserver"])
+
+    pretrain_dir = out / "pretrain"
+    stage("pre-train tiny encoder", "pretrain", [
+        "--config", REPO_ROOT / "conf" / "pretrain_tiny.yaml", "--input", spectra, "--output", pretrain_dir,
+        "--set", f"total_steps={cfg.pretrain_steps}"])
+    embeddings = out / "embeddings"
+    stage("embed with the registered champion", "embed-spectra", [
+        "--input", spectra, "--output", embeddings, "--set", "model_uri=models:/skysift-spec-encoder@champion"])
+    kb = out / "kb"
+    stage("build KB (agn3 task)", "build-kb", ["--embeddings", embeddings, "--labels", out / "labels" / "agn3",
+                                               "--output", kb, "--set", "task=agn3"])
+    predictions = out / "predictions"
+    stage("search KB: predict every spectrum", "search-kb", ["--kb", kb, "--input", embeddings,
+                                                             "--output", predictions])
+    evaluation = out / "evaluation"
+    stage("evaluate KB vs baselines", "evaluate-kb", [
+        "--embeddings", embeddings, "--labels", ",".join(map(str, label_dirs)), "--spectra", spectra,
+        "--output", evaluation, "--set", "timing_sizes=[1000,2000,4000]", "--set", "cnn_epochs=5",
+        "--set", "rf_trees=100"])
+    catalog = out / "catalog_hats"
+    stage("de-duplicate repeated observations into a HATS catalog", "dedupe", [
+        "--input", spectra, "--output", catalog, "--set", "radius_arcsec=1.0", "--set", "score_column=snr_median",
+        "--set", "id_column=spec_id", "--set", "format=hats"])
+
+    index = write_index(out, stages, {
+        "spectra table": spectra, "embeddings": embeddings, "knowledge base": kb, "predictions": predictions,
+        "evaluation report": evaluation / "report.html", "HATS catalog": catalog, "MLflow runs": REPO_ROOT / "runs"
+        / "mlflow"})
+    report = evaluation / "report.html"
+    print(f"\nskysift demo finished: outputs in {out}\n  report: {report}\n  index:  {index}", flush=True)
+    return {"read": None, "written": None, "rejected": None, "output": str(out), "report": str(report),
+            "index": str(index), "stages": [{k: s[k] for k in ("stage", "job", "seconds")} for s in stages]}
+
+
+def write_index(out: Path, stages: list[dict], outputs: dict[str, Path]) -> Path:
+    """A small HTML page: each stage's summary and links to the outputs."""
+    esc: Callable[[object], str] = lambda v: html.escape(str(v))  # noqa: E731
+    rows = "".join(
+        f"<tr><td>{i + 1}</td><td>{esc(s['stage'])}</td><td><code>skysift {esc(s['job'])}</code></td>"
+        f"<td>{s['seconds']}</td><td>{esc(s['summary'].get('read'))}</td><td>{esc(s['summary'].get('written'))}"
+        f"</td><td>{esc(s['summary'].get('rejected'))}</td></tr>"
+        for i, s in enumerate(stages))
+    links = "".join(f"<li>{esc(k)}: <a href='{esc(Path(v).as_uri())}'>{esc(v)}</a></li>" for k, v in outputs.items())
+    page = (f"<html><head><meta charset='utf-8'><title>skysift demo</title></head><body><h1>skysift demo</h1>"
+            f"<h2>Stages</h2><table border='1' cellpadding='4'><tr><th>#</th><th>stage</th><th>job</th>"
+            f"<th>seconds</th><th>read</th><th>written</th><th>rejected</th></tr>{rows}</table>"
+            f"<h2>Outputs</h2><ul>{links}</ul></body></html>")
+    path = out / "index.html"
+    path.write_text(page)
+    (out / "demo_summary.json").write_text(json.dumps(stages, indent=2, default=str))
+    return path
