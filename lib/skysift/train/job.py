@@ -149,7 +149,11 @@ def launch(cfg: PretrainConfig, spark=None) -> dict[str, Any]:
         raise ConfigError(str(exc)) from None
     if grids != [cfg.model.grid_id]:
         raise ConfigError(f"grid mismatch: model.grid_id is {cfg.model.grid_id!r}, table {cfg.input} holds {grids}")
-    if cfg.num_processes == 1 or "WORLD_SIZE" in os.environ:
+    if "WORLD_SIZE" in os.environ:  # already one rank of torchrun: train as that rank
+        result = train_worker(cfg)
+        if int(os.environ.get("RANK", 0)) != 0:
+            return result
+    elif cfg.num_processes == 1:
         train_worker(cfg)
     elif cfg.launcher == "spawn":
         import torch.multiprocessing as mp

@@ -56,8 +56,9 @@ def _step_seed(seed: int, step: int, rank: int) -> int:
 @torch.no_grad()
 def validate(model: SpectrumEncoder, cfg, device: torch.device) -> float:
     """Mean masked-MSE over up to ``val_batches`` validation batches with fixed masks (rank 0 only)."""
+    # no shuffling: the same first val_batches batches every time, read as soon as they are full
     spec = StreamSpec(cfg.input, model.cfg.n_points, cfg.batch_size, "val", cfg.val_fraction,
-                      cfg.shuffle_buffer, cfg.seed, 0, 1, repeat=False)
+                      cfg.batch_size, cfg.seed, 0, 1, repeat=False)
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
