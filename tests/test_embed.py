@@ -124,3 +124,15 @@ def test_sequential_runner_matches_and_rejects_bad_lengths(model_ckpt, tmp_path)
     with torch.no_grad():
         ref = model_ckpt[1].embed(torch.from_numpy(flux)).numpy()
     np.testing.assert_allclose(np.stack(out["embedding"][ok].to_numpy()), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_benchmark_functions_print_their_lines(spark, tmp_path, capsys):
+    from skysift.bench.embed_bench import run_embed_benchmark
+    from skysift.bench.loader_bench import run_loader_benchmark
+
+    emb = run_embed_benchmark(spark, n_spectra=40, workdir=str(tmp_path / "e"), n_points=200, baseline_rows=8)
+    load = run_loader_benchmark(spark, n_spectra=200, workdir=str(tmp_path / "l"), n_points=200, n_steps=1)
+    out = capsys.readouterr().out
+    assert "embed: ours=" in out and "loader: ours=" in out
+    assert emb["n_spectra"] == 40 and emb["ours"] > 0 and emb["baseline"] > 0
+    assert load["loader_samples_s"] > 0 and load["ratio"] > 0

@@ -36,9 +36,12 @@ class EmbedConfig:
     model_uri: str = "models:/skysift-spec-encoder@champion"
     """models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN/model, a logged model folder or a best.pt checkpoint."""
     pooling: Literal["model", "mean", "max"] = "mean"
-    """Pooling of patch tokens: mean (Tang et al. 2025 style sequence embedding), max, or whatever the model was logged with."""
+    """Pooling of patch tokens: mean (default), max, or `model` = the pooling the model was logged with."""
     batch_size: int = 256
-    """Spectra per forward pass inside an Arrow batch."""
+    """Spectra per forward pass on a GPU (each Arrow batch is stacked into one tensor, then run in chunks)."""
+    cpu_batch_size: int = 4
+    """Spectra per forward pass on CPU: attention over 735 patches is memory-bound there, and small chunks
+    run faster per spectrum than large ones (tiny model, 1 thread: 147/s at 1, 93/s at 16, 77/s at 256)."""
     device: Literal["auto", "cpu"] = "auto"
     """auto = the task's GPU from Spark resources, else CUDA if visible, else CPU."""
     torch_threads: int = 0
@@ -51,6 +54,7 @@ class EmbedConfig:
         require(bool(self.output), "output: the embeddings folder is required (--output PATH)")
         require(bool(self.model_uri), "model_uri is required (e.g. models:/skysift-spec-encoder@champion)")
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        require(self.cpu_batch_size >= 1, f"cpu_batch_size must be >= 1, got {self.cpu_batch_size}")
         require(self.torch_threads >= 0, "torch_threads must be >= 0")
         require(self.partitions >= 0, "partitions must be >= 0")
 
@@ -74,6 +78,7 @@ class EmbedBatch:
     batch_size: int = 256
     device: str = "auto"
     torch_threads: int = 0
+    cpu_batch_size: int = 4
 
     def model(self):
         """The encoder for this worker, loaded on first use and cached by (URI, device)."""
@@ -119,9 +124,11 @@ class EmbedBatch:
         if len(good):
             model, device = self.model()
             out = []
+            step = self.cpu_batch_size if device == "cpu" else self.batch_size
+            tensor = torch.from_numpy(np.ascontiguousarray(flux)).to(device)
             with torch.inference_mode():
-                for i in range(0, len(good), self.batch_size):
-                    x = torch.from_numpy(flux[i : i + self.batch_size]).to(device)
+                for i in range(0, len(good), step):
+                    x = tensor[i : i + step]
                     out.append(model.embed(x, self.pooling).float().cpu().numpy())
             emb = np.concatenate(out)
         embedding = np.full(n, None, dtype=object)
@@ -193,6 +200,7 @@ def prepare(cfg: EmbedConfig, table_grids: list[str] | None = None) -> EmbedBatc
         batch_size=cfg.batch_size,
         device=cfg.device,
         torch_threads=cfg.torch_threads,
+        cpu_batch_size=cfg.cpu_batch_size,
     )
 
 
