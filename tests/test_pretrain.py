@@ -87,6 +87,11 @@ def test_train_val_split_is_disjoint_and_stable(table):
     assert ((u >= 0) & (u < 1)).all()
     assert abs((u < 0.2).mean() - 0.2) < 0.01  # uniform enough for a held-out fraction
     assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.03
+    for fmt in ("synth-%08d", "sdss-%04d-55182-%03d"):  # zero-padded ids differ in few bytes
+        ids = pa.array([fmt % ((i,) if fmt.count("%") == 1 else (i // 1000, i % 1000)) for i in range(3000)])
+        u = split_hash(ids)
+        assert len(np.unique(u)) == 3000  # no collisions
+        assert abs((u < 0.1).sum() - 300) < 4 * np.sqrt(3000 * 0.1 * 0.9)  # binomial: within 4 sigma
 
 
 def test_stream_repeats_and_shuffles(table):

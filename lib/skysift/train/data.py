@@ -88,18 +88,24 @@ def split_hash(spec_ids: pa.Array) -> np.ndarray:
         owner = np.repeat(np.arange(n), lengths)
         pos = np.arange(total) - np.repeat(offsets[:-1] - offsets[0], lengths)
         chunk = data[offsets[0] : offsets[-1]].astype(np.uint64)
-        # each byte is spread by a position-dependent odd multiplier before summing per string
-        mult = (np.uint64(2) * (pos.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) + np.uint64(1))
+        # each byte is spread by a pseudo-random odd multiplier of its position before summing per
+        # string; a multiplier linear in the position would make the sum depend on two numbers only
+        mult = _mix64(pos.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
         with np.errstate(over="ignore"):
             contrib = (chunk + np.uint64(1)) * mult
             sums = np.zeros(n, dtype=np.uint64)
             np.add.at(sums, owner, contrib)
             h = h ^ sums ^ lengths.astype(np.uint64)
+    h = _mix64(h)
+    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def _mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser, elementwise on uint64."""
     with np.errstate(over="ignore"):
         h = (h ^ (h >> np.uint64(30))) * _M1
         h = (h ^ (h >> np.uint64(27))) * _M2
-        h = h ^ (h >> np.uint64(31))
-    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+        return h ^ (h >> np.uint64(31))
 
 
 def flux_matrix(column: pa.ChunkedArray | pa.Array, n_points: int, what: str = "flux") -> np.ndarray:
