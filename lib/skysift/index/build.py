@@ -163,6 +163,8 @@ def run(spark, cfg: BuildKbConfig) -> dict:
             "model_uri"
         ),
     )
+    # an embeddings table holds one vector per spectrum; a repeated spec_id must not become two KB entries
+    embs = embs.dropDuplicates(["spec_id"])
     labels, task = _labels_for_task(spark, cfg)
 
     # one label row per spec_id: the first by (label, catalog); the others are rejects, not dropped
