@@ -159,7 +159,9 @@ def test_sharded_flat_search_equals_single_index_flat_l2(spark, flat_kb, toy):
     ids = np.stack(pred["neighbor_ids"].to_numpy())
     dist = np.stack(pred["neighbor_distances"].to_numpy())
     assert (ids == toy["ids"][i_ref]).all()
-    assert np.array_equal(dist, np.sqrt(d_ref))  # bit-exact, not approx
+    # same neighbours; distances equal up to float32 rounding: faiss's BLAS path blocks the database by 1024
+    # rows, and a pair placed elsewhere in its block may round its last bit differently (bit-equal here)
+    np.testing.assert_allclose(dist, np.sqrt(d_ref), rtol=2e-6, atol=0)
     assert (pred["kb_version"] == flat_kb["kb_version"]).all()
     # the vote recomputed from the reference neighbours gives the same labels and scores
     lab_ref, score_ref, _, _ = vote(np.sqrt(d_ref), toy["lab"][i_ref])

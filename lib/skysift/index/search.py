@@ -48,7 +48,7 @@ class SearchKbConfig:
     check_model_version: bool = True
     """Fail when the queries' model_version differs from the KB's (when both tables carry one)."""
     query_partitions: int = 0
-    """Repartition the queries into this many tasks; 0 = keep the input's partitioning."""
+    """Repartition the queries into this many tasks; 0 = at least Spark's default parallelism."""
 
     def __post_init__(self):
         require(self.k >= 1, f"k must be >= 1, got {self.k}")
@@ -218,8 +218,10 @@ def run(spark, cfg: SearchKbConfig) -> dict:
     staging = staging_path(cfg.output)
     try:
         queries = q.filter(F.col("_reason").isNull()).select("spec_id", "embedding")
-        if cfg.query_partitions:
-            queries = queries.repartition(cfg.query_partitions)
+        # every core should search: a small query table is often one file, i.e. one task
+        n_parts = cfg.query_partitions or max(queries.rdd.getNumPartitions(), spark.sparkContext.defaultParallelism)
+        if n_parts != queries.rdd.getNumPartitions():
+            queries = queries.repartition(n_parts)
         preds = queries.mapInPandas(
             _searcher(str(cfg.kb), meta, spec, cfg.k, cfg.faiss_threads_per_task), spark_schema(PREDICTIONS)
         )
