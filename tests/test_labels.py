@@ -25,7 +25,7 @@ def test_spec_id_template_zero_pads_and_rejects_missing():
 def test_label_map_exclusion_fill_and_counts():
     df = pd.DataFrame({"spec_id": ["a", "b", "c", "d", "e"],
                        "t": ["star_forming", "seyfert", "composite", None, "passive"]})
-    cfg = LoadCatalogConfig(task="agn3", label_column="t",
+    cfg = LoadCatalogConfig(input="x", output="y", task="agn3", label_column="t",
                             label_map=("star_forming:star_forming", "seyfert:agn", "liner:agn",
                                        "composite:-", "passive:normal"))
     labels, rejects = derive_labels(df, cfg, "truth", "x.parquet")
@@ -33,7 +33,7 @@ def test_label_map_exclusion_fill_and_counts():
     assert sorted(rejects["reason"]) == ["label 'composite' excluded from task 'agn3' by label_map",
                                          "no label (column t empty)"]
     assert len(labels) + len(rejects) == len(df)
-    cfg2 = LoadCatalogConfig(label_column="t", fill_missing_label="normal")
+    cfg2 = LoadCatalogConfig(input="x", output="y", label_column="t", fill_missing_label="normal")
     labels, rejects = derive_labels(df, cfg2, "truth", "x")
     assert len(labels) == 5 and labels["label"].iloc[3] == "normal"
 
@@ -113,4 +113,4 @@ def test_lenscat_by_position_with_grades(shared_data, tmp_path, spark, monkeypat
 
 def test_position_key_needs_match_table():
     with pytest.raises(ConfigError, match="match_table"):
-        LoadCatalogConfig(key="position")
+        LoadCatalogConfig(input="x", output="y", key="position")

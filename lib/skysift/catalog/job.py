@@ -35,8 +35,6 @@ def load_labels(cfg: LoadCatalogConfig) -> tuple[pd.DataFrame, pd.DataFrame, int
 def run(spark, cfg: LoadCatalogConfig) -> dict:
     from ..io.tables import commit_staging, discard_staging, staging_path, write_rejects, write_table_json
 
-    require(bool(cfg.input), "load-catalog needs --input FILE")
-    require(bool(cfg.output), "load-catalog needs --output DIR")
     labels, rejects, read = load_labels(cfg)
     if cfg.key == "position":
         from pyspark.sql import functions as F

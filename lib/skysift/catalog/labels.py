@@ -77,6 +77,8 @@ class LoadCatalogConfig:
     """Position-match radius (SDSS fibre diameter 3'' -> 2'' cross-match, DESIGN.md default)."""
 
     def __post_init__(self):
+        require(bool(self.input), "load-catalog needs --input FILE")
+        require(bool(self.output), "load-catalog needs --output DIR")
         require(self.match_radius_arcsec > 0, f"match_radius_arcsec must be > 0, got {self.match_radius_arcsec}")
         for pair in self.label_map:
             require(":" in pair, f"label_map entry {pair!r} must be 'from:to'")

@@ -78,6 +78,9 @@ class EvaluateKbConfig:
     """Seed of splits, sweeps, baselines and timing vectors."""
 
     def __post_init__(self):
+        require(bool(self.embeddings), "evaluate-kb needs --embeddings DIR")
+        require(bool(self.labels), "evaluate-kb needs --labels DIR[,DIR...]")
+        require(bool(self.output), "evaluate-kb needs --output DIR")
         require(0 < self.test_fraction < 1, f"test_fraction must be in (0, 1), got {self.test_fraction}")
         require(self.k >= 1 and self.top_k_max >= 1, "k and top_k_max must be >= 1")
         require(all(0 < f < 1 for f in self.kb_fractions), "kb_fractions must lie in (0, 1)")
@@ -353,9 +356,6 @@ def _log_mlflow(cfg: EvaluateKbConfig, metrics: dict, out: Path) -> str | None:
 def run(spark, cfg: EvaluateKbConfig) -> dict:
     from ..io.tables import commit_staging, discard_staging, staging_path
 
-    require(bool(cfg.embeddings), "evaluate-kb needs --embeddings DIR")
-    require(bool(cfg.labels), "evaluate-kb needs --labels DIR")
-    require(bool(cfg.output), "evaluate-kb needs --output DIR")
     staging = staging_path(cfg.output)
     staging.mkdir(parents=True)
     try:

@@ -62,6 +62,9 @@ class BuildKbConfig:
     """Seed of the training and diagnostics samples."""
 
     def __post_init__(self):
+        require(bool(self.embeddings), "build-kb needs --embeddings DIR")
+        require(bool(self.labels), "build-kb needs --labels DIR")
+        require(bool(self.output), "build-kb needs --output DIR")
         require(self.n_shards >= 0, f"n_shards must be >= 0, got {self.n_shards}")
         require(self.max_shard_entries >= 1, f"max_shard_entries must be >= 1, got {self.max_shard_entries}")
         require(self.train_sample_size >= 1, f"train_sample_size must be >= 1, got {self.train_sample_size}")
@@ -148,9 +151,6 @@ def run(spark, cfg: BuildKbConfig) -> dict:
 
     from ..io.tables import commit_staging, discard_staging, staging_path, write_rejects
 
-    require(bool(cfg.embeddings), "build-kb needs --embeddings DIR")
-    require(bool(cfg.labels), "build-kb needs --labels DIR")
-    require(bool(cfg.output), "build-kb needs --output DIR")
     t0 = time.perf_counter()
     embs = spark.read.parquet(cfg.embeddings)
     emb.check_columns(embs.columns, cfg.embeddings)

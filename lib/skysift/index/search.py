@@ -51,6 +51,9 @@ class SearchKbConfig:
     """Repartition the queries into this many tasks; 0 = at least Spark's default parallelism."""
 
     def __post_init__(self):
+        require(bool(self.kb), "search-kb needs --kb DIR")
+        require(bool(self.input), "search-kb needs --input EMBEDDINGS")
+        require(bool(self.output), "search-kb needs --output DIR")
         require(self.k >= 1, f"k must be >= 1, got {self.k}")
         require(self.nprobe >= 0 and self.ef_search >= 0, "nprobe / ef_search must be >= 0")
         require(self.refine_k_factor == 0 or self.refine_k_factor >= 1, "refine_k_factor must be 0 or >= 1")
@@ -192,9 +195,6 @@ def run(spark, cfg: SearchKbConfig) -> dict:
 
     from ..io.tables import commit_staging, discard_staging, staging_path, write_rejects, write_table_json
 
-    require(bool(cfg.kb), "search-kb needs --kb DIR")
-    require(bool(cfg.input), "search-kb needs --input EMBEDDINGS")
-    require(bool(cfg.output), "search-kb needs --output DIR")
     meta = read_meta(cfg.kb)
     check_kb(meta, cfg.kb)
     q = spark.read.parquet(cfg.input)
