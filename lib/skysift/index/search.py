@@ -160,7 +160,7 @@ def search_local(queries: pd.DataFrame, kb: str, k: int = 3, cfg: SearchKbConfig
     """Sequential runner: the same per-batch function without Spark (tests, notebooks, debugging)."""
     meta = read_meta(kb)
     check_kb(meta, kb)
-    spec = search_spec(meta, cfg or SearchKbConfig(k=k))
+    spec = search_spec(meta, cfg) if cfg is not None else meta.index
     shard_set = load_shard_set(kb, meta, spec, k)
     return search_batch(queries, shard_set, k, meta.kb_version)
 
