@@ -62,7 +62,11 @@ def test_all_pairs_equal_astropy_and_bad_rows_rejected(spark, catalogs):
     assert max(abs(pairs[k] - ref[k]) for k in ref) < 1e-6
     assert summary["groups"] > summary["buckets"] > 4  # many buckets, dense clumps salted
     rej = read_rejects(out).to_pandas()
-    assert summary["rejected"] == len(rej) == 5 and summary["rejected_left"] == 3
+    assert len(rej) == 5 and summary["rejected"] == 3 and summary["right_rejected"] == 2
+    # accounting of left rows: every one read is written (has a pair), rejected or unmatched
+    assert summary["read"] == len(left) + 3 == summary["written"] + 3 + summary["other_outcomes"]["unmatched_left"]
+    assert summary["written"] == got["lid"].nunique() and summary["pairs"] == len(got) == summary["rows_written"]
+    assert summary["right_read"] == len(right) + 2
     assert sorted(rej["spec_id"]) == ["3", "4", "7", "8", "9"]
     assert all("RA in [0, 360]" in r for r in rej["reason"])
     assert all(rej["source_file"].str.contains("part-"))

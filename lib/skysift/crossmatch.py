@@ -1,25 +1,31 @@
 """`skysift crossmatch`: sky cross-match of two Parquet catalogs on Spark.
 
-Steps (each a Spark stage; no table goes through the driver):
+Two Spark jobs (measured on the 1M x 1M benchmark, every extra pass cost a second or more):
 
-1. Read both sides, check the coordinate columns, send rows with NaN or
-   out-of-range coordinates (or a bad per-row radius) to ``OUTPUT/_rejects``.
-2. Choose the HEALPix order m from the largest radius
-   (``sky.healpix_cells.neighbour_order``) and plan buckets from a sample of
-   both sides: contiguous runs of order-m cells with about ``target_rows_per_group``
-   rows each, dense runs split by salt (``sky.healpix_buckets``). The plan is a
-   few small arrays carried in the closure.
-3. ``mapInPandas`` tags every left row with its one group, every right row with
-   each group its cone can reach (its cell and that cell's neighbours).
-4. ``cogroup(...).applyInPandas`` runs the exact kernel per group
-   (``sky.xmatch_frames.match_group``): candidate pairs from sorted cells, exact
-   Vincenty separation, nearest / all, inner / left.
-5. Spark writes the result to a staging folder that replaces ``OUTPUT`` at the end
-   (Parquet, or a HATS catalog that LSDB reads with ``format=hats``).
+1. *Scan* (``scan_catalogs``): one pass over the coordinate columns of both sides
+   (``mapInArrow``, ``sky.xmatch_frames.scan_batch``) returns, per Arrow batch, the
+   valid and invalid row counts, the largest per-row radius and a quantile summary
+   of the order-29 cells. The driver chooses the HEALPix order m from the radius
+   (``sky.healpix_cells.neighbour_order``) and plans buckets from the summaries:
+   contiguous runs of order-m cells with about ``target_rows_per_group`` rows,
+   dense runs split by salt (``sky.healpix_buckets``). Only when the scan saw
+   invalid rows does a third, pure-JVM job write them to ``OUTPUT/_rejects``.
+2. *Match*: ``mapInArrow`` tags every left row with its one group and every right
+   row with each group its cone can reach, both into one *union* layout
+   (``sky.xmatch_frames``); ``repartitionById(_g)`` sends each group to one task
+   (no sort, no cogroup); a second ``mapInArrow`` runs the KD-tree kernel per group
+   (``sky.pairs.tree_pairs``: exact Vincenty-safe separation, nearest / all,
+   inner / left) and Spark writes the rows to a staging folder that replaces
+   ``OUTPUT`` at the end (Parquet, or a HATS catalog that LSDB reads).
 
 Roles: the *left* side is never copied between groups, so each left row's best
 match and "no match" are decided in one place; the right side is the one copied
 across bucket edges (and the one that carries a per-row radius).
+
+Summary (the CLI checks ``read == written + rejected + sum(other_outcomes)``):
+``read`` / ``written`` / ``rejected`` count *left* rows (written: left rows present
+in the output); ``other_outcomes.unmatched_left`` for ``how=inner``; the right side
+and the pairs have their own keys (``right_read``, ``right_rejected``, ``pairs``).
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
 
 from .config import require, to_dict
 from .io.tables import (
@@ -48,12 +55,13 @@ from .sky.xmatch_frames import (
     LEFT_ID,
     N_MATCHES,
     RIGHT_ID,
+    SCAN_SCHEMA,
     SEPARATION,
     MatchSpec,
-    iter_batches,
-    match_group,
-    tag_left,
-    tag_right,
+    match_table,
+    scan_batch,
+    tag_batch,
+    union_layout,
 )
 
 MAX_RADIUS_ARCSEC = safe_radius_arcsec(0)
@@ -101,6 +109,8 @@ class CrossmatchConfig:
     """Rows sampled per side to plan the buckets."""
     arrow_batch_rows: int = 100_000
     """Rows per Arrow batch for the tagging mapInPandas (set for this job only)."""
+    input_split_mb: int = 8
+    """Most input bytes per read task (spark.sql.files.maxPartitionBytes for this job only)."""
     format: Literal["parquet", "hats"] = "parquet"
     """Output layout: plain Parquet, or a HATS catalog (HEALPix-partitioned, LSDB reads it)."""
     hats_pixel_threshold: int = 1_000_000
@@ -121,6 +131,7 @@ class CrossmatchConfig:
         require(self.target_rows_per_group >= 16, "target_rows_per_group must be >= 16")
         require(self.sample_rows >= 100, "sample_rows must be >= 100")
         require(self.arrow_batch_rows >= 1, "arrow_batch_rows must be >= 1")
+        require(self.input_split_mb >= 1, "input_split_mb must be >= 1")
         require(bool(self.right_suffix), "right_suffix must not be empty (left and right columns would clash)")
         require(self.hats_pixel_threshold >= 1, "hats_pixel_threshold must be >= 1")
         require(0 <= self.hats_histogram_order <= 12, "hats_histogram_order must be in [0, 12]")
@@ -171,40 +182,128 @@ def rejects_frame(df, side: str, ra: str, dec: str, id_column: str, radius: str 
     )
 
 
-def _sample_h29(df, ra: str, dec: str, n_rows: int, sample_rows: int, seed: int) -> tuple[np.ndarray, float]:
-    """Order-29 indices of a random sample of about ``sample_rows`` rows, and the weight of one sample row."""
-    if n_rows == 0:
-        return np.empty(0, np.int64), 1.0
-    fraction = min(1.0, sample_rows / n_rows)
-    part = df.select(ra, dec)
-    if fraction < 1.0:
-        part = part.sample(withReplacement=False, fraction=fraction, seed=seed)
-    pdf = part.toPandas()
-    return healpix29(pdf[ra].to_numpy(np.float64), pdf[dec].to_numpy(np.float64)), 1.0 / fraction
+SCAN_POINTS_PER_BATCH = 256
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What the scan job learnt about both sides (valid rows only in the summaries)."""
+
+    left_valid: int
+    left_invalid: int
+    right_valid: int
+    right_invalid: int
+    radius_max: float
+    """Largest valid per-row radius (NaN without ``radius_column``)."""
+    left_h29: np.ndarray
+    left_weight: np.ndarray
+    right_h29: np.ndarray
+    right_weight: np.ndarray
+
+
+def scan_catalogs(left_df, right_df, left_ra: str, left_dec: str, right_ra: str, right_dec: str,
+                  radius_column: str | None = None, points: int = SCAN_POINTS_PER_BATCH) -> ScanResult:
+    """One Spark job over both sides' coordinate columns: counts, largest radius, planning summaries."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    schema = T.StructType([
+        T.StructField("side", T.ByteType()), T.StructField("n_valid", T.LongType()),
+        T.StructField("n_invalid", T.LongType()), T.StructField("radius_max", T.DoubleType()),
+        T.StructField("weight", T.DoubleType()), T.StructField("h29", T.ArrayType(T.LongType())),
+    ])
+
+    def scanner(side, ra, dec, radius):
+        def fn(batches):
+            for batch in batches:
+                if batch.num_rows:
+                    yield scan_batch(batch, side, ra, dec, radius, points, MAX_RADIUS_ARCSEC)
+        return fn
+
+    def coords(df, ra, dec, radius):
+        cols = [F.col(ra).cast("double").alias(ra), F.col(dec).cast("double").alias(dec)]
+        if radius:
+            cols.append(F.col(radius).cast("double").alias(radius))
+        return df.select(*cols)
+
+    parts = coords(left_df, left_ra, left_dec, None).mapInArrow(scanner(0, left_ra, left_dec, None), schema).unionByName(
+        coords(right_df, right_ra, right_dec, radius_column).mapInArrow(
+            scanner(1, right_ra, right_dec, radius_column), schema))
+    table = parts.toArrow()
+    side = table.column("side").to_numpy()
+    n_valid = table.column("n_valid").to_numpy()
+    n_invalid = table.column("n_invalid").to_numpy()
+    r_max = table.column("radius_max").to_numpy(zero_copy_only=False)
+    summaries = {}
+    for k in (0, 1):
+        rows = table.filter(pa.array(side == k))
+        lists = rows.column("h29").combine_chunks() if rows.num_rows else pa.array([], pa.list_(pa.int64()))
+        h = lists.flatten().to_numpy(zero_copy_only=False).astype(np.int64) if rows.num_rows else np.empty(0, np.int64)
+        w = np.repeat(rows.column("weight").to_numpy(), np.diff(lists.offsets.to_numpy())) if rows.num_rows else np.empty(0)
+        summaries[k] = (h, w)
+    finite = r_max[(side == 1) & np.isfinite(r_max)]
+    return ScanResult(
+        left_valid=int(n_valid[side == 0].sum()), left_invalid=int(n_invalid[side == 0].sum()),
+        right_valid=int(n_valid[side == 1].sum()), right_invalid=int(n_invalid[side == 1].sum()),
+        radius_max=float(finite.max()) if finite.size else float("nan"),
+        left_h29=summaries[0][0], left_weight=summaries[0][1], right_h29=summaries[1][0], right_weight=summaries[1][1],
+    )
+
+
+def thin_summary(h29: np.ndarray, weight: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``points`` weighted quantile points standing for the same rows as (h29, weight)."""
+    if h29.size <= points:
+        return h29, weight
+    order = np.argsort(h29, kind="stable")
+    cum = np.cumsum(weight[order])
+    total = cum[-1]
+    at = np.searchsorted(cum, (np.arange(points) + 0.5) * (total / points))
+    return h29[order][np.minimum(at, h29.size - 1)], np.full(points, total / points)
 
 
 @dataclass(frozen=True)
 class PreparedMatch:
-    """Everything decided on the driver before the heavy stages."""
+    """Everything decided on the driver before the heavy stage."""
 
     spec: MatchSpec
     plan: BucketPlan
     left_rows: int
+    """Valid left rows."""
     right_rows: int
+    """Valid right rows."""
+    scan: ScanResult | None = None
 
 
-def prepare(spark, left_df, right_df, spec: MatchSpec, target_rows: int, sample_rows: int, seed: int) -> PreparedMatch:
-    """Count valid rows and plan buckets from a sample of both sides."""
-    n_left = left_df.count()
-    n_right = right_df.count()
-    left_h, left_w = _sample_h29(left_df, spec.left_ra, spec.left_dec, n_left, sample_rows, seed)
-    right_h, right_w = _sample_h29(right_df, spec.right_ra, spec.right_dec, n_right, sample_rows, seed + 1)
-    plan = plan_buckets(right_h, left_h, spec.order, target_rows, probe_weight=right_w, build_weight=left_w)
-    return PreparedMatch(spec=spec, plan=plan, left_rows=n_left, right_rows=n_right)
+def plan_from_scan(scan: ScanResult, spec: MatchSpec, target_rows: int, sample_rows: int) -> PreparedMatch:
+    """The bucket plan from the scan's summaries (thinned to ``sample_rows`` points per side)."""
+    lh, lw = thin_summary(scan.left_h29, scan.left_weight, sample_rows)
+    rh, rw = thin_summary(scan.right_h29, scan.right_weight, sample_rows)
+    plan = plan_buckets(rh, lh, spec.order, target_rows, probe_weight=rw, build_weight=lw)
+    return PreparedMatch(spec=spec, plan=plan, left_rows=scan.left_valid, right_rows=scan.right_valid, scan=scan)
 
 
-def matched_frame(spark, left_valid, right_valid, prepared: PreparedMatch):
-    """The lazy Spark DataFrame of output rows (left, suffixed right, separation[, n_matches])."""
+def prepare(spark, left_df, right_df, spec: MatchSpec, target_rows: int, sample_rows: int, seed: int = 0) -> PreparedMatch:
+    """Count rows and plan buckets with one scan of both sides (``seed`` is kept for callers; the scan is exact)."""
+    scan = scan_catalogs(left_df, right_df, spec.left_ra, spec.left_dec, spec.right_ra, spec.right_dec,
+                         spec.radius_column)
+    return plan_from_scan(scan, spec, target_rows, sample_rows)
+
+
+def _arrow_schema(spark, struct):
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    large = str(spark.conf.get("spark.sql.execution.arrow.useLargeVarTypes", "false")).lower() == "true"
+    return to_arrow_schema(struct, timezone=spark.conf.get("spark.sql.session.timeZone", "UTC"),
+                           prefers_large_types=large)
+
+
+def matched_frame(spark, left_valid, right_valid, prepared: PreparedMatch, counters: dict | None = None,
+                  batch_rows: int = 100_000):
+    """The lazy Spark DataFrame of output rows (left, suffixed right, separation[, n_matches][, ids]).
+
+    ``counters`` (optional): Spark accumulators named ``left_matched``, ``left_unmatched``,
+    ``pairs``, filled when the frame is written.
+    """
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -212,38 +311,64 @@ def matched_frame(spark, left_valid, right_valid, prepared: PreparedMatch):
     # Row ids break ties and salt dense buckets; a caller may bring its own (dedupe does).
     left_in = left_valid if LEFT_ID in left_valid.columns else left_valid.withColumn(LEFT_ID, F.monotonically_increasing_id())
     right_in = right_valid if RIGHT_ID in right_valid.columns else right_valid.withColumn(RIGHT_ID, F.monotonically_increasing_id())
-
-    def tagged_schema(df, add_healpix):
-        fields = list(df.schema.fields)
-        if add_healpix:
-            fields.append(T.StructField(HEALPIX, T.LongType(), True))
-        return T.StructType(fields + [T.StructField(GROUP, T.LongType(), False)])
-
-    left_schema = tagged_schema(left_in, spec.add_left_healpix)
-    right_schema = tagged_schema(right_in, spec.add_right_healpix)
-
-    def left_fn(batches):
-        return iter_batches(batches, tag_left, plan, spec)
-
-    def right_fn(batches):
-        return iter_batches(batches, tag_right, plan, spec)
-
-    left_tagged = left_in.mapInPandas(left_fn, left_schema)
-    right_tagged = right_in.mapInPandas(right_fn, right_schema)
-
-    out_fields = [left_schema[c] for c in spec.left_columns]
-    out_fields += [T.StructField(c + spec.right_suffix, right_schema[c].dataType, True) for c in spec.right_columns]
+    long_ = T.LongType()
+    layout = union_layout(spec, [(f.name, f.dataType) for f in left_in.schema.fields],
+                          [(f.name, f.dataType) for f in right_in.schema.fields], long_)
+    union_struct = T.StructType(
+        [T.StructField(GROUP, long_, False), T.StructField(LEFT_ID, long_, True), T.StructField(RIGHT_ID, long_, True)]
+        + [T.StructField(layout.slot(k), t, True) for k, t in enumerate(layout.slot_types)])
+    union_arrow = _arrow_schema(spark, union_struct)
+    out_fields = [T.StructField(c, layout.slot_types[layout.left_slot[c]], True) for c in spec.left_columns]
+    out_fields += [T.StructField(c + spec.right_suffix, layout.slot_types[layout.right_slot[c]], True)
+                   for c in spec.right_columns]
     out_fields.append(T.StructField(SEPARATION, T.DoubleType(), True))
     if spec.mode == "nearest":
         out_fields.append(T.StructField(N_MATCHES, T.IntegerType(), True))
     if spec.keep_ids:
-        out_fields += [T.StructField(LEFT_ID, T.LongType(), True), T.StructField(RIGHT_ID, T.LongType(), True)]
-    out_schema = T.StructType(out_fields)
+        out_fields += [T.StructField(LEFT_ID, long_, True), T.StructField(RIGHT_ID, long_, True)]
+    out_struct = T.StructType(out_fields)
+    out_arrow = _arrow_schema(spark, out_struct)
 
-    def group_fn(left_pdf, right_pdf):
-        return match_group(left_pdf, right_pdf, spec)
+    def tagger(side):
+        def fn(batches):
+            for batch in batches:
+                if batch.num_rows:
+                    yield tag_batch(batch, side, plan, spec, layout, union_arrow)
+        return fn
 
-    return left_tagged.groupBy(GROUP).cogroup(right_tagged.groupBy(GROUP)).applyInPandas(group_fn, out_schema)
+    def matcher(batches):
+        import os, time
+        t0 = time.perf_counter()
+        batches = list(batches)
+        if not batches:
+            return
+        tally: dict = {}
+        t1 = time.perf_counter()
+        tin = 0.0
+        gen = match_table(pa.Table.from_batches(batches), spec, layout, out_arrow, tally, max_batch_rows=batch_rows)
+        tc = 0.0
+        ty = 0.0
+        while True:
+            a = time.perf_counter()
+            try:
+                b = next(gen)
+            except StopIteration:
+                break
+            z = time.perf_counter(); tc += z - a
+            yield b
+            ty += time.perf_counter() - z
+        if os.environ.get("XM_TIMING"):
+            with open(os.environ["XM_TIMING"], "a") as fh:
+                fh.write(f"match recv={t1-t0:.2f} compute={tc:.2f} yield={ty:.2f} rows={sum(x.num_rows for x in batches)}\n")
+        if counters:
+            for key, value in tally.items():
+                if key in counters:
+                    counters[key].add(value)
+
+    tagged = left_in.mapInArrow(tagger("left"), union_struct).unionByName(
+        right_in.mapInArrow(tagger("right"), union_struct))
+    # One partition per group: the partition id is the group id, so a task holds whole groups.
+    return tagged.repartitionById(max(1, plan.n_groups), F.col(GROUP).cast("int")).mapInArrow(matcher, out_struct)
 
 
 def build_spec(cfg: CrossmatchConfig, left_df, right_df, order: int, keep_ids: bool = False,
@@ -317,6 +442,21 @@ def read_catalog(spark, path: str, what: str):
     return spark.read.parquet(str(path))
 
 
+def write_rejects_if_any(spark, staging: Path, parts: list) -> None:
+    """``_rejects`` from Spark when the scan saw invalid rows, else an empty table (no extra pass)."""
+    from .io.tables import write_rejects
+
+    frames = [frame for n_invalid, frame in parts if n_invalid]
+    if not frames:
+        write_rejects(staging, [])
+        return
+    rejects = frames[0]
+    for frame in frames[1:]:
+        rejects = rejects.unionByName(frame)
+    # repartition, not coalesce: the filter keeps its parallel scan, only the few reject rows move.
+    rejects.repartition(1).write.mode("overwrite").parquet(str(staging / REJECTS_DIR))
+
+
 def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
     """Cross-match ``cfg.left`` with ``cfg.right`` into ``cfg.output``; returns the job summary."""
     from .io.catalog_writers import write_spark_catalog
@@ -332,21 +472,25 @@ def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
     right_valid = right_raw.where(_valid_condition(cfg.right_ra_column, cfg.right_dec_column, radius_col))
 
     staging = staging_path(cfg.output)
+    sc = spark.sparkContext
+    counters = {k: sc.accumulator(0) for k in ("left_matched", "left_unmatched", "pairs")}
     try:
-        with _ArrowBatchRows(spark, cfg.arrow_batch_rows):
-            rejects = rejects_frame(left_raw, "left", cfg.left_ra_column, cfg.left_dec_column, cfg.left_id_column).unionByName(
-                rejects_frame(right_raw, "right", cfg.right_ra_column, cfg.right_dec_column, cfg.right_id_column, radius_col)
-            )
-            rejects.coalesce(1).write.mode("overwrite").parquet(str(staging / REJECTS_DIR))
+        with _ArrowBatchRows(spark, cfg.arrow_batch_rows, cfg.input_split_mb << 20):
+            scan = scan_catalogs(left_raw, right_raw, cfg.left_ra_column, cfg.left_dec_column, cfg.right_ra_column,
+                                 cfg.right_dec_column, radius_col)
+            write_rejects_if_any(spark, staging, [
+                (scan.left_invalid, rejects_frame(left_raw, "left", cfg.left_ra_column, cfg.left_dec_column,
+                                                  cfg.left_id_column)),
+                (scan.right_invalid, rejects_frame(right_raw, "right", cfg.right_ra_column, cfg.right_dec_column,
+                                                   cfg.right_id_column, radius_col)),
+            ])
             radius_max = cfg.radius_arcsec
             if radius_col:
-                from pyspark.sql import functions as F
-
-                radius_max = right_valid.agg(F.max(radius_col)).first()[0] or cfg.radius_arcsec
+                radius_max = scan.radius_max if np.isfinite(scan.radius_max) else cfg.radius_arcsec
             order = neighbour_order(float(radius_max))
             spec = build_spec(cfg, left_raw, right_raw, order)
-            prepared = prepare(spark, left_valid, right_valid, spec, cfg.target_rows_per_group, cfg.sample_rows, cfg.seed)
-            out = matched_frame(spark, left_valid, right_valid, prepared)
+            prepared = plan_from_scan(scan, spec, cfg.target_rows_per_group, cfg.sample_rows)
+            out = matched_frame(spark, left_valid, right_valid, prepared, counters, batch_rows=cfg.arrow_batch_rows)
             layout = write_spark_catalog(
                 out, staging, format=cfg.format, ra_column=cfg.left_ra_column, dec_column=cfg.left_dec_column,
                 name=Path(cfg.output).name, pixel_threshold=cfg.hats_pixel_threshold,
@@ -355,21 +499,23 @@ def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
         rej = read_rejects(staging)
         n_rej_left = int(sum(1 for r in rej.column("reason").to_pylist() if r.startswith("left:")))
         n_rej_right = rej.num_rows - n_rej_left
-        written = count_rows(staging)
+        matched, unmatched, pairs = (int(counters[k].value) for k in ("left_matched", "left_unmatched", "pairs"))
+        written_left = matched + (unmatched if cfg.how == "left" else 0)
         summary = {
-            "read": prepared.left_rows + prepared.right_rows + rej.num_rows,
-            "written": written,
-            "rejected": rej.num_rows,
+            "read": scan.left_valid + scan.left_invalid,
+            "written": written_left,
+            "rejected": n_rej_left,
+            "other_outcomes": {"unmatched_left": unmatched} if cfg.how == "inner" else {},
             "output": str(Path(cfg.output).absolute()),
-            "read_left": prepared.left_rows + n_rej_left,
-            "read_right": prepared.right_rows + n_rej_right,
-            "rejected_left": n_rej_left,
-            "rejected_right": n_rej_right,
+            "right_read": scan.right_valid + scan.right_invalid,
+            "right_rejected": n_rej_right,
+            "pairs": pairs,
+            "rows_written": count_rows(staging),
             "healpix_order": order,
             "groups": prepared.plan.n_groups,
             "buckets": prepared.plan.n_buckets,
             "format": cfg.format,
-            "note": "a join: written counts output rows, so read != written + rejected",
+            "note": "read/written/rejected count left rows; right rows and pairs have their own keys",
         }
         write_table_json(staging, {"job": "crossmatch", "config": to_dict(cfg), "layout": layout,
                                    "healpix_order": order, "summary": summary})

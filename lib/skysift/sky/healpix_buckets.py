@@ -80,19 +80,22 @@ def plan_buckets(
     build_h29_sample: np.ndarray,
     order: int,
     target_rows: int,
-    probe_weight: float = 1.0,
-    build_weight: float = 1.0,
+    probe_weight: float | np.ndarray = 1.0,
+    build_weight: float | np.ndarray = 1.0,
 ) -> BucketPlan:
     """Split the sky into buckets of about ``target_rows`` rows from samples of both sides.
 
-    ``*_weight`` is how many real rows one sample row stands for (1 / sampling fraction).
+    ``*_weight`` is how many real rows one sample row stands for: one number (1 / sampling
+    fraction) or one per sample row (the per-batch quantile summaries of the job's scan).
     """
     if target_rows < 2:
         raise ValueError(f"target_rows must be >= 2, got {target_rows}")
     pc = cells(np.asarray(probe_h29_sample, dtype=np.int64), order)
     bc = cells(np.asarray(build_h29_sample, dtype=np.int64), order)
     all_cells = np.concatenate([pc, bc])
-    weights = np.concatenate([np.full(pc.size, float(probe_weight)), np.full(bc.size, float(build_weight))])
+    pw = np.broadcast_to(np.asarray(probe_weight, dtype=np.float64), pc.shape)
+    bw = np.broadcast_to(np.asarray(build_weight, dtype=np.float64), bc.shape)
+    weights = np.concatenate([pw, bw])
     starts = np.zeros(1, dtype=np.int64)
     if all_cells.size:
         sort = np.argsort(all_cells, kind="stable")
@@ -114,8 +117,8 @@ def plan_buckets(
                 snapped[take] = cand[take]
                 done |= take
             starts = np.unique(np.concatenate([starts, snapped]))
-    counts_probe = np.bincount(np.searchsorted(starts, pc, side="right") - 1, minlength=starts.size) * probe_weight
-    counts_build = np.bincount(np.searchsorted(starts, bc, side="right") - 1, minlength=starts.size) * build_weight
+    counts_probe = np.bincount(np.searchsorted(starts, pc, side="right") - 1, weights=pw, minlength=starts.size)
+    counts_build = np.bincount(np.searchsorted(starts, bc, side="right") - 1, weights=bw, minlength=starts.size)
     s_probe, s_build = _salts(counts_probe.astype(float), counts_build.astype(float), target_rows)
     sizes = s_probe * s_build
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)

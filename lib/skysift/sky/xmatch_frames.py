@@ -1,16 +1,30 @@
-"""Per-batch cross-match functions (pandas in, pandas out) shared by Spark and the sequential runner.
+"""Per-batch cross-match functions (Arrow record batches in and out) shared by Spark and the sequential runner.
 
 Roles: the *left* catalog is the build side (each left row sits in exactly one
 group, so `nearest` and `how=left` are decided inside that group); the *right*
 catalog is the probe side (each right row is copied to every bucket its cone can
 reach, and carries the radius: fixed, or per row from ``radius_column``).
 
-* ``tag_left`` / ``tag_right``: one input batch -> rows with their group id ``_g``
-  (mapInPandas).
-* ``match_group``: one group's left and right rows -> output rows
-  (cogroup applyInPandas).
-* ``crossmatch_frames``: the same three steps in a loop, no Spark (tests, notebooks,
-  the benchmark's in-process twin).
+Both sides travel through one shuffle as one table, the *union* layout::
+
+    _g | left columns ... | _lid | right columns + suffix ... | _rid
+
+a left row has nulls in the right half and a right row in the left half (``_lid``
+null marks a right row). Spark sends it with ``repartitionById(_g)``, so a task
+receives whole groups and needs no sort or cogroup; ``match_partition`` splits
+them again in numpy.
+
+* ``scan_batch``: one batch of coordinates -> its valid/invalid counts, largest
+  radius and a quantile summary of its order-29 cells (the bucket planner's input).
+* ``tag_batch``: one input batch -> union rows with their group id (mapInArrow).
+* ``match_partition``: every union row of a task -> output rows (mapInArrow):
+  KD-tree pairs per group (``pairs.tree_pairs``), nearest / all, inner / left,
+  output columns gathered with one Arrow ``take`` per side.
+* ``crossmatch_frames``: the same steps in a loop, no Spark (tests, notebooks,
+  dedupe's twin).
+
+These work on Arrow, not pandas: a pandas round trip of every column cost more
+than the match itself (measured on the 1M x 1M benchmark).
 """
 from __future__ import annotations
 
@@ -20,10 +34,11 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .healpix_buckets import BucketPlan, assign_build, assign_probe, plan_buckets
-from .healpix_cells import healpix29
-from .pairs import find_pairs, nearest_per_build
+from .healpix_cells import healpix29, valid_coordinates
+from .pairs import nearest_per_build, tree_pairs
 from .separation import unit_vectors
 
 LEFT_ID = "_lid"
@@ -66,86 +81,274 @@ class MatchSpec:
         return cols
 
 
-def _with_healpix(pdf: pd.DataFrame, ra: str, dec: str, add: bool) -> pd.DataFrame:
-    if add:
-        pdf = pdf.assign(**{HEALPIX: healpix29(pdf[ra].to_numpy(), pdf[dec].to_numpy())})
-    return pdf
+def _float64(column) -> np.ndarray:
+    """A numeric Arrow column as float64 numpy (nulls become NaN, hence invalid)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not pa.types.is_float64(column.type):
+        column = pc.cast(column, pa.float64())
+    return column.to_numpy(zero_copy_only=False)
 
 
-def tag_left(pdf: pd.DataFrame, plan: BucketPlan, spec: MatchSpec) -> pd.DataFrame:
-    """Left (build) rows with their one group id (a left row is never copied, see ``_salts``)."""
-    pdf = _with_healpix(pdf, spec.left_ra, spec.left_dec, spec.add_left_healpix)
-    h = healpix29(pdf[spec.left_ra].to_numpy(), pdf[spec.left_dec].to_numpy())
-    rows, group, _ = assign_build(h, pdf[LEFT_ID].to_numpy(), plan)
-    out = pdf.iloc[rows].reset_index(drop=True) if rows.size != len(pdf) else pdf.reset_index(drop=True)
-    return out.assign(**{GROUP: group})
+def valid_rows(ra: np.ndarray, dec: np.ndarray, radius: np.ndarray | None = None,
+               max_radius_arcsec: float = np.inf) -> np.ndarray:
+    """The rows a match can use: the same rule as the job's Spark filter (``crossmatch._valid_condition``)."""
+    ok = valid_coordinates(ra, dec)
+    if radius is not None:
+        with np.errstate(invalid="ignore"):
+            ok &= (radius > 0) & (radius <= max_radius_arcsec)
+    return ok
 
 
-def tag_right(pdf: pd.DataFrame, plan: BucketPlan, spec: MatchSpec) -> pd.DataFrame:
-    """Right (probe) rows, one copy per group their cone can reach."""
-    pdf = _with_healpix(pdf, spec.right_ra, spec.right_dec, spec.add_right_healpix)
-    h = healpix29(pdf[spec.right_ra].to_numpy(), pdf[spec.right_dec].to_numpy())
-    rows, group, _ = assign_probe(h, pdf[RIGHT_ID].to_numpy(), plan)
-    return pdf.iloc[rows].reset_index(drop=True).assign(**{GROUP: group})
+SCAN_SCHEMA = pa.schema([
+    ("side", pa.int8()), ("n_valid", pa.int64()), ("n_invalid", pa.int64()), ("radius_max", pa.float64()),
+    ("weight", pa.float64()), ("h29", pa.list_(pa.int64())),
+])
 
 
-def _arrow(pdf: pd.DataFrame, columns: list[str]) -> pa.Table:
-    return pa.Table.from_pandas(pdf[columns], preserve_index=False)
+def quantile_points(h29: np.ndarray, points: int) -> tuple[np.ndarray, float]:
+    """``points`` evenly spaced order statistics of ``h29`` and the rows each stands for.
+
+    Merging such summaries of every batch gives every global rank to within
+    ``rows / points`` per batch, for any input order (a sky-sorted file included),
+    which a random sample of whole row groups would not.
+    """
+    n = h29.size
+    if n <= points:
+        return np.sort(h29), 1.0
+    srt = np.sort(h29)
+    pos = ((np.arange(points) + 0.5) * (n / points)).astype(np.int64)
+    return srt[pos], n / points
 
 
-def match_group(left: pd.DataFrame, right: pd.DataFrame, spec: MatchSpec) -> pd.DataFrame:
-    """All output rows of one group: pairs (mode=all) or the best pair per left row (nearest),
-    plus unmatched left rows with null right columns when how=left."""
-    n_left = len(left)
-    if n_left and len(right):
-        l_ra, l_dec = left[spec.left_ra].to_numpy(np.float64), left[spec.left_dec].to_numpy(np.float64)
-        r_ra, r_dec = right[spec.right_ra].to_numpy(np.float64), right[spec.right_dec].to_numpy(np.float64)
-        radius = right[spec.radius_column].to_numpy(np.float64) if spec.radius_column else spec.radius_arcsec
-        p, b, sep = find_pairs(
-            healpix29(r_ra, r_dec), unit_vectors(r_ra, r_dec), radius,
-            healpix29(l_ra, l_dec), unit_vectors(l_ra, l_dec), spec.order,
-        )
-        if spec.pairs_only_upper:
-            keep = left[LEFT_ID].to_numpy()[b] < right[RIGHT_ID].to_numpy()[p]
-            p, b, sep = p[keep], b[keep], sep[keep]
+def scan_batch(batch: pa.RecordBatch, side: int, ra: str, dec: str, radius: str | None, points: int,
+               max_radius_arcsec: float) -> pa.RecordBatch:
+    """One row per input batch: counts, largest valid radius, and the planning summary of valid rows."""
+    r = _float64(batch.column(radius)) if radius else None
+    ra_v, dec_v = _float64(batch.column(ra)), _float64(batch.column(dec))
+    ok = valid_rows(ra_v, dec_v, r, max_radius_arcsec)
+    n_valid = int(ok.sum())
+    pts, weight = quantile_points(healpix29(ra_v[ok], dec_v[ok]), points)
+    r_max = float(r[ok].max()) if r is not None and n_valid else np.nan
+    return pa.RecordBatch.from_arrays(
+        [pa.array([side], pa.int8()), pa.array([n_valid], pa.int64()), pa.array([batch.num_rows - n_valid], pa.int64()),
+         pa.array([r_max], pa.float64()), pa.array([weight], pa.float64()), pa.array([pts], pa.list_(pa.int64()))],
+        schema=SCAN_SCHEMA,
+    )
+
+
+@dataclass(frozen=True)
+class UnionLayout:
+    """Where each side's columns sit in the shuffled table.
+
+    Both sides share *slots* ``_c0, _c1, ...``: a right column reuses a slot of a left
+    column of the same type (its namesake first), so matching schemas (the usual
+    case) shuffle ``n + 3`` columns, not ``2 n + 3``; shuffle volume and the Arrow
+    conversions on both sides of it were the largest costs measured.
+    """
+
+    slot_types: tuple
+    """Type of each slot (Spark DataType on the Spark path, Arrow type in the sequential runner)."""
+    left_slot: dict
+    """Left column name -> slot index (``healpix29`` included when added)."""
+    right_slot: dict
+    """Right column name, unsuffixed -> slot index."""
+
+    def slot(self, k: int) -> str:
+        return f"_c{k}"
+
+    @property
+    def names(self) -> list[str]:
+        return [GROUP, LEFT_ID, RIGHT_ID] + [self.slot(k) for k in range(len(self.slot_types))]
+
+
+def union_layout(spec: MatchSpec, left: list[tuple[str, object]], right: list[tuple[str, object]], id_type) -> UnionLayout:
+    """Slots for (name, type) lists of both inputs (their id columns are left out)."""
+    left = [(n, t) for n, t in left if n != LEFT_ID] + ([(HEALPIX, id_type)] if spec.add_left_healpix else [])
+    right = [(n, t) for n, t in right if n != RIGHT_ID] + ([(HEALPIX, id_type)] if spec.add_right_healpix else [])
+    types = [t for _, t in left]
+    left_slot = {n: k for k, (n, _) in enumerate(left)}
+    right_slot: dict = {}
+    free = set(range(len(types)))
+    for name, dtype in right:
+        k = left_slot.get(name)
+        if k is None or k not in free or types[k] != dtype:
+            k = next((j for j in sorted(free) if types[j] == dtype), None)
+        if k is None:
+            types.append(dtype)
+            k = len(types) - 1
+        else:
+            free.discard(k)
+        right_slot[name] = k
+    return UnionLayout(slot_types=tuple(types), left_slot=left_slot, right_slot=right_slot)
+
+
+def union_arrow_schema(layout: UnionLayout) -> pa.Schema:
+    """Arrow schema of the union table when slot types are Arrow types (the sequential runner)."""
+    return pa.schema([pa.field(GROUP, pa.int64(), nullable=False), pa.field(LEFT_ID, pa.int64()),
+                      pa.field(RIGHT_ID, pa.int64())]
+                     + [pa.field(layout.slot(k), t) for k, t in enumerate(layout.slot_types)])
+
+
+def tag_batch(batch: pa.RecordBatch, side: str, plan: BucketPlan, spec: MatchSpec, layout: UnionLayout,
+              schema: pa.Schema) -> pa.RecordBatch:
+    """Union rows of one input batch with their groups: a left row once, a right row once per group it can reach.
+
+    The batch must hold only valid rows and an id column (``_lid`` / ``_rid``).
+    """
+    n = batch.num_rows
+    if side == "left":
+        ra, dec, id_col, add_h, where = spec.left_ra, spec.left_dec, LEFT_ID, spec.add_left_healpix, layout.left_slot
     else:
-        p = b = np.empty(0, np.int64)
-        sep = np.empty(0, np.float64)
+        ra, dec, id_col, add_h, where = spec.right_ra, spec.right_dec, RIGHT_ID, spec.add_right_healpix, layout.right_slot
+    h = healpix29(_float64(batch.column(ra)), _float64(batch.column(dec)))
+    ids = batch.column(id_col).to_numpy(zero_copy_only=False)
+    if side == "left":
+        rows, group, _ = assign_build(h, ids, plan)
+    else:
+        rows, group, _ = assign_probe(h, ids, plan)
+    same = rows.size == n and np.array_equal(rows, np.arange(n))
+    taken = batch if same else batch.take(pa.array(rows, pa.int64()))
+    m = int(rows.size)
+    by_slot = {layout.slot(where[c]): taken.column(c) for c in batch.schema.names if c in where}
+    if add_h:
+        by_slot[layout.slot(where[HEALPIX])] = pa.array(h[rows], pa.int64())
+    by_slot[id_col] = taken.column(id_col)
+    by_slot[GROUP] = pa.array(group, pa.int64())
+    arrays = []
+    for field in schema:
+        col = by_slot.get(field.name)
+        if col is None:
+            arrays.append(pa.nulls(m, field.type))
+        else:
+            arrays.append(col if col.type == field.type else pc.cast(col, field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _group_pairs(spec: MatchSpec, xyz: np.ndarray, radius: np.ndarray | float, ids_l: np.ndarray,
+                 ids_r: np.ndarray, lpos: np.ndarray, rpos: np.ndarray):
+    """Pairs of one group as (left position, right position, sep, n_within or None), positions into the task table."""
+    rr = radius[rpos] if isinstance(radius, np.ndarray) else radius
+    p, b, sep = tree_pairs(xyz[rpos], rr, xyz[lpos])
+    if spec.pairs_only_upper:
+        keep = ids_l[lpos[b]] < ids_r[rpos[p]]
+        p, b, sep = p[keep], b[keep], sep[keep]
     n_within = None
-    if spec.mode == "nearest" and p.size:
-        n_within = np.bincount(b, minlength=n_left)
-        best = nearest_per_build(p, b, sep, right[RIGHT_ID].to_numpy())
-        p, b, sep = p[best], b[best], sep[best]
-    l_idx, r_idx, s = b, p, sep
-    r_valid = np.ones(l_idx.size, dtype=bool)
-    if spec.how == "left":
-        matched = np.zeros(n_left, dtype=bool)
-        matched[l_idx] = True
-        lonely = np.flatnonzero(~matched)
-        l_idx = np.concatenate([l_idx, lonely])
-        r_idx = np.concatenate([r_idx, np.zeros(lonely.size, np.int64)])
-        s = np.concatenate([s, np.full(lonely.size, np.nan)])
-        r_valid = np.concatenate([r_valid, np.zeros(lonely.size, dtype=bool)])
-    left_cols = list(spec.left_columns) + ([LEFT_ID] if spec.keep_ids else [])
-    right_cols = list(spec.right_columns) + ([RIGHT_ID] if spec.keep_ids else [])
-    lt = _arrow(left, left_cols).take(pa.array(l_idx, type=pa.int64()))
-    if len(right):
-        rt = _arrow(right, right_cols).take(pa.array(r_idx, type=pa.int64(), mask=~r_valid))
-    else:
-        rt = pa.table({c: pa.nulls(l_idx.size) for c in right_cols})
-    out = {}
-    for name in spec.left_columns:
-        out[name] = lt.column(name)
-    for name in spec.right_columns:
-        out[name + spec.right_suffix] = rt.column(name)
-    out[SEPARATION] = pa.array(s, mask=~r_valid)
     if spec.mode == "nearest":
-        counts = n_within[l_idx] if n_within is not None else np.zeros(l_idx.size, np.int64)
-        out[N_MATCHES] = pa.array(counts.astype(np.int32))
+        n_within = np.bincount(b, minlength=lpos.size)
+        if p.size:
+            best = nearest_per_build(p, b, sep, ids_r[rpos])
+            p, b, sep = p[best], b[best], sep[best]
+    return lpos[b], rpos[p], sep, (n_within[b] if n_within is not None else None), b, n_within
+
+
+def match_table(table: pa.Table, spec: MatchSpec, layout: UnionLayout, out_schema: pa.Schema,
+                tally: dict | None = None, max_batch_rows: int = 1 << 20) -> Iterator[pa.RecordBatch]:
+    """Output rows of every group in a union table (any number of groups, any row order).
+
+    ``tally`` (optional) receives ``left_matched``, ``left_unmatched``, ``pairs``.
+    """
+    if table.num_rows == 0:
+        return
+    table = table.combine_chunks()
+    g = table.column(GROUP).to_numpy()
+    is_left = table.column(LEFT_ID).is_valid().to_numpy(zero_copy_only=False)
+    lcol = lambda name: table.column(layout.slot(layout.left_slot[name]))  # noqa: E731
+    rcol = lambda name: table.column(layout.slot(layout.right_slot[name]))  # noqa: E731
+
+    def coord(left_name, right_name):
+        lv, rv = lcol(left_name), rcol(right_name)
+        if lv is rv or layout.left_slot[left_name] == layout.right_slot[right_name]:
+            return _float64(lv)  # one slot holds both sides' values
+        return np.where(is_left, _float64(lv), _float64(rv))
+
+    xyz = unit_vectors(coord(spec.left_ra, spec.right_ra), coord(spec.left_dec, spec.right_dec))
+    radius = _float64(rcol(spec.radius_column)) if spec.radius_column else spec.radius_arcsec
+    ids_l = table.column(LEFT_ID).to_numpy(zero_copy_only=False)
+    ids_r = table.column(RIGHT_ID).to_numpy(zero_copy_only=False)
+    # Rows sorted by (group, side): each group is [left rows | right rows].
+    key = g * 2 + (~is_left)
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+    cuts = np.flatnonzero(np.diff(sk // 2)) + 1
+    starts = np.concatenate([[0], cuts])
+    stops = np.concatenate([cuts, [sk.size]])
+    mids = np.searchsorted(sk, (sk[starts] // 2) * 2 + 1, side="left")
+    out_l, out_r, out_s, out_n, matched_left, unmatched = [], [], [], [], 0, []
+    for a, mid, z in zip(starts.tolist(), mids.tolist(), stops.tolist()):
+        lpos, rpos = order[a:mid], order[mid:z]
+        if lpos.size == 0:
+            continue
+        lp, rp, sep, n_w, b, n_within = _group_pairs(spec, xyz, radius, ids_l, ids_r, lpos, rpos)
+        out_l.append(lp)
+        out_r.append(rp)
+        out_s.append(sep)
+        if spec.mode == "nearest":
+            out_n.append(n_w)
+        hit = np.zeros(lpos.size, dtype=bool)
+        hit[b] = True
+        matched_left += int(hit.sum())
+        unmatched.append(lpos[~hit])
+    if not out_l:
+        return
+    lp, rp, sep = np.concatenate(out_l), np.concatenate(out_r), np.concatenate(out_s)
+    n_pairs = lp.size
+    n_w = np.concatenate(out_n) if spec.mode == "nearest" else None
+    lonely = np.concatenate(unmatched)
+    if tally is not None:
+        tally["left_matched"] = tally.get("left_matched", 0) + matched_left
+        tally["left_unmatched"] = tally.get("left_unmatched", 0) + int(lonely.size)
+        tally["pairs"] = tally.get("pairs", 0) + n_pairs
+    r_valid = np.ones(n_pairs, dtype=bool)
+    if spec.how == "left" and lonely.size:
+        lp = np.concatenate([lp, lonely])
+        rp = np.concatenate([rp, np.zeros(lonely.size, np.int64)])
+        sep = np.concatenate([sep, np.full(lonely.size, np.nan)])
+        r_valid = np.concatenate([r_valid, np.zeros(lonely.size, dtype=bool)])
+        if n_w is not None:
+            n_w = np.concatenate([n_w, np.zeros(lonely.size, np.int64)])
+    if lp.size == 0:
+        return
+    for a in range(0, lp.size, max_batch_rows):
+        z = min(lp.size, a + max_batch_rows)
+        yield _output_batch(table, spec, layout, out_schema, lp[a:z], rp[a:z], sep[a:z], r_valid[a:z],
+                            None if n_w is None else n_w[a:z])
+
+
+def _output_batch(table: pa.Table, spec: MatchSpec, layout: UnionLayout, out_schema: pa.Schema, lp, rp, sep,
+                  r_valid, n_w) -> pa.RecordBatch:
+    left_idx = pa.array(lp, pa.int64())
+    right_idx = pa.array(rp, pa.int64()) if r_valid.all() else pa.array(rp, pa.int64(), mask=~r_valid)
+    cols = {}
+    for name in spec.left_columns:
+        cols[name] = table.column(layout.slot(layout.left_slot[name])).take(left_idx)
+    for name in spec.right_columns:
+        cols[name + spec.right_suffix] = table.column(layout.slot(layout.right_slot[name])).take(right_idx)
+    cols[SEPARATION] = pa.array(sep, pa.float64(), mask=None if r_valid.all() else ~r_valid)
+    if spec.mode == "nearest":
+        cols[N_MATCHES] = pa.array(n_w.astype(np.int32), pa.int32())
     if spec.keep_ids:
-        out[LEFT_ID] = lt.column(LEFT_ID)
-        out[RIGHT_ID] = rt.column(RIGHT_ID)
-    return pa.table(out).to_pandas(types_mapper=pd.ArrowDtype)
+        cols[LEFT_ID] = table.column(LEFT_ID).take(left_idx)
+        cols[RIGHT_ID] = table.column(RIGHT_ID).take(right_idx)
+    arrays = []
+    for field in out_schema:
+        col = cols[field.name]
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        arrays.append(col if col.type == field.type else pc.cast(col, field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=out_schema)
+
+
+def output_arrow_schema(spec: MatchSpec, layout: UnionLayout) -> pa.Schema:
+    """Arrow schema of the output rows when slot types are Arrow types (the sequential runner)."""
+    fields = [pa.field(c, layout.slot_types[layout.left_slot[c]]) for c in spec.left_columns]
+    fields += [pa.field(c + spec.right_suffix, layout.slot_types[layout.right_slot[c]]) for c in spec.right_columns]
+    fields.append(pa.field(SEPARATION, pa.float64()))
+    if spec.mode == "nearest":
+        fields.append(pa.field(N_MATCHES, pa.int32()))
+    if spec.keep_ids:
+        fields += [pa.field(LEFT_ID, pa.int64()), pa.field(RIGHT_ID, pa.int64())]
+    return pa.schema(fields)
 
 
 def sample_plan(left: pd.DataFrame, right: pd.DataFrame, spec: MatchSpec, target_rows: int) -> BucketPlan:
@@ -161,7 +364,7 @@ def sample_plan(left: pd.DataFrame, right: pd.DataFrame, spec: MatchSpec, target
 def crossmatch_frames(
     left: pd.DataFrame, right: pd.DataFrame, spec: MatchSpec, target_rows: int = 200_000, plan: BucketPlan | None = None
 ) -> pd.DataFrame:
-    """Sequential twin of the Spark job on valid rows: tag, group, match, concatenate."""
+    """Sequential twin of the Spark job on valid rows: tag both sides, then match every group."""
     left = left.reset_index(drop=True)
     right = right.reset_index(drop=True)
     if LEFT_ID not in left:
@@ -169,21 +372,13 @@ def crossmatch_frames(
     if RIGHT_ID not in right:
         right = right.assign(**{RIGHT_ID: np.arange(len(right), dtype=np.int64)})
     plan = plan or sample_plan(left, right, spec, target_rows)
-    lt = tag_left(left, plan, spec)
-    rt = tag_right(right, plan, spec)
-    groups_l = dict(tuple(lt.groupby(GROUP, sort=True)))
-    groups_r = dict(tuple(rt.groupby(GROUP, sort=True)))
-    parts = []
-    empty_l, empty_r = lt.iloc[:0], rt.iloc[:0]
-    for g in sorted(set(groups_l) | set(groups_r)):
-        parts.append(match_group(groups_l.get(g, empty_l), groups_r.get(g, empty_r), spec))
-    if not parts:
-        return match_group(empty_l, empty_r, spec)
-    return pd.concat(parts, ignore_index=True)
-
-
-def iter_batches(batches: Iterator[pd.DataFrame], fn, *args) -> Iterator[pd.DataFrame]:
-    """Adapter for mapInPandas: apply a per-batch function to every batch of a partition."""
-    for pdf in batches:
-        if len(pdf):
-            yield fn(pdf, *args)
+    lt = pa.RecordBatch.from_pandas(left, preserve_index=False)
+    rt = pa.RecordBatch.from_pandas(right, preserve_index=False)
+    layout = union_layout(spec, list(zip(lt.schema.names, lt.schema.types)),
+                          list(zip(rt.schema.names, rt.schema.types)), pa.int64())
+    schema = union_arrow_schema(layout)
+    union = pa.Table.from_batches([tag_batch(lt, "left", plan, spec, layout, schema),
+                                   tag_batch(rt, "right", plan, spec, layout, schema)])
+    out_schema = output_arrow_schema(spec, layout)
+    batches = list(match_table(union, spec, layout, out_schema))
+    return pa.Table.from_batches(batches, schema=out_schema).to_pandas()
