@@ -170,11 +170,13 @@ def test_sharded_flat_search_equals_single_index_flat_l2(spark, flat_kb, toy):
     assert (pred["label"].to_numpy() == toy["qlab"]).mean() > 0.95
 
 
-def test_sequential_runner_matches_spark(spark, flat_kb, toy):
+def test_sequential_runner_matches_single_index(flat_kb, toy):
     qdf = pd.DataFrame({"spec_id": [f"q-{i}" for i in range(300)], "embedding": list(toy["q"])})
     local = search.search_local(qdf, flat_kb["output"], k=3)
-    spark_pred = read_table(str(toy["root"] / "pred_flat")).to_pandas().set_index("spec_id").loc[qdf["spec_id"]]
-    assert [list(v) for v in local["neighbor_ids"]] == [list(v)[:3] for v in spark_pred["neighbor_ids"]]
+    ref = faiss.IndexFlatL2(DIM)
+    ref.add(toy["x"])
+    _, i_ref = ref.search(toy["q"], 3)
+    assert (np.stack(local["neighbor_ids"].to_numpy()) == toy["ids"][i_ref]).all()
 
 
 @pytest.mark.parametrize(
