@@ -67,3 +67,18 @@ def test_evaluate_kb_report_and_kb_beats_random_forest(toy_tables):
         assert (root / "run" / fig).exists() and fig in html
     assert m["tasks"]["sf_vs_rest"]["n_test"] == 120 and "sf_vs_rest_macro_f1" in s
     assert s["agn3_macro_f1"] == pytest.approx(m["tasks"]["agn3"]["macro_f1"], abs=1e-4)
+
+
+def test_mlflow_logging_is_optional(toy_tables, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root ./mlruns lands in the temp folder
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    root = toy_tables
+    cfg = EvaluateKbConfig(embeddings=str(root / "embeddings"), labels=(str(root / "labels"),),
+                           output=str(tmp_path / "run"), timing_sizes=(500, 1000), timing_queries=20,
+                           kb_fractions=(0.5,), top_k_max=3, mlflow=True)
+    s = job.run(None, cfg)
+    import mlflow
+
+    run = mlflow.get_run(s["mlflow_run_id"])
+    assert run.data.metrics["agn3.macro_f1"] == pytest.approx(s["agn3_macro_f1"], abs=1e-4)
+    assert "comparison_kb_vote_macro_f1" not in s  # no spectra given: no baselines
