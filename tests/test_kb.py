@@ -229,5 +229,5 @@ def test_search_bench_small(spark, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "search: ours=" in out and "baseline=" in out and "ratio=" in out and "search-hnsw:" in out
     flat = r["kinds"]["flat"]
-    assert flat["exact_ids"] is True and flat["max_rel_dist_diff"] < 1e-5 and flat["recall@3"] == 1.0
+    assert flat["exact"] is True and flat["exact_ids"] is True and flat["recall@3"] == 1.0
     assert r["kinds"]["hnsw"]["recall@3"] >= 0.95
