@@ -75,7 +75,9 @@ def run(spark, cfg: DemoConfig) -> dict:
 
     survey, spectra = out / "survey", out / "spectra"
     stage("synthetic survey", "synth-survey", ["--output", survey, "--set", f"n_spectra={cfg.n_spectra}",
-                                               "--set", f"seed={cfg.seed}", "--set", "format=fits"])
+                                               "--set", f"seed={cfg.seed}", "--set", "format=fits",
+                                               # several tasks so that both cores generate
+                                               "--set", f"rows_per_partition={max(100, cfg.n_spectra // 8)}"])
     inputs = [survey / "spectra"]
     if real is not None:
         inputs += [real / "sdss-spectra", real / "lamost-spectra"]
