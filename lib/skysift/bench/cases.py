@@ -159,8 +159,6 @@ def bench_loader(spark, cfg, workdir: Path, line) -> dict:
 
 
 def bench_search(spark, cfg, workdir: Path, line) -> dict:
-    from .search_bench import run_search_benchmark
+    from .search_bench import bench_search as run_search_case
 
-    return run_search_benchmark(spark, n_kb=cfg.n_rows or 1_000_000, n_queries=cfg.n_queries,
-                                workdir=str(workdir), seed=cfg.seed)
-
+    return run_search_case(spark, cfg, workdir, line)
