@@ -40,13 +40,23 @@ def bench_resample(spark, cfg, workdir: Path, line) -> dict:
     grid = GridConfig()
     b = cfg.batch_spectra
     resample_batch(loglam[:4], flux[:4], ivar[:4], mask[:4], grid)  # compile / load the kernel cache first
-    start = time.perf_counter()
-    ours = [resample_batch(loglam[i : i + b], flux[i : i + b], ivar[i : i + b], mask[i : i + b], grid)
-            for i in range(0, n, b)]
-    t_ours = time.perf_counter() - start
-    start = time.perf_counter()
-    ref = [resample_one_reference(loglam[i], flux[i], ivar[i], mask[i], grid) for i in range(n)]
-    t_base = time.perf_counter() - start
+
+    def ours_pass():
+        return [resample_batch(loglam[i : i + b], flux[i : i + b], ivar[i : i + b], mask[i : i + b], grid)
+                for i in range(0, n, b)]
+
+    def baseline_pass():
+        return [resample_one_reference(loglam[i], flux[i], ivar[i], mask[i], grid) for i in range(n)]
+
+    # alternate the two and keep each side's best of `repeats`: robust to other load on a shared machine
+    t_ours = t_base = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        ours = ours_pass()
+        t_ours = min(t_ours, time.perf_counter() - start)
+        start = time.perf_counter()
+        ref = baseline_pass()
+        t_base = min(t_base, time.perf_counter() - start)
     ours_flux = np.concatenate([r.flux for r in ours])
     max_abs_diff = float(max(np.max(np.abs(ours_flux[i] - ref[i][0])) for i in range(0, n, max(1, n // 200))))
     return line("resample", t_ours, t_base, spectra=n, ours_spectra_per_s=round(n / t_ours),
@@ -113,7 +123,16 @@ def bench_ingest(spark, cfg, workdir: Path, line) -> dict:
     table = pa.Table.from_pylist(rows)
     pq.write_table(table, workdir / "baseline.parquet")
     t_base = time.perf_counter() - start
+
+    # the same per-task worker Spark runs, called in one process: separates Spark's parallel gain
+    # from the reader/kernel gain
+    start = time.perf_counter()
+    twin_rejects: list = []
+    twin = [b for b in ingest_job.ingest_batch(files, ingest_cfg, twin_rejects)]
+    pq.write_table(pa.Table.from_batches(twin), workdir / "sequential_twin.parquet")
+    t_twin = time.perf_counter() - start
     return line("ingest", t_ours, t_base, files=len(files), ours_files_per_s=round(len(files) / t_ours, 1),
+                sequential_twin_s=round(t_twin, 3), spark_vs_twin=round(t_twin / t_ours, 2),
                 baseline_files_per_s=round(len(files) / t_base, 1), written=summary["written"],
                 rejected=summary["rejected"], baseline_written=len(rows), baseline_rejected=n_rej)
 
