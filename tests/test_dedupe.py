@@ -62,3 +62,16 @@ def test_dedupe_job_on_spark(spark, detections, tmp_path):
     assert (got.set_index("det")["n_merged"].loc[ref["det"]].to_numpy() == ref["n_merged"].to_numpy()).all()
     assert summary["read"] == summary["written"] + summary["rejected"] + summary["merged_away"] == len(df)
     assert sorted(read_rejects(tmp_path / "o").to_pandas()["spec_id"]) == ["0", "1"]
+
+
+def test_dedupe_through_the_cli_is_balanced(spark, detections, tmp_path):
+    from skysift.cli import run_job
+
+    df = detections.copy()
+    df.loc[[3], "ra_deg"] = np.inf
+    df.to_parquet(tmp_path / "det.parquet")
+    summary = run_job("dedupe", ["--input", str(tmp_path / "det.parquet"), "--output", str(tmp_path / "o"),
+                                 "--set", "score_column=score"], spark=spark)
+    ref = dedupe_frame(df.drop(index=[3]), 0.5, score="score")
+    assert summary["balanced"] is True and summary["rejected"] == 1 and summary["written"] == len(ref)
+    assert summary["other_outcomes"] == {"merged_away": len(df) - 1 - len(ref)} and summary["read"] == len(df)

@@ -103,13 +103,15 @@ class CrossmatchConfig:
     """Optional right id column copied to ``_rejects.spec_id``."""
     right_suffix: str = "_right"
     """Suffix added to every right column name in the output."""
-    target_rows_per_group: int = 200_000
-    """Rows (both sides) per kernel call; bounds Python worker memory, dense sky gets more groups."""
+    target_rows_per_group: int = 2_000_000
+    """Most rows (both sides) per group, i.e. per match task; bounds Python worker memory (~0.5 GB per
+    million rows), dense sky gets more groups. Fewer, larger tasks were faster on 2 cores (each task
+    costs ~0.5 s of fixed work); the job never plans fewer groups than Spark's default parallelism."""
     sample_rows: int = 200_000
-    """Rows sampled per side to plan the buckets."""
+    """Most planning points per side (the scan's per-batch quantile summaries, thinned to this many)."""
     arrow_batch_rows: int = 100_000
     """Rows per Arrow batch for the tagging mapInPandas (set for this job only)."""
-    input_split_mb: int = 8
+    input_split_mb: int = 64
     """Most input bytes per read task (spark.sql.files.maxPartitionBytes for this job only)."""
     format: Literal["parquet", "hats"] = "parquet"
     """Output layout: plain Parquet, or a HATS catalog (HEALPix-partitioned, LSDB reads it)."""
@@ -274,11 +276,15 @@ class PreparedMatch:
     scan: ScanResult | None = None
 
 
-def plan_from_scan(scan: ScanResult, spec: MatchSpec, target_rows: int, sample_rows: int) -> PreparedMatch:
-    """The bucket plan from the scan's summaries (thinned to ``sample_rows`` points per side)."""
+def plan_from_scan(scan: ScanResult, spec: MatchSpec, target_rows: int, sample_rows: int,
+                   min_groups: int = 1) -> PreparedMatch:
+    """The bucket plan from the scan's summaries (thinned to ``sample_rows`` points per side).
+
+    ``min_groups`` (Spark's default parallelism): the bucket count is a multiple of it.
+    """
     lh, lw = thin_summary(scan.left_h29, scan.left_weight, sample_rows)
     rh, rw = thin_summary(scan.right_h29, scan.right_weight, sample_rows)
-    plan = plan_buckets(rh, lh, spec.order, target_rows, probe_weight=rw, build_weight=lw)
+    plan = plan_buckets(rh, lh, spec.order, target_rows, probe_weight=rw, build_weight=lw, min_buckets=min_groups)
     return PreparedMatch(spec=spec, plan=plan, left_rows=scan.left_valid, right_rows=scan.right_valid, scan=scan)
 
 
@@ -286,7 +292,7 @@ def prepare(spark, left_df, right_df, spec: MatchSpec, target_rows: int, sample_
     """Count rows and plan buckets with one scan of both sides (``seed`` is kept for callers; the scan is exact)."""
     scan = scan_catalogs(left_df, right_df, spec.left_ra, spec.left_dec, spec.right_ra, spec.right_dec,
                          spec.radius_column)
-    return plan_from_scan(scan, spec, target_rows, sample_rows)
+    return plan_from_scan(scan, spec, target_rows, sample_rows, spark.sparkContext.defaultParallelism)
 
 
 def _arrow_schema(spark, struct):
@@ -337,29 +343,12 @@ def matched_frame(spark, left_valid, right_valid, prepared: PreparedMatch, count
         return fn
 
     def matcher(batches):
-        import os, time
-        t0 = time.perf_counter()
+        # repartitionById hands this task whole groups; they are matched once all rows are here.
         batches = list(batches)
         if not batches:
             return
         tally: dict = {}
-        t1 = time.perf_counter()
-        tin = 0.0
-        gen = match_table(pa.Table.from_batches(batches), spec, layout, out_arrow, tally, max_batch_rows=batch_rows)
-        tc = 0.0
-        ty = 0.0
-        while True:
-            a = time.perf_counter()
-            try:
-                b = next(gen)
-            except StopIteration:
-                break
-            z = time.perf_counter(); tc += z - a
-            yield b
-            ty += time.perf_counter() - z
-        if os.environ.get("XM_TIMING"):
-            with open(os.environ["XM_TIMING"], "a") as fh:
-                fh.write(f"match recv={t1-t0:.2f} compute={tc:.2f} yield={ty:.2f} rows={sum(x.num_rows for x in batches)}\n")
+        yield from match_table(pa.Table.from_batches(batches), spec, layout, out_arrow, tally, max_batch_rows=batch_rows)
         if counters:
             for key, value in tally.items():
                 if key in counters:
@@ -443,10 +432,13 @@ def read_catalog(spark, path: str, what: str):
 
 
 def write_rejects_if_any(spark, staging: Path, parts: list) -> None:
-    """``_rejects`` from Spark when the scan saw invalid rows, else an empty table (no extra pass)."""
+    """``_rejects`` from Spark when the scan saw invalid rows, else an empty table (no extra pass).
+
+    ``parts``: (invalid rows counted by the scan, a function building that side's rejects frame).
+    """
     from .io.tables import write_rejects
 
-    frames = [frame for n_invalid, frame in parts if n_invalid]
+    frames = [make() for n_invalid, make in parts if n_invalid]
     if not frames:
         write_rejects(staging, [])
         return
@@ -479,17 +471,18 @@ def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
             scan = scan_catalogs(left_raw, right_raw, cfg.left_ra_column, cfg.left_dec_column, cfg.right_ra_column,
                                  cfg.right_dec_column, radius_col)
             write_rejects_if_any(spark, staging, [
-                (scan.left_invalid, rejects_frame(left_raw, "left", cfg.left_ra_column, cfg.left_dec_column,
-                                                  cfg.left_id_column)),
-                (scan.right_invalid, rejects_frame(right_raw, "right", cfg.right_ra_column, cfg.right_dec_column,
-                                                   cfg.right_id_column, radius_col)),
+                (scan.left_invalid, lambda: rejects_frame(left_raw, "left", cfg.left_ra_column, cfg.left_dec_column,
+                                                          cfg.left_id_column)),
+                (scan.right_invalid, lambda: rejects_frame(right_raw, "right", cfg.right_ra_column,
+                                                           cfg.right_dec_column, cfg.right_id_column, radius_col)),
             ])
             radius_max = cfg.radius_arcsec
             if radius_col:
                 radius_max = scan.radius_max if np.isfinite(scan.radius_max) else cfg.radius_arcsec
             order = neighbour_order(float(radius_max))
             spec = build_spec(cfg, left_raw, right_raw, order)
-            prepared = plan_from_scan(scan, spec, cfg.target_rows_per_group, cfg.sample_rows)
+            prepared = plan_from_scan(scan, spec, cfg.target_rows_per_group, cfg.sample_rows,
+                                      spark.sparkContext.defaultParallelism)
             out = matched_frame(spark, left_valid, right_valid, prepared, counters, batch_rows=cfg.arrow_batch_rows)
             layout = write_spark_catalog(
                 out, staging, format=cfg.format, ra_column=cfg.left_ra_column, dec_column=cfg.left_dec_column,

@@ -14,6 +14,7 @@ the driver's memory.
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -160,10 +161,16 @@ def run(spark, cfg: DedupeConfig) -> dict[str, Any]:
                              right_columns=(ra,), keep_ids=True, pairs_only_upper=True)
             prepared: PreparedMatch = prepare(spark, left, right, spec, cfg.target_rows_per_group, cfg.sample_rows, cfg.seed)
             links = matched_frame(spark, left, right, prepared).select(LEFT_ID, RIGHT_ID)
-            n_links = links.count()
+            # Written once and counted from the footers: the self-match runs once, and the
+            # driver reads the links only when there are few enough.
+            links_dir = staging / "_links"
+            links.write.mode("overwrite").parquet(str(links_dir))
+            n_links = count_rows(links_dir)
             if n_links > cfg.max_links:
                 raise RuntimeError(f"{n_links} links exceed max_links={cfg.max_links}; lower radius_arcsec or raise max_links")
-            pairs = links.toPandas()
+            pairs = pd.read_parquet(links_dir, columns=[LEFT_ID, RIGHT_ID]) if n_links else pd.DataFrame(
+                {LEFT_ID: np.empty(0, np.int64), RIGHT_ID: np.empty(0, np.int64)})
+            shutil.rmtree(links_dir, ignore_errors=True)
             labels = fof_labels(pairs[LEFT_ID].to_numpy(np.int64), pairs[RIGHT_ID].to_numpy(np.int64))
             labels_df = F.broadcast(spark.createDataFrame(labels))
             singles = rows.join(labels_df, LEFT_ID, "left_anti").withColumn(N_MERGED, F.lit(1))
@@ -185,6 +192,7 @@ def run(spark, cfg: DedupeConfig) -> dict[str, Any]:
             "read": valid_rows + rejected,
             "written": written,
             "rejected": rejected,
+            "other_outcomes": {"merged_away": valid_rows - written},
             "merged_away": valid_rows - written,
             "links": int(n_links),
             "groups_with_duplicates": int(labels[GROUP_ID].nunique()) if len(labels) else 0,

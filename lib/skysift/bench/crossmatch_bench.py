@@ -16,6 +16,8 @@ caught. Peak memory of our run (driver, JVM, Python workers) comes from
 """
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import tempfile
 import time
@@ -30,8 +32,23 @@ import pyarrow.parquet as pq
 from ..sky.mock_catalogs import benchmark_pair
 
 
+INPUTS_JSON = "inputs.json"
+
+
 def write_inputs(workdir: Path, n_left: int, n_right: int, seed: int, rows_per_file: int = 1_000_000) -> tuple[Path, Path]:
-    """The two benchmark catalogs as Parquet folders (several files, 128k-row row groups)."""
+    """The two benchmark catalogs as Parquet folders (several files, 128k-row row groups).
+
+    Kept inputs are reused: a folder whose ``inputs.json`` names the same sizes and seed
+    is not written again (10M x 10M takes minutes to generate).
+    """
+    workdir = Path(workdir)
+    params = {"n_left": n_left, "n_right": n_right, "seed": seed, "rows_per_file": rows_per_file, "version": 1}
+    marker = workdir / INPUTS_JSON
+    if marker.exists() and json.loads(marker.read_text()) == params:
+        return workdir / "left", workdir / "right"
+    for name in ("left", "right"):
+        shutil.rmtree(workdir / name, ignore_errors=True)
+    marker.unlink(missing_ok=True)
     left, right = benchmark_pair(n_left, n_right, seed=seed)
     paths = []
     for name, df in (("left", left), ("right", right)):
@@ -41,6 +58,7 @@ def write_inputs(workdir: Path, n_left: int, n_right: int, seed: int, rows_per_f
             table = pa.Table.from_pandas(df.iloc[start : start + rows_per_file], preserve_index=False)
             pq.write_table(table, folder / f"part-{k:05d}.parquet", row_group_size=131_072)
         paths.append(folder)
+    marker.write_text(json.dumps(params))
     return paths[0], paths[1]
 
 
@@ -55,6 +73,15 @@ def _ours(spark, left: Path, right: Path, out: Path, radius_arcsec: float, **ove
         summary = run(spark, cfg)
         seconds = time.perf_counter() - start
     return seconds, summary, mem.peaks.as_dict()
+
+
+def _peak(fn, *args):
+    """Run a baseline in this process; its result and this process's peak RSS (GiB) meanwhile."""
+    from .memory import MemorySampler
+
+    with MemorySampler() as mem:
+        result = fn(*args)
+    return result, mem.peaks.as_dict()["python_driver_peak_gib"]
 
 
 def _lsdb(left: Path, right: Path, out: Path, radius_arcsec: float) -> float:
@@ -119,15 +146,20 @@ def run_crossmatch_benchmark(
         if warmup:
             wl, wr = write_inputs(root / "warmup", 2000, 2000, seed + 1)
             _ours(spark, wl, wr, root / "warmup" / "out", radius_arcsec, **overrides)
+        load_before = os.getloadavg()
         ours_s, summary, peaks = _ours(spark, left, right, root / "ours", radius_arcsec, **overrides)
         result: dict[str, Any] = {"case": "crossmatch", "n_left": n_left, "n_right": n_right,
                                   "radius_arcsec": radius_arcsec, "ours": round(ours_s, 3),
-                                  "ours_groups": summary["groups"], "ours_rows": summary["written"],
+                                  "ours_groups": summary["groups"], "ours_rows": summary["rows_written"],
                                   "inputs_s": round(t_inputs, 2), **peaks}
+        peaks_total = peaks["python_driver_peak_gib"] + peaks["jvm_peak_gib"] + peaks["python_workers_total_peak_gib"]
+        result["ours_peak_total_gib"] = round(peaks_total, 3)
         if "lsdb" in baselines:
-            result["baseline_lsdb"] = round(_lsdb(left, right, root / "lsdb", radius_arcsec), 3)
+            t_lsdb, result["lsdb_peak_gib"] = _peak(_lsdb, left, right, root / "lsdb", radius_arcsec)
+            result["baseline_lsdb"] = round(t_lsdb, 3)
         if "astropy" in baselines:
-            total, match_only, ref = _astropy(left, right, root / "astropy", radius_arcsec)
+            (total, match_only, ref), result["astropy_peak_gib"] = _peak(_astropy, left, right, root / "astropy",
+                                                                         radius_arcsec)
             result["baseline_astropy"] = round(total, 3)
             result["baseline_astropy_match_only"] = round(match_only, 3)
             got = pd.read_parquet(root / "ours", columns=["id", "id_right"]).sort_values("id")
@@ -139,6 +171,9 @@ def run_crossmatch_benchmark(
         for name in ("lsdb", "astropy"):
             if f"baseline_{name}" in result:
                 result[f"ratio_{name}"] = round(result[f"baseline_{name}"] / ours_s, 3)
+        # 2 shared cores: the load average says how much of them this run really had
+        result["load_avg_1m_before"] = round(load_before[0], 2)
+        result["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
         line = f"crossmatch: ours={ours_s:.3f}s"
         for name in ("lsdb", "astropy"):
             if f"baseline_{name}" in result:
@@ -151,6 +186,7 @@ def run_crossmatch_benchmark(
                  f" peak_driver_gib={peaks['python_driver_peak_gib']}")
         if "same_answer_as_astropy" in result:
             line += f" same_answer_as_astropy={result['same_answer_as_astropy']}"
+        line += f" peak_total_gib={result['ours_peak_total_gib']} load_avg={result['load_avg_1m_before']}->{result['load_avg_1m_after']}"
         print(line, flush=True)
         return result
     finally:

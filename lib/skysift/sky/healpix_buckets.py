@@ -63,15 +63,18 @@ def mix64(key: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def _salts(n_probe: np.ndarray, n_build: np.ndarray, target_rows: int) -> tuple[np.ndarray, np.ndarray]:
+def _salts(n_probe: np.ndarray, n_build: np.ndarray, target_rows: float, limit: float | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
     """Salts per bucket: only the build side is split, so each build row lives in exactly one group.
 
     Keeping build rows whole is what lets `nearest` and `how=left` be decided inside
     one group (no second shuffle); probe rows are copied to each build salt instead.
+    A bucket is split only above ``limit`` rows (default ``target_rows``).
     """
+    limit = target_rows if limit is None else limit
     s_probe = np.ones(n_probe.shape, dtype=np.int64)
     room = np.maximum(target_rows - n_probe, target_rows / 2.0)
-    s_build = np.where(n_probe + n_build > target_rows, np.ceil(n_build / room), 1).astype(np.int64)
+    s_build = np.where(n_probe + n_build > limit, np.ceil(n_build / room), 1).astype(np.int64)
     return s_probe, np.maximum(s_build, 1)
 
 
@@ -82,11 +85,15 @@ def plan_buckets(
     target_rows: int,
     probe_weight: float | np.ndarray = 1.0,
     build_weight: float | np.ndarray = 1.0,
+    min_buckets: int = 1,
 ) -> BucketPlan:
     """Split the sky into buckets of about ``target_rows`` rows from samples of both sides.
 
     ``*_weight`` is how many real rows one sample row stands for: one number (1 / sampling
     fraction) or one per sample row (the per-batch quantile summaries of the job's scan).
+    ``min_buckets`` (the number of cores): the bucket count is a multiple of it, so equal
+    buckets keep every core busy to the end (3 groups on 2 cores measured 1.5x slower than 2);
+    a bucket is then salted only when it exceeds both ``target_rows`` and 1.5x the mean bucket.
     """
     if target_rows < 2:
         raise ValueError(f"target_rows must be >= 2, got {target_rows}")
@@ -102,11 +109,12 @@ def plan_buckets(
         sorted_cells = all_cells[sort]
         cum = np.cumsum(weights[sort])
         total = cum[-1]
-        n_buckets = int(np.ceil(total / target_rows))
+        step = max(1, int(min_buckets))
+        n_buckets = -(-max(int(np.ceil(total / target_rows)), step) // step) * step
         if n_buckets > 1:
             cut = np.arange(1, n_buckets) * (total / n_buckets)
             hi = sorted_cells[np.minimum(np.searchsorted(cum, cut), sorted_cells.size - 1)]
-            lo = sorted_cells[np.minimum(np.searchsorted(cum, cut - 0.25 * total / n_buckets), sorted_cells.size - 1)]
+            lo = sorted_cells[np.minimum(np.searchsorted(cum, cut - 0.05 * total / n_buckets), sorted_cells.size - 1)]
             snapped = hi.copy()
             done = np.zeros(hi.size, dtype=bool)
             # Coarsest cell start inside (lo, hi]: short, straight bucket edges.
@@ -119,7 +127,9 @@ def plan_buckets(
             starts = np.unique(np.concatenate([starts, snapped]))
     counts_probe = np.bincount(np.searchsorted(starts, pc, side="right") - 1, weights=pw, minlength=starts.size)
     counts_build = np.bincount(np.searchsorted(starts, bc, side="right") - 1, weights=bw, minlength=starts.size)
-    s_probe, s_build = _salts(counts_probe.astype(float), counts_build.astype(float), target_rows)
+    mean = (counts_probe.sum() + counts_build.sum()) / max(1, starts.size)
+    limit = target_rows if min_buckets <= 1 else max(float(target_rows), 1.5 * mean)
+    s_probe, s_build = _salts(counts_probe.astype(float), counts_build.astype(float), float(target_rows), limit)
     sizes = s_probe * s_build
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     return BucketPlan(order=order, starts=starts, salt_probe=s_probe, salt_build=s_build, offsets=offsets)
