@@ -179,3 +179,36 @@ def test_tree_pairs_equal_grid_pairs_and_astropy(catalogs):
         ours = dict(zip(zip(b.tolist(), p.tolist()), s.tolist()))
         assert len(ours) == p.size and set(ours) == set(ref)
         assert max(abs(ours[k] - ref[k]) for k in ref) < 1e-6
+
+
+def test_tree_nearest_equals_astropy_with_duplicate_ties(catalogs):
+    """Fixed-radius nearest without listing pairs: astropy's choice and counts; exact duplicates go to the smaller key."""
+    from skysift.sky.pairs import tree_nearest
+
+    left, right = catalogs
+    dup = right.iloc[:300]
+    right2 = pd.concat([right, dup], ignore_index=True)  # rows n.. duplicate rows 0..299 exactly
+    key = np.arange(len(right2))[::-1].copy()  # the duplicate (higher position) has the smaller key
+    b, p, s, n = tree_nearest(unit_vectors(right2.ra_deg, right2.dec_deg), 2.0, unit_vectors(left.ra_deg, left.dec_deg),
+                              probe_key=key)
+    idx, d2d, _ = _coords(left).match_to_catalog_sky(_coords(right2))
+    d = d2d.to_value(u.arcsec)
+    assert np.array_equal(b, np.flatnonzero(d <= 2.0)) and np.max(np.abs(s - d[b])) < 1e-6
+    # where astropy picked one of a duplicate pair, we pick the copy with the smaller key
+    twin = np.where(idx[b] < 300, idx[b] + len(right), np.where(idx[b] >= len(right), idx[b], -1))
+    expect = np.where(twin >= 0, twin, idx[b])
+    assert np.array_equal(p, expect) and (twin >= 0).sum() > 50
+    ref = pd.Series([k[0] for k in _astropy_pairs(left, right2, 2.0)]).value_counts()
+    assert np.array_equal(n[ref.index.to_numpy()], ref.to_numpy()) and n.sum() == ref.sum()
+
+
+def test_frames_nearest_without_counts(catalogs):
+    left, right = catalogs
+    spec = MatchSpec(order=neighbour_order(2.0), radius_arcsec=2.0, mode="nearest", left_columns=("ra_deg",),
+                     right_columns=("ra_deg",), keep_ids=True, count_matches=False)
+    out = crossmatch_frames(left, right, spec, target_rows=500)
+    assert "n_matches" not in out.columns
+    idx, d2d, _ = _coords(left).match_to_catalog_sky(_coords(right))
+    hit = np.flatnonzero(d2d.to_value(u.arcsec) <= 2.0)
+    out = out.sort_values("_lid")
+    assert np.array_equal(out["_lid"].to_numpy(), hit) and np.array_equal(out["_rid"].to_numpy(), idx[hit])

@@ -29,7 +29,6 @@ and the pairs have their own keys (``right_read``, ``right_rejected``, ``pairs``
 """
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -48,14 +47,13 @@ from .io.tables import (
     write_table_json,
 )
 from .sky.healpix_buckets import BucketPlan, plan_buckets
-from .sky.healpix_cells import healpix29, neighbour_order, safe_radius_arcsec
+from .sky.healpix_cells import neighbour_order, safe_radius_arcsec
 from .sky.xmatch_frames import (
     GROUP,
     HEALPIX,
     LEFT_ID,
     N_MATCHES,
     RIGHT_ID,
-    SCAN_SCHEMA,
     SEPARATION,
     MatchSpec,
     match_table,
@@ -87,6 +85,8 @@ class CrossmatchConfig:
     """Right-side column holding a per-row radius in arcsec (e.g. an H II region's size): "left inside right" matches."""
     mode: Literal["nearest", "all"] = "nearest"
     """nearest: the closest right row per left row (plus ``n_matches`` within the radius); all: every pair."""
+    count_matches: bool = True
+    """nearest: add ``n_matches``, the number of right rows within the radius (a ball count per left row)."""
     how: Literal["inner", "left"] = "inner"
     """inner: only matched left rows; left: unmatched left rows too, with null right columns."""
     left_ra_column: str = "ra_deg"
@@ -328,7 +328,7 @@ def matched_frame(spark, left_valid, right_valid, prepared: PreparedMatch, count
     out_fields += [T.StructField(c + spec.right_suffix, layout.slot_types[layout.right_slot[c]], True)
                    for c in spec.right_columns]
     out_fields.append(T.StructField(SEPARATION, T.DoubleType(), True))
-    if spec.mode == "nearest":
+    if spec.mode == "nearest" and spec.count_matches:
         out_fields.append(T.StructField(N_MATCHES, T.IntegerType(), True))
     if spec.keep_ids:
         out_fields += [T.StructField(LEFT_ID, long_, True), T.StructField(RIGHT_ID, long_, True)]
@@ -394,6 +394,7 @@ def build_spec(cfg: CrossmatchConfig, left_df, right_df, order: int, keep_ids: b
         add_right_healpix=add_right,
         keep_ids=keep_ids,
         pairs_only_upper=pairs_only_upper,
+        count_matches=cfg.count_matches,
     )
 
 

@@ -37,7 +37,7 @@ from .crossmatch import (
 )
 from .io.tables import REJECTS_DIR, commit_staging, count_rows, discard_staging, read_rejects, staging_path, write_table_json
 from .sky.healpix_cells import neighbour_order
-from .sky.xmatch_frames import HEALPIX, LEFT_ID, RIGHT_ID, MatchSpec
+from .sky.xmatch_frames import LEFT_ID, RIGHT_ID, MatchSpec
 
 N_MERGED = "n_merged"
 GROUP_ID = "_fof"

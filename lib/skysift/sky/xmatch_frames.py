@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 
 from .healpix_buckets import BucketPlan, assign_build, assign_probe, plan_buckets
 from .healpix_cells import healpix29, valid_coordinates
-from .pairs import nearest_per_build, tree_pairs
+from .pairs import nearest_per_build, tree_nearest, tree_pairs
 from .separation import unit_vectors
 
 LEFT_ID = "_lid"
@@ -70,11 +70,13 @@ class MatchSpec:
     keep_ids: bool = False
     pairs_only_upper: bool = False
     """Self-match (dedupe): keep only pairs with left id < right id."""
+    count_matches: bool = True
+    """nearest: add ``n_matches`` (right rows within the radius of each left row)."""
     extra: dict = field(default_factory=dict)
 
     def output_columns(self) -> list[str]:
         cols = list(self.left_columns) + [c + self.right_suffix for c in self.right_columns] + [SEPARATION]
-        if self.mode == "nearest":
+        if self.mode == "nearest" and self.count_matches:
             cols.append(N_MATCHES)
         if self.keep_ids:
             cols += [LEFT_ID, RIGHT_ID]
@@ -228,6 +230,9 @@ def tag_batch(batch: pa.RecordBatch, side: str, plan: BucketPlan, spec: MatchSpe
 def _group_pairs(spec: MatchSpec, xyz: np.ndarray, radius: np.ndarray | float, ids_l: np.ndarray,
                  ids_r: np.ndarray, lpos: np.ndarray, rpos: np.ndarray):
     """Pairs of one group as (left position, right position, sep, n_within or None), positions into the task table."""
+    if spec.mode == "nearest" and not isinstance(radius, np.ndarray) and not spec.pairs_only_upper:
+        b, p, sep, n_within = tree_nearest(xyz[rpos], float(radius), xyz[lpos], ids_r[rpos], spec.count_matches)
+        return lpos[b], rpos[p], sep, (n_within[b] if n_within is not None else None), b, n_within
     rr = radius[rpos] if isinstance(radius, np.ndarray) else radius
     p, b, sep = tree_pairs(xyz[rpos], rr, xyz[lpos])
     if spec.pairs_only_upper:
@@ -283,7 +288,7 @@ def match_table(table: pa.Table, spec: MatchSpec, layout: UnionLayout, out_schem
         out_l.append(lp)
         out_r.append(rp)
         out_s.append(sep)
-        if spec.mode == "nearest":
+        if spec.mode == "nearest" and spec.count_matches:
             out_n.append(n_w)
         hit = np.zeros(lpos.size, dtype=bool)
         hit[b] = True
@@ -293,7 +298,7 @@ def match_table(table: pa.Table, spec: MatchSpec, layout: UnionLayout, out_schem
         return
     lp, rp, sep = np.concatenate(out_l), np.concatenate(out_r), np.concatenate(out_s)
     n_pairs = lp.size
-    n_w = np.concatenate(out_n) if spec.mode == "nearest" else None
+    n_w = np.concatenate(out_n) if spec.mode == "nearest" and spec.count_matches else None
     lonely = np.concatenate(unmatched)
     if tally is not None:
         tally["left_matched"] = tally.get("left_matched", 0) + matched_left
@@ -325,7 +330,7 @@ def _output_batch(table: pa.Table, spec: MatchSpec, layout: UnionLayout, out_sch
     for name in spec.right_columns:
         cols[name + spec.right_suffix] = table.column(layout.slot(layout.right_slot[name])).take(right_idx)
     cols[SEPARATION] = pa.array(sep, pa.float64(), mask=None if r_valid.all() else ~r_valid)
-    if spec.mode == "nearest":
+    if n_w is not None:
         cols[N_MATCHES] = pa.array(n_w.astype(np.int32), pa.int32())
     if spec.keep_ids:
         cols[LEFT_ID] = table.column(LEFT_ID).take(left_idx)
@@ -344,7 +349,7 @@ def output_arrow_schema(spec: MatchSpec, layout: UnionLayout) -> pa.Schema:
     fields = [pa.field(c, layout.slot_types[layout.left_slot[c]]) for c in spec.left_columns]
     fields += [pa.field(c + spec.right_suffix, layout.slot_types[layout.right_slot[c]]) for c in spec.right_columns]
     fields.append(pa.field(SEPARATION, pa.float64()))
-    if spec.mode == "nearest":
+    if spec.mode == "nearest" and spec.count_matches:
         fields.append(pa.field(N_MATCHES, pa.int32()))
     if spec.keep_ids:
         fields += [pa.field(LEFT_ID, pa.int64()), pa.field(RIGHT_ID, pa.int64())]
