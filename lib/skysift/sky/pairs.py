@@ -23,6 +23,7 @@ from .healpix_cells import cells, neighbourhood
 from .separation import ARCSEC_PER_RAD, chord_for_radius, separation_from_vectors_arcsec
 
 DEFAULT_MAX_CANDIDATES = 4_000_000
+TREE_OPTS = dict(balanced_tree=False, compact_nodes=False)
 
 
 def find_pairs(
@@ -105,10 +106,12 @@ def tree_pairs(
     probe_radius_arcsec: float | np.ndarray,
     build_xyz: np.ndarray,
     leafsize: int = 16,
+    probe_tree=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices (probe, build) and separation (arcsec) of every pair with separation <= the probe's radius.
 
-    Unit vectors in, any geometry (poles, RA wrap) handled by the 3-D chord. Pairs
+    ``probe_tree``: a ``cKDTree`` of ``probe_xyz`` already built (callers that match
+    the build rows in chunks build it once). Unit vectors in, any geometry (poles, RA wrap) handled by the 3-D chord. Pairs
     come out in the trees' walk order (reproducible for the same inputs); callers that
     need an order sort (``nearest_per_build`` does).
     """
@@ -123,7 +126,7 @@ def tree_pairs(
     chord_max = float(chord_for_radius(radius.max())) * (1.0 + 1e-9)
     # Unbalanced, non-compact trees build ~2x faster and query as fast on sky positions.
     opts = dict(leafsize=leafsize, balanced_tree=False, compact_nodes=False)
-    hits = cKDTree(probe_xyz, **opts).sparse_distance_matrix(
+    hits = (probe_tree if probe_tree is not None else cKDTree(probe_xyz, **opts)).sparse_distance_matrix(
         cKDTree(build_xyz, **opts), chord_max, output_type="ndarray"
     )
     if hits.size == 0:

@@ -230,9 +230,13 @@ def tag_batch(batch: pa.RecordBatch, side: str, plan: BucketPlan, spec: MatchSpe
 def _group_pairs(spec: MatchSpec, xyz: np.ndarray, radius: np.ndarray | float, ids_l: np.ndarray,
                  ids_r: np.ndarray, lpos: np.ndarray, rpos: np.ndarray):
     """Pairs of one group as (left position, right position, sep, n_within or None), positions into the task table."""
-    if spec.mode == "nearest" and not isinstance(radius, np.ndarray) and not spec.pairs_only_upper:
-        b, p, sep, n_within = tree_nearest(xyz[rpos], float(radius), xyz[lpos], ids_r[rpos], spec.count_matches)
-        return lpos[b], rpos[p], sep, (n_within[b] if n_within is not None else None), b, n_within
+    fixed = not isinstance(radius, np.ndarray)
+    if spec.mode == "nearest" and fixed and not spec.pairs_only_upper and not spec.count_matches:
+        # nearest only: a k-nearest query, O(n log n) however dense the sky
+        b, p, sep, _ = tree_nearest(xyz[rpos], float(radius), xyz[lpos], ids_r[rpos], count=False)
+        return lpos[b], rpos[p], sep, None, b, None
+    if spec.mode == "nearest":
+        return _nearest_in_chunks(spec, xyz, radius, ids_r, lpos, rpos)
     rr = radius[rpos] if isinstance(radius, np.ndarray) else radius
     p, b, sep = tree_pairs(xyz[rpos], rr, xyz[lpos])
     if spec.pairs_only_upper:
@@ -245,6 +249,38 @@ def _group_pairs(spec: MatchSpec, xyz: np.ndarray, radius: np.ndarray | float, i
             best = nearest_per_build(p, b, sep, ids_r[rpos])
             p, b, sep = p[best], b[best], sep[best]
     return lpos[b], rpos[p], sep, (n_within[b] if n_within is not None else None), b, n_within
+
+
+NEAREST_CHUNK_ROWS = 250_000
+
+
+def _nearest_in_chunks(spec: MatchSpec, xyz, radius, ids_r, lpos, rpos, chunk: int = NEAREST_CHUNK_ROWS):
+    """nearest with counts: all pairs of ``chunk`` left rows at a time, reduced at once.
+
+    The dual-tree pair walk is the fastest exact method measured (0.7 s per 1M x 1M),
+    but a dense clump holds ~60 pairs per row at 10M x 10M; chunking the left rows keeps
+    the pair arrays to ~0.5 GB whatever the density.
+    """
+    from scipy.spatial import cKDTree
+
+    rr = radius[rpos] if isinstance(radius, np.ndarray) else radius
+    probe = xyz[rpos]
+    tree = cKDTree(probe, leafsize=16, balanced_tree=False, compact_nodes=False) if rpos.size else None
+    n_within = np.zeros(lpos.size, np.int64)
+    out_b, out_p, out_s = [], [], []
+    for a in range(0, lpos.size, chunk):
+        z = min(lpos.size, a + chunk)
+        p, b, sep = tree_pairs(probe, rr, xyz[lpos[a:z]], probe_tree=tree)
+        n_within[a:z] = np.bincount(b, minlength=z - a)
+        if p.size:
+            best = nearest_per_build(p, b, sep, ids_r[rpos])
+            out_b.append(b[best] + a)
+            out_p.append(p[best])
+            out_s.append(sep[best])
+    b = np.concatenate(out_b) if out_b else np.empty(0, np.int64)
+    p = np.concatenate(out_p) if out_p else np.empty(0, np.int64)
+    sep = np.concatenate(out_s) if out_s else np.empty(0, np.float64)
+    return lpos[b], rpos[p], sep, n_within[b], b, n_within
 
 
 def match_table(table: pa.Table, spec: MatchSpec, layout: UnionLayout, out_schema: pa.Schema,
