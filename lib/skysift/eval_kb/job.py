@@ -338,8 +338,12 @@ def _log_mlflow(cfg: EvaluateKbConfig, metrics: dict, out: Path) -> str | None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow  # lazy: 2 s import
 
-    mlflow.set_experiment(cfg.mlflow_experiment)
-    with mlflow.start_run(run_name="evaluate-kb") as run:
+    from ..train.tracking import experiment_id, tracking_uri
+
+    # same store as pre-training; artifacts beside it, never in the working directory's ./mlruns
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run(run_name="evaluate-kb", experiment_id=experiment_id(mlflow, cfg.mlflow_experiment, uri)) as run:
         mlflow.log_params({"k": cfg.k, "index": cfg.index.kind, "test_fraction": cfg.test_fraction,
                            "embeddings": cfg.embeddings, "labels": ",".join(cfg.labels)})
         for task, r in metrics["tasks"].items():
