@@ -14,9 +14,14 @@ Two Spark jobs (measured on the 1M x 1M benchmark, every extra pass cost a secon
    row with each group its cone can reach, both into one *union* layout
    (``sky.xmatch_frames``); ``repartitionById(_g)`` sends each group to one task
    (no sort, no cogroup); a second ``mapInArrow`` runs the KD-tree kernel per group
-   (``sky.pairs.tree_pairs``: exact Vincenty-safe separation, nearest / all,
-   inner / left) and Spark writes the rows to a staging folder that replaces
-   ``OUTPUT`` at the end (Parquet, or a HATS catalog that LSDB reads).
+   (``sky.pairs``: dual-tree pair walk for ``all`` and for ``nearest`` with counts,
+   in chunks of left rows; a k-nearest query for ``nearest`` without counts; exact
+   separation from the chord) and Spark writes the rows to a staging folder that
+   replaces ``OUTPUT`` at the end (Parquet, or a HATS catalog that LSDB reads).
+
+Measured on 2 shared cores (load average 4-6): 1M x 1M about 9-13 s end to end,
+10M x 10M 68-88 s with ~5 GiB peak (JVM + Python workers), where lsdb took
+7-15 s and 73-86 s and astropy's match_to_catalog_sky 2.7-4.6 s and 37-39 s.
 
 Roles: the *left* side is never copied between groups, so each left row's best
 match and "no match" are decided in one place; the right side is the one copied
