@@ -75,3 +75,24 @@ def test_dedupe_through_the_cli_is_balanced(spark, detections, tmp_path):
     ref = dedupe_frame(df.drop(index=[3]), 0.5, score="score")
     assert summary["balanced"] is True and summary["rejected"] == 1 and summary["written"] == len(ref)
     assert summary["other_outcomes"] == {"merged_away": len(df) - 1 - len(ref)} and summary["read"] == len(df)
+
+
+def test_dedupe_without_any_duplicate(spark, tmp_path):
+    """A catalog with no pair inside the radius comes back whole, n_merged = 1 everywhere."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow.dataset as pads
+
+    from skysift.config import load_config
+    from skysift.dedupe import CONFIG, run
+
+    src = tmp_path / "in"
+    src.mkdir()
+    pd.DataFrame({"ra_deg": np.arange(20) * 1.0, "dec_deg": np.zeros(20), "score": np.arange(20.0)}).to_parquet(
+        src / "part.parquet")
+    cfg = load_config(CONFIG, None, [f"input={src}", f"output={tmp_path / 'out'}", "radius_arcsec=0.5",
+                                     "score_column=score"])
+    summary = run(spark, cfg)
+    out = pads.dataset(str(tmp_path / "out"), format="parquet").to_table().to_pandas()
+    assert len(out) == 20 and set(out.n_merged) == {1}
+    assert summary["written"] == 20

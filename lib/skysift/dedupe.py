@@ -172,7 +172,8 @@ def run(spark, cfg: DedupeConfig) -> dict[str, Any]:
                 {LEFT_ID: np.empty(0, np.int64), RIGHT_ID: np.empty(0, np.int64)})
             shutil.rmtree(links_dir, ignore_errors=True)
             labels = fof_labels(pairs[LEFT_ID].to_numpy(np.int64), pairs[RIGHT_ID].to_numpy(np.int64))
-            labels_df = F.broadcast(spark.createDataFrame(labels))
+            # explicit schema: with no duplicates the labels frame is empty and cannot be inferred
+            labels_df = F.broadcast(spark.createDataFrame(labels, f"{LEFT_ID} long, {GROUP_ID} long"))
             singles = rows.join(labels_df, LEFT_ID, "left_anti").withColumn(N_MERGED, F.lit(1))
             members = rows.join(labels_df, LEFT_ID, "inner")
             w = Window.partitionBy(GROUP_ID)
