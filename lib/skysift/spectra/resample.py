@@ -61,14 +61,11 @@ class ResampledBatch:
 
 @dataclass(frozen=True)
 class _LatticePlan:
-    """Precomputed, row-independent interpolation coefficients for one lattice flavour."""
+    """Precomputed, row-independent integration coefficients for one lattice flavour (flux_conserving)."""
 
     k_lo: int
     k_hi: int
     wave: np.ndarray  # lattice wavelengths k_lo..k_hi (float64)
-    i0: np.ndarray  # (M,) left lattice column (relative to k_lo) of each grid point
-    w: np.ndarray  # (M,) float64 weight of the right neighbour
-    w32: np.ndarray  # float32 copy for the fast path
     edge_j: np.ndarray  # (M+1,) left column of each bin edge
     edge_t: np.ndarray  # (M+1,) offset of each bin edge from wave[edge_j] in Angstrom
     target: np.ndarray  # (M,) the output grid in Angstrom
@@ -90,11 +87,9 @@ def _plan(grid: GridConfig, dtype_name: str) -> _LatticePlan:
     k_lo = max(int(np.searchsorted(lattice_wave, edges[0], side="right")) - 1 - LATTICE_MARGIN, 0)
     k_hi = min(int(np.searchsorted(lattice_wave, edges[-1], side="left")) + LATTICE_MARGIN, LATTICE_SIZE - 1)
     wave = lattice_wave[k_lo : k_hi + 1]
-    i0 = np.clip(np.searchsorted(wave, target, side="right") - 1, 0, len(wave) - 2)
-    w = (target - wave[i0]) / (wave[i0 + 1] - wave[i0])
     edge_j = np.clip(np.searchsorted(wave, edges, side="right") - 1, 0, len(wave) - 2)
     edge_t = edges - wave[edge_j]
-    return _LatticePlan(k_lo, k_hi, wave, i0, w, w.astype(np.float32), edge_j, edge_t, target)
+    return _LatticePlan(k_lo, k_hi, wave, edge_j, edge_t, target)
 
 
 def _lattice_start(loglam: np.ndarray) -> int | None:
@@ -149,7 +144,7 @@ def resample_batch(
             starts = np.array([k for _, k in members])
             res = _resample_on_lattice(
                 [flux[r] for r in rows], [ivar[r] for r in rows], [and_mask[r] for r in rows],
-                starts, _plan(grid, dtype_name), method,
+                starts, _plan(grid, dtype_name),
             )
             out_flux[rows], out_ivar[rows], covered[rows], n_good[rows] = res
     for row in others:
@@ -255,7 +250,8 @@ def _neighbours(good: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return prev, nxt
 
 
-def _resample_on_lattice(flux_rows, ivar_rows, mask_rows, starts, plan: _LatticePlan, method: Method):
+def _resample_on_lattice(flux_rows, ivar_rows, mask_rows, starts, plan: _LatticePlan):
+    """Method 'flux_conserving' for rows on the lattice (method 'linear' uses the compiled kernel)."""
     flux_m = _scatter(flux_rows, starts, plan, np.float32, 0.0)
     ivar_m = _scatter(ivar_rows, starts, plan, np.float32, 0.0)
     mask_m = _scatter(mask_rows, starts, plan, np.int64, 1)
@@ -268,10 +264,7 @@ def _resample_on_lattice(flux_rows, ivar_rows, mask_rows, starts, plan: _Lattice
     lo_wave = np.where(any_good, wave[first], np.inf)
     hi_wave = np.where(any_good, wave[last], -np.inf)
     covered = _covered_fraction(plan, lo_wave, hi_wave)
-    if method == "linear":
-        out_flux, out_ivar = _linear(flux_m, ivar_m, good, plan)
-    else:
-        out_flux, out_ivar = _flux_conserving(flux_m, ivar_m, good, plan)
+    out_flux, out_ivar = _flux_conserving(flux_m, ivar_m, good, plan)
     out_flux[~any_good] = 0.0
     out_ivar[~any_good] = 0.0
     return out_flux, out_ivar, covered, n_good
@@ -282,35 +275,6 @@ def _covered_fraction(plan: _LatticePlan, lo_wave: np.ndarray, hi_wave: np.ndarr
     lo_idx = np.searchsorted(target, lo_wave, side="left")
     hi_idx = np.searchsorted(target, hi_wave, side="right")
     return np.clip(hi_idx - lo_idx, 0, None) / len(target)
-
-
-def _linear(flux_m, ivar_m, good, plan: _LatticePlan):
-    i0, i1, w = plan.i0, plan.i0 + 1, plan.w32
-    f0, f1 = flux_m[:, i0], flux_m[:, i1]
-    out_flux = f0 + w * (f1 - f0)
-    bridged = ~(good[:, i0] & good[:, i1])
-    with np.errstate(divide="ignore"):
-        var = (1.0 - w) ** 2 / ivar_m[:, i0] + w**2 / ivar_m[:, i1]
-        out_ivar = np.where(bridged, np.float32(0.0), 1.0 / var).astype(np.float32)
-    rows, cols = np.nonzero(bridged)
-    if rows.size:
-        prev, nxt = _neighbours(good)
-        left = prev[rows, i0[cols]]
-        right = nxt[rows, i1[cols]]
-        width = good.shape[1]
-        has_left, has_right = left >= 0, right < width
-        left_c = np.clip(left, 0, width - 1)
-        right_c = np.clip(right, 0, width - 1)
-        fl = flux_m[rows, left_c].astype(np.float64)
-        fr = flux_m[rows, right_c].astype(np.float64)
-        x = plan.target[cols]
-        xl, xr = plan.wave[left_c], plan.wave[right_c]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inner = fl + (fr - fl) * (x - xl) / (xr - xl)
-        value = np.where(has_left & has_right, inner, np.where(has_left, fl, fr))
-        value = np.where(has_left | has_right, value, 0.0)
-        out_flux[rows, cols] = value.astype(np.float32)
-    return out_flux, out_ivar
 
 
 def _bridge_gaps(values: np.ndarray, good: np.ndarray, wave: np.ndarray) -> np.ndarray:
