@@ -33,8 +33,8 @@ import pyarrow.parquet as pq
 
 from ..config import require, to_dict
 from ..ingest.transform import ProcessingConfig, process_spectra_arrow
-from ..io.tables import commit_staging, discard_staging, staging_path, write_table_json
-from ..schema import REJECTS, TRUTH
+from ..io.tables import PartitionedParquetWriter, commit_staging, discard_staging, staging_path, write_table_json
+from ..schema import REJECTS, SPECTRA, TRUTH
 from .model import SynthModelConfig, generate
 
 STATS_SCHEMA = "first_row long, rows long, written long, rejected long, files long, seconds double"
@@ -89,7 +89,7 @@ class PartitionWriter:
         self.first_row = first_row
         self.truth: list[pa.Table] = []
         self.rejects: list[dict] = []
-        self.writers: dict[int, pq.ParquetWriter] = {}
+        self.spectra = PartitionedParquetWriter(self.root / "spectra", "healpix_part", self.part, SPECTRA)
         self.rows = self.written = self.files = 0
         self.started = time.perf_counter()
 
@@ -108,27 +108,12 @@ class PartitionWriter:
             table, rejects = process_spectra_arrow(batch.native_spectra(label), cfg.processing)
             self.rejects.extend(r.as_row() for r in rejects)
             self.written += table.num_rows
-            self._write_spectra(table)
+            self.spectra.write(table)
         self.truth.append(pa.Table.from_pandas(truth, schema=TRUTH, preserve_index=False))
         self.rows += len(batch)
 
-    def _write_spectra(self, table: pa.Table) -> None:
-        if table.num_rows == 0:
-            return
-        parts = table.column("healpix_part").to_numpy()
-        data = table.drop_columns(["healpix_part"])
-        for p in np.unique(parts):  # sorted: the same files in the same order every run
-            writer = self.writers.get(int(p))
-            if writer is None:
-                folder = self.root / "spectra" / f"healpix_part={int(p)}"
-                folder.mkdir(parents=True, exist_ok=True)
-                writer = pq.ParquetWriter(folder / self.part, data.schema)
-                self.writers[int(p)] = writer
-            writer.write_table(data.filter(pa.array(parts == p)))
-
     def close(self) -> dict:
-        for writer in self.writers.values():
-            writer.close()
+        self.spectra.close()
         if self.truth:
             (self.root / "truth").mkdir(parents=True, exist_ok=True)
             pq.write_table(pa.concat_tables(self.truth), self.root / "truth" / self.part)
