@@ -8,16 +8,19 @@ HATS_ORDER = 29
 
 
 def healpix_index(ra_deg: np.ndarray, dec_deg: np.ndarray, order: int = HATS_ORDER) -> np.ndarray:
-    """Nested HEALPix index at ``order`` (int64); positions must be finite with |dec| <= 90."""
+    """Nested HEALPix index at ``order`` (int64); positions must be finite with |dec| <= 90.
+
+    One thread: this runs inside Spark tasks, which already use every core.
+    """
     import astropy.units as u
-    from astropy.coordinates import Latitude, Longitude
     from cdshealpix.nested import lonlat_to_healpix
 
     ra = np.asarray(ra_deg, dtype=np.float64)
     dec = np.asarray(dec_deg, dtype=np.float64)
     if ra.size == 0:
         return np.zeros(0, np.int64)
-    pix = lonlat_to_healpix(Longitude(np.mod(ra, 360.0) * u.deg), Latitude(dec * u.deg), order)
+    # cdshealpix wants RA in [0, 360): 360 is the same meridian as 0
+    pix = lonlat_to_healpix(np.mod(ra, 360.0) * u.deg, dec * u.deg, order, num_threads=1)
     return np.asarray(pix, dtype=np.int64)
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import cdshealpix.nested as cds
-from astropy import units as u
+
+from ..healpix import healpix_index
 
 MAX_ORDER = 29
 N_BASE = 12
@@ -48,14 +49,7 @@ def neighbour_order(radius_arcsec: float) -> int:
 
 def healpix29(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
     """Nested order-29 HEALPix index (int64) of valid ICRS positions in degrees."""
-    ra = np.asarray(ra_deg, dtype=np.float64)
-    dec = np.asarray(dec_deg, dtype=np.float64)
-    if ra.size == 0:
-        return np.empty(0, dtype=np.int64)
-    # RA exactly 360 is the same meridian as 0; cdshealpix wants [0, 360).
-    ra = np.where(ra >= 360.0, ra - 360.0, ra)
-    ipix = cds.lonlat_to_healpix(ra * u.deg, dec * u.deg, MAX_ORDER, num_threads=1)
-    return np.asarray(ipix, dtype=np.int64)
+    return healpix_index(ra_deg, dec_deg, MAX_ORDER)
 
 
 def cells(h29: np.ndarray, order: int) -> np.ndarray:
