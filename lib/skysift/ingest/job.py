@@ -21,20 +21,19 @@ from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.dataset as pads
-import pyarrow.parquet as pq
 
 from ..config import ConfigError, require, to_dict
 from ..io.tables import (
-    REJECTS_DIR,
     PartitionedParquetWriter,
     commit_staging,
     count_rows,
     discard_staging,
     read_rejects,
     staging_path,
+    write_rejects,
     write_table_json,
 )
-from ..schema import REJECTS, SPECTRA
+from ..schema import SPECTRA
 from .transform import ProcessingConfig, process_spectra_arrow
 
 FITS_SUFFIXES = (".fits", ".fits.gz", ".fits.bz2", ".fit", ".fts")
@@ -129,14 +128,8 @@ def ingest_task(staging: Path, first_index: int, paths: list[str], cfg: IngestCo
 
 def write_task_rejects(staging: Path, first_index: int, rejects: list) -> None:
     """One task's rejects as _rejects/part-<first file index>.parquet (overwritten by a retried task)."""
-    if not rejects:
-        return
-    folder = staging / REJECTS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist([r.as_row() for r in rejects], schema=REJECTS)
-    tmp = folder / f".part-{first_index:010d}.parquet.tmp"
-    pq.write_table(table, tmp)
-    os.replace(tmp, folder / f"part-{first_index:010d}.parquet")
+    if rejects:
+        write_rejects(staging, [r.as_row() for r in rejects], name=f"part-{first_index:010d}.parquet")
 
 
 def run(spark, cfg: IngestConfig) -> dict:

@@ -64,13 +64,22 @@ def _hidden(p: Path, root: Path) -> bool:
     return any(part.startswith(("_", ".")) and "=" not in part for part in p.relative_to(root).parts)
 
 
-def write_rejects(folder: str | os.PathLike, rows: pa.Table | Iterable[dict[str, Any]]) -> int:
-    """Write reject rows (source_file, row_index, spec_id, stage, reason) to ``folder/_rejects``."""
+def write_rejects(
+    folder: str | os.PathLike, rows: pa.Table | Iterable[dict[str, Any]], name: str | None = None
+) -> int:
+    """Write reject rows (source_file, row_index, spec_id, stage, reason) to ``folder/_rejects``.
+
+    ``name`` gives the file a deterministic name (written under a hidden temporary name, then renamed),
+    so an executor task that is retried replaces its file; without it the name is random.
+    """
     table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows), schema=REJECTS)
     table = table.select(REJECTS.names).cast(REJECTS)
     target = Path(folder) / REJECTS_DIR
     target.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, target / f"part-{uuid.uuid4().hex[:8]}.parquet")
+    final = target / (name or f"part-{uuid.uuid4().hex[:8]}.parquet")
+    tmp = target / f".{final.name}.tmp"
+    pq.write_table(table, tmp)
+    os.replace(tmp, final)
     return table.num_rows
 
 
