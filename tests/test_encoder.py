@@ -145,3 +145,16 @@ def test_config_validation():
     with pytest.raises(ConfigError, match="mask_ratio"):
         EncoderConfig(mask_ratio=0.0)
     assert EncoderConfig(profile="tiny", embed_dim=32).embed_dim == 32
+
+
+def test_sincos_position_codes_match_formula():
+    import math
+
+    from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder, sincos_positions
+
+    codes = sincos_positions(735, 64)
+    pos, i = 417, 5
+    assert codes[pos, i].item() == pytest.approx(math.sin(pos / 10000 ** (i / 32)), abs=1e-6)
+    assert codes[pos, 32 + i].item() == pytest.approx(math.cos(pos / 10000 ** (i / 32)), abs=1e-6)
+    model = SpectrumEncoder(EncoderConfig(profile="tiny"))
+    assert torch.equal(model.pos_embed[0], codes) and model.pos_embed.requires_grad  # a start, still learned

@@ -77,7 +77,9 @@ def test_knn_accuracy_separable_and_random():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """The tiny profile trained 300 steps on toy spectra (grid of 400 points), and 300 unseen spectra."""
+    """The tiny profile trained 1,500 steps on toy spectra (grid of 400 points, ~40 s on 2 cores), and 300
+    unseen spectra. 300 steps leave the masked MSE above patch interpolation (0.019 vs 0.015); 1,500 steps at
+    lr 4e-3 reach 0.013."""
     from skysift.config import load_config
     from skysift.train import tracking
     from skysift.train.job import PretrainConfig, launch
@@ -88,8 +90,8 @@ def trained(tmp_path_factory):
     table = write_toy_spectra(tmp / "spectra", 600, grid, seed=0)
     cfg = load_config(PretrainConfig, None, [
         f"input={table}", f"output={tmp / 'run'}", "model.profile=tiny", "model.n_points=400",
-        f"model.grid_id={grid}", "model.dropout=0.0", "batch_size=32", "lr=2e-3", "warmup_steps=20",
-        "total_steps=300", "val_every=100", "val_batches=4", "checkpoint_every=300", "progress=false",
+        f"model.grid_id={grid}", "model.dropout=0.0", "batch_size=32", "lr=4e-3", "warmup_steps=50",
+        "total_steps=1500", "val_every=500", "val_batches=4", "checkpoint_every=1500", "progress=false",
         "mlflow.enabled=false",
     ])
     launch(cfg)
@@ -108,16 +110,42 @@ def test_training_improves_reconstruction_and_embeddings(trained):
     after = quality.masked_mse_vs_interpolation(model, flux, seed=1)
     before = quality.masked_mse_vs_interpolation(untrained, flux, seed=1)
     assert after["encoder_masked_mse"] < 0.2 * before["encoder_masked_mse"], (before, after)
-    # three classes (chance 1/3); measured 0.86 after 300 steps
+    # three classes (chance 1/3); measured 0.90 after 1,500 steps
     assert quality.knn_accuracy(quality.embed_array(model, flux), labels) > 0.75
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "not reached by short CPU runs: tiny profile after 300-800 steps on toy spectra (400-point grid) has "
-    "masked MSE ~0.016 vs 0.015 for patch interpolation; the paper trains 500k steps"))
 def test_trained_tiny_encoder_beats_patch_interpolation(trained):
     from skysift.train import quality
 
     result = quality.masked_mse_vs_interpolation(trained[0], trained[2], seed=1)
     assert result["encoder_masked_mse"] < result["patch_interpolation_masked_mse"], result
+
+
+@pytest.mark.slow
+def test_encoder_beats_patch_interpolation_on_synthetic_survey(spark, tmp_path):
+    """The issue's gate on the synthetic survey itself: synth-survey (parquet, the demo's 738-point grid)
+    -> pretrain (conf/pretrain_tiny.yaml, 3,000 steps at lr 4e-3, ~2 min) -> masked MSE on the held-out
+    validation spectra. Measured: 0.066 vs 0.086 for patch interpolation (kNN class accuracy 0.88 vs 0.79
+    on PCA); 300 steps give 0.112 and 1,500 steps 0.085 (sine-cosine start) or 0.095 (normal start)."""
+    from skysift.cli import run_job
+    from skysift.paths import REPO_ROOT
+    from skysift.train import quality
+
+    grid = "lin:3850:9000:738"
+    survey = tmp_path / "survey"
+    run_job("synth-survey", ["--output", str(survey), "--set", "n_spectra=800", "--set", "seed=42",
+                             "--set", "format=parquet", "--set", "processing.grid.n_points=738",
+                             "--set", "rows_per_partition=200"], spark=spark)
+    run_job("pretrain", ["--config", str(REPO_ROOT / "conf" / "pretrain_tiny.yaml"),
+                         "--input", str(survey / "spectra"), "--output", str(tmp_path / "run"),
+                         "--set", "model.n_points=738", "--set", f"model.grid_id={grid}", "--set", "progress=false",
+                         "--set", "mlflow.enabled=false", "--set", "total_steps=3000", "--set", "lr=4e-3",
+                         "--set", "warmup_steps=50", "--set", "val_every=1000", "--set", "checkpoint_every=1000"],
+            spark=spark)
+    result = quality.evaluate_table(str(tmp_path / "run" / "best.pt"), str(survey / "spectra"),
+                                    val_fraction=0.1, n_max=500)
+    assert result["n"] >= 40, result
+    assert result["encoder_masked_mse"] < result["patch_interpolation_masked_mse"], result
+    # and the embeddings carry the class (STAR / GALAXY / QSO from the headers): well above chance
+    assert result["knn_embedding_class"] > 0.6, result

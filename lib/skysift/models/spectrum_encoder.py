@@ -54,6 +54,10 @@ class EncoderConfig:
     """Dropout in attention and feed-forward layers (not stated in the paper; conf default)."""
     mask_ratio: float = 0.25
     """Fraction of patches masked per spectrum in pre-training (Tang et al. 2025: 25 %)."""
+    pos_init: Literal["sincos", "normal"] = "sincos"
+    """Start of the learnable positional embedding: 1-D sine-cosine (as in MAE; neighbouring patches start
+    with similar codes, so attention to the overlapping neighbours is learned in hundreds rather than many
+    thousands of steps) or truncated normal with std 0.02 (ViT/BERT). Learned either way."""
 
     def __post_init__(self):
         require(self.profile in PROFILES, f"model.profile must be one of {sorted(PROFILES)}, got {self.profile!r}")
@@ -76,6 +80,8 @@ class EncoderConfig:
         )
         require(0.0 <= self.dropout < 1.0, f"model.dropout must be in [0, 1), got {self.dropout}")
         require(0.0 < self.mask_ratio < 1.0, f"model.mask_ratio must be in (0, 1), got {self.mask_ratio}")
+        require(self.pos_init in ("sincos", "normal"),
+                f"model.pos_init must be 'sincos' or 'normal', got {self.pos_init!r}")
         require(self.mlp_ratio > 0, f"model.mlp_ratio must be > 0, got {self.mlp_ratio}")
         try:
             grid_points = parse_grid_id(self.grid_id).n_points
@@ -114,6 +120,17 @@ def random_mask(batch: int, cfg: EncoderConfig, generator: torch.Generator | Non
     return mask.to(device)
 
 
+def sincos_positions(n_positions: int, dim: int) -> torch.Tensor:
+    """(n_positions, dim) 1-D sine-cosine codes: dim/2 frequencies 1/10000^(2i/dim), sines then cosines."""
+    half = dim // 2
+    freq = 1.0 / 10000.0 ** (torch.arange(half, dtype=torch.float64) / max(half, 1))
+    angle = torch.arange(n_positions, dtype=torch.float64)[:, None] * freq[None, :]
+    codes = torch.zeros(n_positions, dim, dtype=torch.float64)
+    codes[:, :half] = torch.sin(angle)
+    codes[:, half : 2 * half] = torch.cos(angle)
+    return codes.float()
+
+
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean squared error over the points of masked patches only; (B, N, P) x2 and (B, N) bool."""
     per_patch = (pred - target).pow(2).mean(dim=-1)
@@ -143,7 +160,11 @@ class SpectrumEncoder(nn.Module):
         self.blocks = nn.TransformerEncoder(layer, num_layers=cfg.depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, cfg.patch_size)
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        if cfg.pos_init == "sincos":
+            with torch.no_grad():
+                self.pos_embed.copy_(sincos_positions(cfg.n_patches, d).unsqueeze(0))
+        else:
+            nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.mask_token, std=0.02)
 
     def patches(self, flux: torch.Tensor) -> torch.Tensor:
