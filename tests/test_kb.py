@@ -61,9 +61,13 @@ def test_merge_topk_orders_by_distance_then_id_and_pads():
 
 def test_factory_strings():
     assert factory_string(IndexSpec("flat"), 768, 10**6) == "Flat"
-    assert factory_string(IndexSpec("ivfpq"), 768, 10**6) == "IVF4000,PQ96x8,RFlat"
+    assert factory_string(IndexSpec("ivfpq"), 768, 10**6) == "IVF4000,PQ96x8np,RFlat"
     assert factory_string(IndexSpec("hnsw", hnsw_m=16), 64, 10) == "HNSW16"
-    assert factory_string(IndexSpec("pq", pq_m=8, refine=False), 64, 10) == "PQ8x8"
+    import faiss
+
+    ivfpq = faiss.downcast_index(faiss.index_factory(768, factory_string(IndexSpec("ivfpq", refine=False), 768, 10**6)))
+    assert not ivfpq.do_polysemous_training  # slow and useless without Hamming-filtered search
+    assert factory_string(IndexSpec("pq", pq_m=8, refine=False), 64, 10) == "PQ8x8np"
     with pytest.raises(ValueError, match="does not divide"):
         factory_string(IndexSpec("pq", pq_m=7), 64, 10)
 
