@@ -136,3 +136,34 @@ def test_benchmark_functions_print_their_lines(spark, tmp_path, capsys):
     assert "embed: ours=" in out and "loader: ours=" in out
     assert emb["n_spectra"] == 40 and emb["ours"] > 0 and emb["baseline"] > 0
     assert load["loader_samples_s"] > 0 and load["ratio"] > 0
+
+
+def test_bf16_precision_stays_close_to_fp32(model_ckpt, tmp_path):
+    """precision=bf16 runs the forward pass under bfloat16 autocast: float32 output, close to fp32."""
+    pdf = toy_spectra_table(24, GRID, seed=11).to_pandas()
+    outs = {}
+    for precision in ("fp32", "bf16"):
+        cfg = EmbedConfig(input="unused", output=str(tmp_path), model_uri=str(model_ckpt[0]), precision=precision)
+        out = embed_sequential([pdf], prepare(cfg, [GRID]))
+        outs[precision] = np.stack(out["embedding"].to_numpy())
+    assert outs["bf16"].dtype == np.float32
+    assert not np.array_equal(outs["bf16"], outs["fp32"])  # autocast really ran
+    rel = np.linalg.norm(outs["bf16"] - outs["fp32"], axis=1) / np.linalg.norm(outs["fp32"], axis=1)
+    assert rel.max() < 0.03, rel.max()  # bfloat16 keeps 8 mantissa bits: ~0.4 % per rounding
+    with pytest.raises(ConfigError, match="precision"):
+        EmbedConfig(input="x", output="y", precision="fp16")
+
+
+def test_forward_flops_formula_matches_torch_flop_counter():
+    """The GFLOP/s the embed benchmark reports rest on this count: torch's FlopCounterMode (math attention
+    so that the attention products are visible as bmm) counts the same forward pass."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from skysift.bench.embed_bench import forward_flops
+
+    cfg = EncoderConfig(profile="tiny", n_points=400, grid_id="lin:3850:9000:400", dropout=0.0)
+    model = SpectrumEncoder(cfg).train()  # the slow path: the inference fast path hides its matmuls
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        model.embed(torch.randn(1, cfg.n_points))
+    assert counter.get_total_flops() == forward_flops(cfg)

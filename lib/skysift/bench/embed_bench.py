@@ -81,12 +81,18 @@ def run_embed_benchmark(spark, n_spectra: int = 10_000, workdir: str = "runs/ben
 
 
 def model_throughput(profile: str = "paper", n_points: int = 3688, batch_size: int = 32, n_batches: int = 3,
-                     device: str = "cpu") -> dict[str, Any]:
-    """Batched inference spectra/s of a bare encoder (no Spark) on one device: the GPU/CPU model figure."""
+                     device: str = "cpu", precision: str = "fp32") -> dict[str, Any]:
+    """Batched inference spectra/s of a bare encoder (no Spark) on one device: the GPU/CPU model figure.
+
+    ``precision='bf16'`` runs under bfloat16 autocast, as embed-spectra does with ``precision=bf16``. The
+    achieved GFLOP/s (2 x multiply-adds of the matrix products, from the model shape) shows how close the
+    device runs to its ceiling."""
     cfg = EncoderConfig(profile=profile, n_points=n_points, grid_id=f"lin:3850:9000:{n_points}", dropout=0.0)
     model = SpectrumEncoder(cfg).to(device).eval()
     x = torch.randn(batch_size, n_points, device=device)
-    with torch.inference_mode():
+    autocast = torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16,
+                              enabled=precision == "bf16")
+    with torch.inference_mode(), autocast:
         model.embed(x)  # warm-up
         if device.startswith("cuda"):
             torch.cuda.synchronize()
@@ -97,5 +103,15 @@ def model_throughput(profile: str = "paper", n_points: int = 3688, batch_size: i
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
-    return {"profile": profile, "device": name, "batch_size": batch_size,
-            "spectra_s": round(batch_size * n_batches / seconds, 2)}
+    rate = batch_size * n_batches / seconds
+    return {"profile": profile, "device": name, "batch_size": batch_size, "precision": precision,
+            "spectra_s": round(rate, 2), "gflop_per_spectrum": round(forward_flops(cfg) / 1e9, 3),
+            "achieved_gflop_s": round(rate * forward_flops(cfg) / 1e9, 1)}
+
+
+def forward_flops(cfg: EncoderConfig) -> float:
+    """FLOPs (2 per multiply-add) of one spectrum's embedding pass: patch embedding, per block the QKV,
+    output and feed-forward projections plus the two N x N x D attention products."""
+    n, d, f, p = cfg.n_patches, cfg.embed_dim, cfg.ff_dim, cfg.patch_size
+    per_block = 2 * n * (3 * d * d + d * d + 2 * d * f) + 2 * 2 * n * n * d
+    return float(2 * n * p * d + cfg.depth * per_block)
