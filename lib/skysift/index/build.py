@@ -8,6 +8,8 @@ map (``add_shard``, the per-partition function, also callable without Spark).
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -110,13 +112,54 @@ def _shard_builder(kb: str, trained_bc, threads: int):
     return build
 
 
-def _sample_vectors(df, n: int, total: int, seed: int) -> np.ndarray:
+def _sample_vectors(df, n: int, total: int, seed: int, output: str) -> np.ndarray:
+    """About ``n`` embeddings drawn at random (Spark's sample), as one (n, dim) float32 array.
+
+    The tasks write their sampled rows with pyarrow into a temporary sibling folder of ``output`` and the
+    driver reads the files (then removes them): sent
+    back as task results, 100k x 768 float32 (300 MB) went through the driver JVM's heap twice and ran it
+    out of memory at 1M entries.
+    """
+    import pyarrow.parquet as pq
+
     if total == 0 or n == 0:
         return np.zeros((0, 0), dtype=np.float32)
     frac = min(1.0, 1.2 * n / total)
     part = df.select("embedding") if frac >= 1.0 else df.select("embedding").sample(False, frac, seed)
-    table = part.limit(n).toArrow()
-    return emb.stack(table.column("embedding"))
+    from ..io.tables import staging_path
+
+    folder = staging_path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = str(folder)
+
+    def writer(batches):
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        rows = 0
+        out = None
+        for batch in batches:
+            if batch.num_rows:
+                if out is None:
+                    out = pq.ParquetWriter(f"{target}/.part-{ctx.partitionId():06d}-{ctx.attemptNumber()}",
+                                           batch.schema)
+                out.write_batch(batch)
+                rows += batch.num_rows
+        if out is not None:
+            out.close()
+            os.replace(f"{target}/.part-{ctx.partitionId():06d}-{ctx.attemptNumber()}",
+                       f"{target}/part-{ctx.partitionId():06d}.parquet")
+        yield pa.RecordBatch.from_pydict({"rows": [rows]})
+
+    try:
+        part.mapInArrow(writer, "rows long").collect()
+        files = sorted(folder.glob("part-*.parquet"))
+        if not files:
+            return np.zeros((0, 0), dtype=np.float32)
+        table = pa.concat_tables([pq.read_table(f) for f in files])
+        return emb.stack(table.slice(0, n).column("embedding"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _labels_for_task(spark, cfg: BuildKbConfig):
@@ -215,7 +258,7 @@ def run(spark, cfg: BuildKbConfig) -> dict:
         t_train = time.perf_counter()
         if not index.is_trained:
             need = min_training_points(spec, dim, n // n_shards)
-            sample = _sample_vectors(valid, max(cfg.train_sample_size, need), n, cfg.seed)
+            sample = _sample_vectors(valid, max(cfg.train_sample_size, need), n, cfg.seed, cfg.output)
             if len(sample) < need:
                 raise KbError(
                     f"index {factory} needs at least {need} training vectors, only {len(sample)} labelled "
@@ -264,7 +307,7 @@ def run(spark, cfg: BuildKbConfig) -> dict:
             if cfg.diagnostics_sample:
                 from .diagnostics import kb_diagnostics, write_diagnostics
 
-                sample = _sample_vectors(valid, cfg.diagnostics_sample, n, cfg.seed + 1)
+                sample = _sample_vectors(valid, cfg.diagnostics_sample, n, cfg.seed + 1, cfg.output)
                 diag = kb_diagnostics(sample)
                 write_diagnostics(f"{kb}/diagnostics", diag)
             shard_t = tuple(int(s) for s in shards)
