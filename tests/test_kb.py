@@ -183,6 +183,19 @@ def test_sequential_runner_matches_single_index(flat_kb, toy):
     assert (np.stack(local["neighbor_ids"].to_numpy()) == toy["ids"][i_ref]).all()
 
 
+def test_worker_cache_holds_one_kb_at_a_time(spark, flat_kb, toy):
+    """Searching a second KB drops the first one's shards from the worker cache (memory bound at 1M)."""
+    from skysift.index import kb as kbmod
+
+    qdf = pd.DataFrame({"spec_id": ["q-0"], "embedding": [toy["q"][0]]})
+    search.search_local(qdf, flat_kb["output"], k=3)
+    assert {key[0] for key in kbmod._CACHE} == {str(flat_kb["output"])}
+    other = build_kb(spark, toy, "flat", "kb_flat_other")
+    search.search_local(qdf, other["output"], k=3)
+    assert {key[0] for key in kbmod._CACHE} == {str(other["output"])}
+    assert len(kbmod._CACHE) == 3  # its three shards
+
+
 @pytest.mark.parametrize(
     "kind,index,min_recall",
     [("ivfpq", dict(nlist=16, nprobe=4, pq_m=4, pq_nbits=6), 0.9), ("hnsw", dict(hnsw_m=16, ef_search=64), 0.95)],

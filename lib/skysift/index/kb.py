@@ -164,6 +164,11 @@ def load_shard(kb: str, shard: int, spec: IndexSpec, kb_version: str, k: int) ->
     key = (str(kb), kb_version, shard, spec, k)
     with _LOCK:
         hit = _CACHE.get(key)
+        if hit is None:
+            # One KB (folder + version) per worker at a time, dropped before the next one loads: a 1M x 768
+            # flat KB is 3 GB per worker, and keeping the previous KB as well ran a 24 GiB machine out of memory.
+            for old in [c for c in _CACHE if c[:2] != key[:2]]:
+                _CACHE.pop(old, None)
     if hit is not None:
         return hit
     index = apply_search_params(deserialize(read_bytes(shard_file(kb, shard))), spec, k)
@@ -175,8 +180,7 @@ def load_shard(kb: str, shard: int, spec: IndexSpec, kb_version: str, k: int) ->
         labels=ids.column("label").to_numpy(zero_copy_only=False).astype(object),
     )
     with _LOCK:
-        # a new KB version replaces older ones of the same KB folder: keep memory bounded
-        for old in [c for c in _CACHE if c[0] == key[0] and c[1] != kb_version]:
+        for old in [c for c in _CACHE if c[:2] != key[:2]]:
             _CACHE.pop(old, None)
         _CACHE[key] = loaded
     return loaded
