@@ -47,8 +47,8 @@ class EmbedConfig:
     """auto = the task's GPU from Spark resources, else CUDA if visible, else CPU."""
     precision: Literal["fp32", "bf16"] = "fp32"
     """fp32, or bf16 = bfloat16 autocast for the forward pass (GPUs since Ampere, CPUs with AVX-512 BF16 or
-    AMX): 1.9x (tiny) to 3.5x (paper model) faster on this machine's EPYC cores, embeddings within ~0.3 % relative L2 on the tiny model (see
-    BENCHMARKS.md); the output stays float32."""
+    AMX): 1.9x (tiny) to 3.5x (paper model) faster on this machine's EPYC cores, embeddings within ~0.3 %
+    relative L2 on the tiny model (see BENCHMARKS.md); the output stays float32."""
     torch_threads: int = 0
     """CPU threads per Python worker (0 = the task's spark.task.cpus)."""
     partitions: int = 0
