@@ -52,6 +52,7 @@ from .io.tables import (
     discard_staging,
     read_rejects,
     staging_path,
+    write_batches_atomic,
     write_table_json,
 )
 from .sky.healpix_buckets import BucketPlan, plan_buckets
@@ -390,8 +391,6 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
     ``left_unmatched``, ``pairs``); counting from the collected results, not accumulators, keeps
     retried tasks from counting twice.
     """
-    import os
-
     import pyarrow.parquet as pq
 
     spec = prepared.spec
@@ -408,18 +407,10 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
         tally: dict = {}
         rows = 0
         if batches:
-            final = Path(target_str) / f"part-{part:06d}.parquet"
-            tmp = Path(target_str) / f".part-{part:06d}.parquet.tmp-{TaskContext.get().attemptNumber()}"
-            writer = None
-            for out in match_table(pa.Table.from_batches(batches), spec, layout, out_arrow, tally,
-                                   max_batch_rows=batch_rows):
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, out_arrow)
-                writer.write_batch(out)
-                rows += out.num_rows
-            if writer is not None:
-                writer.close()
-                os.replace(tmp, final)
+            rows = write_batches_atomic(
+                Path(target_str) / f"part-{part:06d}.parquet",
+                match_table(pa.Table.from_batches(batches), spec, layout, out_arrow, tally, max_batch_rows=batch_rows),
+                out_arrow)
         yield pa.RecordBatch.from_pydict({
             "part": [part], "rows": [rows], "left_matched": [tally.get("left_matched", 0)],
             "left_unmatched": [tally.get("left_unmatched", 0)], "pairs": [tally.get("pairs", 0)],

@@ -90,9 +90,9 @@ def model_throughput(profile: str = "paper", n_points: int = 3688, batch_size: i
     cfg = EncoderConfig(profile=profile, n_points=n_points, grid_id=f"lin:3850:9000:{n_points}", dropout=0.0)
     model = SpectrumEncoder(cfg).to(device).eval()
     x = torch.randn(batch_size, n_points, device=device)
-    autocast = torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16,
-                              enabled=precision == "bf16")
-    with torch.inference_mode(), autocast:
+    from ..infer.embed import forward_autocast
+
+    with torch.inference_mode(), forward_autocast(device, precision):
         model.embed(x)  # warm-up
         if device.startswith("cuda"):
             torch.cuda.synchronize()
@@ -104,9 +104,10 @@ def model_throughput(profile: str = "paper", n_points: int = 3688, batch_size: i
         seconds = time.perf_counter() - t0
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
     rate = batch_size * n_batches / seconds
+    gflop = forward_flops(cfg) / 1e9
     return {"profile": profile, "device": name, "batch_size": batch_size, "precision": precision,
-            "spectra_s": round(rate, 2), "gflop_per_spectrum": round(forward_flops(cfg) / 1e9, 3),
-            "achieved_gflop_s": round(rate * forward_flops(cfg) / 1e9, 1)}
+            "spectra_s": round(rate, 2), "gflop_per_spectrum": round(gflop, 3),
+            "achieved_gflop_s": round(rate * gflop, 1)}
 
 
 def forward_flops(cfg: EncoderConfig) -> float:

@@ -8,7 +8,6 @@ map (``add_shard``, the per-partition function, also callable without Spark).
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -116,18 +115,17 @@ def _sample_vectors(df, n: int, total: int, seed: int, output: str) -> np.ndarra
     """About ``n`` embeddings drawn at random (Spark's sample), as one (n, dim) float32 array.
 
     The tasks write their sampled rows with pyarrow into a temporary sibling folder of ``output`` and the
-    driver reads the files (then removes them): sent
-    back as task results, 100k x 768 float32 (300 MB) went through the driver JVM's heap twice and ran it
-    out of memory at 1M entries.
+    driver reads the files (then removes them): sent back as task results, 100k x 768 float32 (300 MB)
+    went through the driver JVM's heap twice and ran it out of memory at 1M entries.
     """
     import pyarrow.parquet as pq
+
+    from ..io.tables import staging_path, write_batches_atomic
 
     if total == 0 or n == 0:
         return np.zeros((0, 0), dtype=np.float32)
     frac = min(1.0, 1.2 * n / total)
     part = df.select("embedding") if frac >= 1.0 else df.select("embedding").sample(False, frac, seed)
-    from ..io.tables import staging_path
-
     folder = staging_path(output)
     folder.mkdir(parents=True, exist_ok=True)
     target = str(folder)
@@ -135,20 +133,7 @@ def _sample_vectors(df, n: int, total: int, seed: int, output: str) -> np.ndarra
     def writer(batches):
         from pyspark import TaskContext
 
-        ctx = TaskContext.get()
-        rows = 0
-        out = None
-        for batch in batches:
-            if batch.num_rows:
-                if out is None:
-                    out = pq.ParquetWriter(f"{target}/.part-{ctx.partitionId():06d}-{ctx.attemptNumber()}",
-                                           batch.schema)
-                out.write_batch(batch)
-                rows += batch.num_rows
-        if out is not None:
-            out.close()
-            os.replace(f"{target}/.part-{ctx.partitionId():06d}-{ctx.attemptNumber()}",
-                       f"{target}/part-{ctx.partitionId():06d}.parquet")
+        rows = write_batches_atomic(f"{target}/part-{TaskContext.get().partitionId():06d}.parquet", batches)
         yield pa.RecordBatch.from_pydict({"rows": [rows]})
 
     try:

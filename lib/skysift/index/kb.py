@@ -159,16 +159,23 @@ _CACHE: dict[tuple, LoadedShard] = {}
 _LOCK = threading.Lock()
 
 
+def _keep_only_kb(key: tuple) -> None:
+    """Drop cached shards of every other KB (folder + version) than ``key``'s; call with ``_LOCK`` held.
+
+    One KB per worker at a time, dropped before the next one loads: a 1M x 768 flat KB is 3 GB per
+    worker, and keeping the previous KB as well ran a 24 GiB machine out of memory.
+    """
+    for old in [c for c in _CACHE if c[:2] != key[:2]]:
+        _CACHE.pop(old, None)
+
+
 def load_shard(kb: str, shard: int, spec: IndexSpec, kb_version: str, k: int) -> LoadedShard:
     """Shard ``shard`` of ``kb``, loaded once per Python worker and cached by (kb, version, shard, params)."""
     key = (str(kb), kb_version, shard, spec, k)
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is None:
-            # One KB (folder + version) per worker at a time, dropped before the next one loads: a 1M x 768
-            # flat KB is 3 GB per worker, and keeping the previous KB as well ran a 24 GiB machine out of memory.
-            for old in [c for c in _CACHE if c[:2] != key[:2]]:
-                _CACHE.pop(old, None)
+            _keep_only_kb(key)
     if hit is not None:
         return hit
     index = apply_search_params(deserialize(read_bytes(shard_file(kb, shard))), spec, k)
@@ -180,7 +187,6 @@ def load_shard(kb: str, shard: int, spec: IndexSpec, kb_version: str, k: int) ->
         labels=ids.column("label").to_numpy(zero_copy_only=False).astype(object),
     )
     with _LOCK:
-        for old in [c for c in _CACHE if c[:2] != key[:2]]:
-            _CACHE.pop(old, None)
+        _keep_only_kb(key)  # again: another thread may have loaded another KB meanwhile
         _CACHE[key] = loaded
     return loaded

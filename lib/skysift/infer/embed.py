@@ -133,9 +133,7 @@ class EmbedBatch:
             out = []
             step = self.cpu_batch_size if device == "cpu" else self.batch_size
             tensor = torch.from_numpy(np.ascontiguousarray(flux)).to(device)
-            autocast = torch.autocast("cuda" if str(device).startswith("cuda") else "cpu", dtype=torch.bfloat16,
-                                      enabled=self.precision == "bf16")
-            with torch.inference_mode(), autocast:
+            with torch.inference_mode(), forward_autocast(device, self.precision):
                 for i in range(0, len(good), step):
                     x = tensor[i : i + step]
                     out.append(model.embed(x, self.pooling).float().cpu().numpy())
@@ -157,6 +155,14 @@ class EmbedBatch:
         """The mapInPandas form."""
         for pdf in frames:
             yield self(pdf)
+
+
+def forward_autocast(device, precision: str):
+    """The autocast context of a forward pass: bfloat16 for ``precision='bf16'``, a no-op for fp32."""
+    import torch
+
+    return torch.autocast("cuda" if str(device).startswith("cuda") else "cpu", dtype=torch.bfloat16,
+                          enabled=precision == "bf16")
 
 
 def _task_cpus() -> int:

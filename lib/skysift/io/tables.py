@@ -108,6 +108,35 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pa.
     return ds.to_table(columns=columns)
 
 
+def write_batches_atomic(path: str | os.PathLike, batches: Iterable[pa.RecordBatch],
+                         schema: pa.Schema | None = None) -> int:
+    """Stream ``batches`` into the Parquet file ``path``; returns the rows written.
+
+    The file is written under a hidden temporary name unique to this call and renamed at the end, so an
+    executor task that is retried (or run twice speculatively) replaces its file whole. Empty batches are
+    skipped and no file is made when there are no rows. ``schema``: the file's schema (default: the
+    first non-empty batch's).
+    """
+    final = Path(path)
+    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
+    writer = None
+    rows = 0
+    try:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, schema or batch.schema)
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None:
+        os.replace(tmp, final)
+    return rows
+
+
 class PartitionedParquetWriter:
     """Write one task's rows into ``root/<column>=<value>/<name>`` files with pyarrow, one per value.
 
