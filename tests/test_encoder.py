@@ -158,3 +158,23 @@ def test_sincos_position_codes_match_formula():
     assert codes[pos, 32 + i].item() == pytest.approx(math.cos(pos / 10000 ** (i / 32)), abs=1e-6)
     model = SpectrumEncoder(EncoderConfig(profile="tiny"))
     assert torch.equal(model.pos_embed[0], codes) and model.pos_embed.requires_grad  # a start, still learned
+
+
+def test_precision_contexts():
+    """tf32 touches only CUDA's TF32 flags and restores them; bf16 autocasts; unknown names are refused."""
+    from skysift.models.precision import forward_autocast, matmul_precision
+
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    with matmul_precision("cuda:0", "tf32"):
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    with matmul_precision("cuda:0", "fp32"):
+        assert not torch.backends.cuda.matmul.allow_tf32
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
+    a, b = torch.randn(8, 16), torch.randn(16, 4)
+    with forward_autocast("cpu", "tf32"):  # plain float32 on CPU
+        assert torch.equal(a @ b, torch.matmul(a, b)) and (a @ b).dtype == torch.float32
+    with forward_autocast("cpu", "bf16"):
+        assert (a @ b).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        with forward_autocast("cpu", "fp16"):
+            pass

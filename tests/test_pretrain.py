@@ -146,6 +146,19 @@ def test_resume_continues_the_same_loss_curve(table, tmp_path):
     assert math.isfinite(full["best_val_loss"]) and (tmp_path / "full" / BEST).exists()
 
 
+def test_bf16_pretraining_keeps_fp32_weights_and_tracks_the_fp32_curve(table, tmp_path):
+    """precision=bf16 autocasts the forward pass only: weights stay float32, the loss curve stays close."""
+    fp32 = launch(_cfg(table, tmp_path / "fp32", "total_steps=6", "device=cpu"))
+    bf16 = launch(_cfg(table, tmp_path / "bf16", "total_steps=6", "device=cpu", "precision=bf16"))
+    a, b = (np.array([l for _, l in r["history"]]) for r in (fp32, bf16))
+    assert not np.array_equal(a, b)  # autocast really ran
+    np.testing.assert_allclose(b, a, rtol=0.05)
+    state = torch.load(tmp_path / "bf16" / LAST, weights_only=False)["model_state"]
+    assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+    with pytest.raises(ConfigError, match="precision"):
+        _cfg(table, tmp_path, "precision=fp16")
+
+
 def test_two_gloo_processes_keep_identical_replicas(table, tmp_path):
     cfg = _cfg(table, tmp_path / "ddp", "num_processes=2", "launcher=spawn", "total_steps=4", "device=cpu")
     summary = launch(cfg)

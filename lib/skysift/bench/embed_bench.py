@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..models.precision import forward_autocast
 from ..models.spectrum_encoder import EncoderConfig, SpectrumEncoder
 
 
@@ -90,8 +91,6 @@ def model_throughput(profile: str = "paper", n_points: int = 3688, batch_size: i
     cfg = EncoderConfig(profile=profile, n_points=n_points, grid_id=f"lin:3850:9000:{n_points}", dropout=0.0)
     model = SpectrumEncoder(cfg).to(device).eval()
     x = torch.randn(batch_size, n_points, device=device)
-    from ..infer.embed import forward_autocast
-
     with torch.inference_mode(), forward_autocast(device, precision):
         model.embed(x)  # warm-up
         if device.startswith("cuda"):

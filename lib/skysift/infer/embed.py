@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, require
+from ..models.precision import PRECISIONS, forward_autocast
 from ..schema import EMBEDDINGS, REJECTS
 
 STAGE = "embed"
@@ -45,10 +46,11 @@ class EmbedConfig:
     cache (tiny model, 2 threads: 277/s at 1, 255/s at 4, 160/s at 16, 138/s at 64)."""
     device: Literal["auto", "cpu"] = "auto"
     """auto = the task's GPU from Spark resources, else CUDA if visible, else CPU."""
-    precision: Literal["fp32", "bf16"] = "fp32"
-    """fp32, or bf16 = bfloat16 autocast for the forward pass (GPUs since Ampere, CPUs with AVX-512 BF16 or
-    AMX): 1.9x (tiny) to 3.5x (paper model) faster on this machine's EPYC cores, embeddings within ~0.3 %
-    relative L2 on the tiny model (see BENCHMARKS.md); the output stays float32."""
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
+    """fp32; tf32 = TF32 tensor-core products on NVIDIA GPUs (plain fp32 on CPU); or bf16 = bfloat16
+    autocast for the forward pass (GPUs since Ampere, CPUs with AVX-512 BF16 or AMX): 1.9x (tiny) to 3.5x
+    (paper model) faster on this machine's EPYC cores, 5.8x on an H100, embeddings within ~0.3 % relative
+    L2 (see BENCHMARKS.md); the output stays float32 (models.precision)."""
     torch_threads: int = 0
     """CPU threads per Python worker (0 = the task's spark.task.cpus)."""
     partitions: int = 0
@@ -60,7 +62,7 @@ class EmbedConfig:
         require(bool(self.model_uri), "model_uri is required (e.g. models:/skysift-spec-encoder@champion)")
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         require(self.cpu_batch_size >= 1, f"cpu_batch_size must be >= 1, got {self.cpu_batch_size}")
-        require(self.precision in ("fp32", "bf16"), f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        require(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         require(self.torch_threads >= 0, "torch_threads must be >= 0")
         require(self.partitions >= 0, "partitions must be >= 0")
 
@@ -155,14 +157,6 @@ class EmbedBatch:
         """The mapInPandas form."""
         for pdf in frames:
             yield self(pdf)
-
-
-def forward_autocast(device, precision: str):
-    """The autocast context of a forward pass: bfloat16 for ``precision='bf16'``, a no-op for fp32."""
-    import torch
-
-    return torch.autocast("cuda" if str(device).startswith("cuda") else "cpu", dtype=torch.bfloat16,
-                          enabled=precision == "bf16")
 
 
 def _task_cpus() -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..config import require
+from ..models.precision import PRECISIONS
 from ..models.spectrum_encoder import EncoderConfig
 from .pretrain import SUMMARY, train_worker
 
@@ -98,6 +99,10 @@ class PretrainConfig:
     """How to start several processes: pyspark TorchDistributor(local_mode=True), or torch spawn."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Training device (auto = CUDA when visible)."""
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
+    """fp32; tf32 = TF32 tensor-core products forward and backward (NVIDIA GPUs; fp32 on CPU); or bf16 =
+    bfloat16 autocast of the forward pass (weights, AdamW state and the loss stay float32; no loss scaling
+    needed as bfloat16 keeps float32's exponent range). Validation always runs in fp32 (models.precision)."""
     backend: Literal["auto", "gloo", "nccl"] = "auto"
     """DDP backend (auto = nccl on CUDA, gloo on CPU)."""
     progress: bool = True
@@ -116,6 +121,7 @@ class PretrainConfig:
         require(0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}")
         require(min(self.val_every, self.val_batches, self.checkpoint_every, self.log_every) >= 1,
                 "val_every, val_batches, checkpoint_every and log_every must be >= 1")
+        require(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         require(self.num_processes >= 1, f"num_processes must be >= 1, got {self.num_processes}")
         require(self.loader_workers >= 0, "loader_workers must be >= 0")
         require(self.shuffle_buffer >= 1, "shuffle_buffer must be >= 1")

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ..models.precision import autocast, matmul_precision
 from ..models.spectrum_encoder import SpectrumEncoder, masked_mse, random_mask
 from .data import StreamSpec, loader
 
@@ -174,10 +175,12 @@ def train_worker(cfg) -> dict[str, Any]:
         gen.manual_seed(_step_seed(cfg.seed, step, rank))
         mask = random_mask(len(flux), cfg.model, gen, device)
         torch.manual_seed(_step_seed(cfg.seed + 1, step, rank))
-        pred = net(flux, mask)
-        loss = masked_mse(pred, model.patches(flux), mask)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        with matmul_precision(device, cfg.precision):
+            with autocast(device, cfg.precision):
+                pred = net(flux, mask)
+            loss = masked_mse(pred.float(), model.patches(flux), mask)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
