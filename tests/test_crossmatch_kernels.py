@@ -181,25 +181,50 @@ def test_tree_pairs_equal_grid_pairs_and_astropy(catalogs):
         assert max(abs(ours[k] - ref[k]) for k in ref) < 1e-6
 
 
-def test_tree_nearest_equals_astropy_with_duplicate_ties(catalogs):
-    """Fixed-radius nearest without listing pairs: astropy's choice and counts; exact duplicates go to the smaller key."""
-    from skysift.sky.pairs import tree_nearest
+@pytest.mark.parametrize("radius", [0.05, 2.0, 25.0])
+def test_grid_nearest_equals_astropy_with_duplicate_ties(catalogs, radius):
+    """The compiled nearest kernel: astropy's choice, separation and counts; exact duplicates go to the
+    smaller key. 0.05 arcsec is below the grid's smallest cell, 25 arcsec spans many cells."""
+    from skysift.sky._nearest_kernel import grid_nearest
 
     left, right = catalogs
     dup = right.iloc[:300]
     right2 = pd.concat([right, dup], ignore_index=True)  # rows n.. duplicate rows 0..299 exactly
     key = np.arange(len(right2))[::-1].copy()  # the duplicate (higher position) has the smaller key
-    b, p, s, n = tree_nearest(unit_vectors(right2.ra_deg, right2.dec_deg), 2.0, unit_vectors(left.ra_deg, left.dec_deg),
-                              probe_key=key)
+    b, p, s, n = grid_nearest(unit_vectors(right2.ra_deg, right2.dec_deg), radius,
+                              unit_vectors(left.ra_deg, left.dec_deg), probe_key=key)
     idx, d2d, _ = _coords(left).match_to_catalog_sky(_coords(right2))
     d = d2d.to_value(u.arcsec)
-    assert np.array_equal(b, np.flatnonzero(d <= 2.0)) and np.max(np.abs(s - d[b])) < 1e-6
+    assert np.array_equal(b, np.flatnonzero(d <= radius)) and np.max(np.abs(s - d[b]), initial=0) < 1e-6
     # where astropy picked one of a duplicate pair, we pick the copy with the smaller key
     twin = np.where(idx[b] < 300, idx[b] + len(right), np.where(idx[b] >= len(right), idx[b], -1))
     expect = np.where(twin >= 0, twin, idx[b])
-    assert np.array_equal(p, expect) and (twin >= 0).sum() > 50
-    ref = pd.Series([k[0] for k in _astropy_pairs(left, right2, 2.0)]).value_counts()
+    assert np.array_equal(p, expect)
+    if radius >= 2.0:
+        assert (twin >= 0).sum() > 50
+    ref = pd.Series([k[0] for k in _astropy_pairs(left, right2, radius)]).value_counts()
     assert np.array_equal(n[ref.index.to_numpy()], ref.to_numpy()) and n.sum() == ref.sum()
+
+
+def test_grid_nearest_equals_the_pair_list_in_a_dense_polar_clump():
+    """Against the KD-tree pair list + nearest_per_build (bit-identical indices, separations, counts) where
+    hundreds of rows share a few arcsec around the north pole and across RA 0/360."""
+    from skysift.sky._nearest_kernel import grid_nearest
+    from skysift.sky.pairs import nearest_per_build, tree_pairs
+
+    rng = np.random.default_rng(3)
+
+    def clump(n):
+        return unit_vectors(rng.uniform(0, 360, n), 90 - np.abs(rng.normal(0, 0.01, n)))
+
+    build, probe = clump(20_000), np.concatenate([clump(20_000), unit_vectors([0.0, 359.9999], [89.99, 89.99])])
+    key = rng.permutation(len(probe)).astype(np.int64)
+    b, p, s, n = grid_nearest(probe, 5.0, build, key)
+    P, B, S = tree_pairs(probe, 5.0, build)
+    best = nearest_per_build(P, B, S, key)
+    assert np.bincount(B, minlength=len(build)).max() > 50  # dense enough to matter
+    assert np.array_equal(b, B[best]) and np.array_equal(p, P[best]) and np.array_equal(s, S[best])
+    assert np.array_equal(n, np.bincount(B, minlength=len(build)))
 
 
 def test_frames_nearest_without_counts(catalogs):

@@ -138,56 +138,6 @@ def tree_pairs(
     return p[ok], b[ok], sep[ok]
 
 
-def tree_nearest(
-    probe_xyz: np.ndarray,
-    radius_arcsec: float,
-    build_xyz: np.ndarray,
-    probe_key: np.ndarray | None = None,
-    count: bool = True,
-    leafsize: int = 16,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """The closest probe row of every build row within one fixed radius, without listing all pairs.
-
-    Returns (build index, probe index, separation arcsec) of the matched build rows and,
-    when ``count``, the number of probe rows within the radius of every build row.
-    A dense clump at 10M x 10M has ~60 neighbours per row inside 2 arcsec: listing them
-    (``tree_pairs``) took GBs per task, a k-nearest query and a ball count take none.
-    Exact ties (duplicate positions) go to the smaller ``probe_key``.
-    """
-    from scipy.spatial import cKDTree
-
-    n_build = len(build_xyz)
-    none = np.empty(0, np.int64)
-    if n_build == 0 or len(probe_xyz) == 0:
-        return none, none, np.empty(0, np.float64), (np.zeros(n_build, np.int64) if count else None)
-    chord = float(chord_for_radius(radius_arcsec))
-    tree = cKDTree(probe_xyz, leafsize=leafsize, balanced_tree=False, compact_nodes=False)
-    k = 2 if len(probe_xyz) > 1 else 1
-    d, i = tree.query(build_xyz, k=k, distance_upper_bound=chord * (1.0 + 1e-9))
-    d, i = d.reshape(n_build, k), i.reshape(n_build, k)
-    b = np.flatnonzero(np.isfinite(d[:, 0]))
-    p = i[b, 0].astype(np.int64)
-    chord_b = d[b, 0]
-    if k == 2:
-        for t in np.flatnonzero(d[b, 1] == chord_b):  # exact ties only: duplicate positions
-            # the ball a hair wider than the minimum holds the tied rows; one formula then picks the closest
-            tied = np.asarray(tree.query_ball_point(build_xyz[b[t]], chord_b[t] * (1.0 + 1e-9)), dtype=np.int64)
-            if tied.size:
-                dist = np.linalg.norm(probe_xyz[tied] - build_xyz[b[t]], axis=1)
-                tied = tied[dist == dist.min()]
-                key = tied if probe_key is None else np.asarray(probe_key)[tied]
-                p[t] = tied[np.argmin(key)]
-    sep = angle_from_chord_arcsec(chord_b, probe_xyz, build_xyz, (p, b))
-    ok = sep <= radius_arcsec
-    b, p, sep = b[ok], p[ok], sep[ok]
-    n_within = None
-    if count:
-        n_within = np.asarray(tree.query_ball_point(build_xyz, chord, return_length=True), dtype=np.int64)
-        # a pair on the boundary may differ by one rounding step between the chord and the angle test
-        n_within[b] = np.maximum(n_within[b], 1)
-    return b, p, sep, n_within
-
-
 def nearest_per_probe(p: np.ndarray, b: np.ndarray, sep: np.ndarray, key_b: np.ndarray | None = None) -> np.ndarray:
     """Positions (into p/b/sep) of the closest pair of each probe index; ties go to the smaller build key."""
     if p.size == 0:
