@@ -312,8 +312,8 @@ def _arrow_schema(spark, struct):
                            prefers_large_types=large)
 
 
-def _match_stage(spark, left_valid, right_valid, prepared: PreparedMatch):
-    """The grouped union frame (one partition per group) and the output schema (Spark struct, Arrow)."""
+def _match_inputs(spark, left_valid, right_valid, prepared: PreparedMatch):
+    """Both sides with row ids, the union layout, the tag function and the schemas of the match stage."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -339,17 +339,24 @@ def _match_stage(spark, left_valid, right_valid, prepared: PreparedMatch):
     out_struct = T.StructType(out_fields)
     out_arrow = _arrow_schema(spark, out_struct)
 
-    def tagger(side):
-        def fn(batches):
-            for batch in batches:
-                if batch.num_rows:
-                    yield tag_batch(batch, side, plan, spec, layout, union_arrow)
-        return fn
+    def tag(side, batches):
+        for batch in batches:
+            if batch.num_rows:
+                yield tag_batch(batch, side, plan, spec, layout, union_arrow)
 
-    tagged = left_in.mapInArrow(tagger("left"), union_struct).unionByName(
-        right_in.mapInArrow(tagger("right"), union_struct))
+    return left_in, right_in, layout, tag, union_struct, union_arrow, out_struct, out_arrow
+
+
+def _match_stage(spark, left_valid, right_valid, prepared: PreparedMatch):
+    """The grouped union frame (one partition per group, Spark's shuffle) and the output schema."""
+    from pyspark.sql import functions as F
+
+    left_in, right_in, layout, tag, union_struct, _, out_struct, out_arrow = _match_inputs(
+        spark, left_valid, right_valid, prepared)
+    tagged = left_in.mapInArrow(lambda it: tag("left", it), union_struct).unionByName(
+        right_in.mapInArrow(lambda it: tag("right", it), union_struct))
     # One partition per group: the partition id is the group id, so a task holds whole groups.
-    grouped = tagged.repartitionById(max(1, plan.n_groups), F.col(GROUP).cast("int"))
+    grouped = tagged.repartitionById(max(1, prepared.plan.n_groups), F.col(GROUP).cast("int"))
     return grouped, layout, out_struct, out_arrow
 
 
@@ -378,46 +385,65 @@ def matched_frame(spark, left_valid, right_valid, prepared: PreparedMatch, count
     return grouped.mapInArrow(matcher, out_struct)
 
 
-MATCH_TASK_COUNTS = "part long, rows long, left_matched long, left_unmatched long, pairs long"
-
-
 def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folder: str | Path,
                   batch_rows: int = 100_000) -> dict[str, int]:
-    """Match and write the output rows as ``folder/part-<partition>.parquet`` from the match tasks.
+    """Match and write the output rows as ``folder/part-<group>.parquet`` from the match tasks.
 
-    Each task writes its own file with pyarrow (Spark's writer converted every Arrow row back into
-    the JVM, a large share of the match stage) under a hidden temporary name renamed at the end, so
-    a retried task replaces its file. Returns the summed task counts (``rows``, ``left_matched``,
-    ``left_unmatched``, ``pairs``); counting from the collected results, not accumulators, keeps
-    retried tasks from counting twice.
+    Two stages and no Spark shuffle: the tag tasks write their union rows, sorted by group, to one Arrow
+    IPC file each under ``folder/_exchange`` (``io.arrow_exchange``) and return which record batches
+    hold which group; then one task per group memory-maps its batches, matches them and writes its
+    Parquet file with pyarrow (under a temporary name, renamed, so a retried task replaces it). Spark's
+    shuffle turned every tagged row into a JVM row and back (13.8 + 17.8 s of the 10M x 10M run).
+    Returns the summed task counts (``rows``, ``left_matched``, ``left_unmatched``, ``pairs``), counted
+    from the collected results, so retried tasks never count twice. The exchange folder is removed.
     """
+    import shutil
+
     import pyarrow.parquet as pq
 
+    from .io.arrow_exchange import group_index, read_group, write_grouped
+
     spec = prepared.spec
-    grouped, layout, _, out_arrow = _match_stage(spark, left_valid, right_valid, prepared)
+    left_in, right_in, layout, tag, _, union_arrow, _, out_arrow = _match_inputs(
+        spark, left_valid, right_valid, prepared)
     target = Path(folder).absolute()
-    target.mkdir(parents=True, exist_ok=True)
-    target_str = str(target)
+    exchange = target / "_exchange"
+    exchange.mkdir(parents=True, exist_ok=True)
+    exchange_str, target_str = str(exchange), str(target)
 
-    def matcher(batches):
-        from pyspark import TaskContext
+    def producer(side):
+        def fn(batches):
+            from pyspark import TaskContext
 
-        part = TaskContext.get().partitionId()
-        batches = list(batches)
-        tally: dict = {}
-        rows = 0
-        if batches:
-            rows = write_batches_atomic(
-                Path(target_str) / f"part-{part:06d}.parquet",
-                match_table(pa.Table.from_batches(batches), spec, layout, out_arrow, tally, max_batch_rows=batch_rows),
-                out_arrow)
-        yield pa.RecordBatch.from_pydict({
-            "part": [part], "rows": [rows], "left_matched": [tally.get("left_matched", 0)],
-            "left_unmatched": [tally.get("left_unmatched", 0)], "pairs": [tally.get("pairs", 0)],
-        })
+            part = TaskContext.get().partitionId()
+            yield write_grouped(Path(exchange_str) / f"{side}-{part:06d}.arrow", tag(side, batches), GROUP,
+                                union_arrow)
+        return fn
 
-    stats = grouped.mapInArrow(matcher, MATCH_TASK_COUNTS).toArrow()
-    totals = {k: int(stats.column(k).to_numpy().sum()) for k in ("rows", "left_matched", "left_unmatched", "pairs")}
+    try:
+        index_ddl = "file string, group long, batch long, rows long"  # io.arrow_exchange.INDEX_SCHEMA
+        index = left_in.mapInArrow(producer("left"), index_ddl).unionByName(
+            right_in.mapInArrow(producer("right"), index_ddl)).toArrow()
+        groups = group_index(index)
+        sc = spark.sparkContext
+        shared = sc.broadcast(groups)
+
+        def matcher(group_ids):
+            for gid in group_ids:
+                tally: dict = {}
+                rows = write_batches_atomic(
+                    Path(target_str) / f"part-{gid:06d}.parquet",
+                    match_table(read_group(shared.value[gid], union_arrow), spec, layout, out_arrow, tally,
+                                max_batch_rows=batch_rows),
+                    out_arrow)
+                yield {"rows": rows, **{k: tally.get(k, 0) for k in ("left_matched", "left_unmatched", "pairs")}}
+
+        ids = sorted(groups)
+        stats = sc.parallelize(ids, max(1, len(ids))).mapPartitions(matcher).collect() if ids else []
+        shared.unpersist()
+    finally:
+        shutil.rmtree(exchange, ignore_errors=True)
+    totals = {k: int(sum(s[k] for s in stats)) for k in ("rows", "left_matched", "left_unmatched", "pairs")}
     if totals["rows"] == 0:
         # No task wrote a file: an empty file keeps the schema readable by Spark and pyarrow.
         pq.write_table(out_arrow.empty_table(), target / "part-000000.parquet")
