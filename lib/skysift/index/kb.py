@@ -169,6 +169,12 @@ def _keep_only_kb(key: tuple) -> None:
         _CACHE.pop(old, None)
 
 
+def clear_shard_cache() -> None:
+    """Drop every cached shard of this process (the driver after a sequential ``search_local``)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
 def load_shard(kb: str, shard: int, spec: IndexSpec, kb_version: str, k: int) -> LoadedShard:
     """Shard ``shard`` of ``kb``, loaded once per Python worker and cached by (kb, version, shard, params)."""
     key = (str(kb), kb_version, shard, spec, k)
