@@ -167,3 +167,20 @@ def test_forward_flops_formula_matches_torch_flop_counter():
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
         model.embed(torch.randn(1, cfg.n_points))
     assert counter.get_total_flops() == forward_flops(cfg)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run by bench.gpu_check where one is lent)")
+def test_embed_runs_on_the_gpu_and_matches_cpu(model_ckpt, tmp_path):
+    """device=auto picks CUDA when visible; fp32/tf32 embeddings match the CPU's."""
+    pdf = toy_spectra_table(64, GRID, seed=12).to_pandas()
+    outs = {}
+    for device, precision in (("cpu", "fp32"), ("auto", "fp32"), ("auto", "tf32")):
+        cfg = EmbedConfig(input="unused", output=str(tmp_path), model_uri=str(model_ckpt[0]), device=device,
+                          precision=precision)
+        fn = prepare(cfg, [GRID])
+        outs[(device, precision)] = np.stack(embed_sequential([pdf], fn)["embedding"].to_numpy())
+        assert fn.model()[1] == ("cpu" if device == "cpu" else "cuda")
+    ref = outs[("cpu", "fp32")]
+    for key, tol in ((("auto", "fp32"), 1e-3), (("auto", "tf32"), 1e-2)):
+        rel = np.linalg.norm(outs[key] - ref, axis=1) / np.linalg.norm(ref, axis=1)
+        assert rel.max() < tol, (key, rel.max())
