@@ -230,10 +230,11 @@ def run(spark, cfg: SearchKbConfig) -> dict:
     staging = staging_path(cfg.output)
     try:
         queries = q.filter(F.col("_reason").isNull()).select("spec_id", "embedding")
-        # every core should search: a small query table is often one file, i.e. one task
+        # every core should search an equal share: file splits are not (a 10k-query file of one row group
+        # read as two splits gave one task every query, and the search took twice as long), so the rows
+        # are always dealt round-robin; the shuffle moves the queries only, a small cost next to the search
         n_parts = cfg.query_partitions or max(queries.rdd.getNumPartitions(), spark.sparkContext.defaultParallelism)
-        if n_parts != queries.rdd.getNumPartitions():
-            queries = queries.repartition(n_parts)
+        queries = queries.repartition(n_parts)
         preds = queries.mapInPandas(
             _searcher(str(cfg.kb), meta, spec, cfg.k, cfg.faiss_threads_per_task, cfg.query_block_rows),
             spark_schema(PREDICTIONS),
