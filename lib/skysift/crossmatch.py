@@ -401,7 +401,9 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
 
     import pyarrow.parquet as pq
 
-    from .io.arrow_exchange import group_index, read_group, write_grouped
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from .io.arrow_exchange import INDEX_SCHEMA, group_index, read_group, write_grouped
 
     spec = prepared.spec
     left_in, right_in, layout, tag, _, union_arrow, _, out_arrow = _match_inputs(
@@ -421,9 +423,9 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
         return fn
 
     try:
-        index_ddl = "file string, group long, batch long, rows long"  # io.arrow_exchange.INDEX_SCHEMA
-        index = left_in.mapInArrow(producer("left"), index_ddl).unionByName(
-            right_in.mapInArrow(producer("right"), index_ddl)).toArrow()
+        index_struct = from_arrow_schema(INDEX_SCHEMA)
+        index = left_in.mapInArrow(producer("left"), index_struct).unionByName(
+            right_in.mapInArrow(producer("right"), index_struct)).toArrow()
         groups = group_index(index)
         sc = spark.sparkContext
         shared = sc.broadcast(groups)

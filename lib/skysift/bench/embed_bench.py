@@ -30,12 +30,12 @@ def _save_model(profile: str, grid_id: str, n_points: int, path: Path) -> Spectr
     return model
 
 
-def per_row_baseline(model: SpectrumEncoder, flux: np.ndarray) -> float:
-    """Seconds to embed ``flux`` one row per model call."""
+def per_row_baseline(model: SpectrumEncoder, flux: np.ndarray, device: str = "cpu") -> float:
+    """Seconds to embed ``flux`` one row per model call (each row's embedding brought back to the host)."""
     t0 = time.perf_counter()
     with torch.inference_mode():
         for row in flux:
-            model.embed(torch.from_numpy(row[None, :]))
+            model.embed(torch.from_numpy(row[None, :]).to(device)).cpu()
     return time.perf_counter() - t0
 
 

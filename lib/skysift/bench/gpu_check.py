@@ -30,7 +30,7 @@ import torch
 
 from ..models.precision import PRECISIONS
 from ..models.spectrum_encoder import EncoderConfig, SpectrumEncoder
-from .embed_bench import forward_flops, model_throughput
+from .embed_bench import _save_model, forward_flops, model_throughput, per_row_baseline
 
 GRID = "lin:3850:9000:3688"
 N_POINTS = 3688
@@ -64,14 +64,6 @@ def model_section(device: str, batches: tuple[int, ...], n_batches: int) -> dict
                                                                     grid_id=GRID)) / 1e9, 3)}
 
 
-def _paper_checkpoint(path: Path) -> SpectrumEncoder:
-    cfg = EncoderConfig(profile="paper", n_points=N_POINTS, grid_id=GRID, dropout=0.0)
-    torch.manual_seed(0)
-    model = SpectrumEncoder(cfg).eval()
-    torch.save({"model_state": model.state_dict(), "model_config": cfg.to_dict(), "step": 0}, path)
-    return model
-
-
 def _toy_flux(n: int, seed: int) -> np.ndarray:
     from ..train.toy import toy_flux
 
@@ -83,11 +75,7 @@ def per_row_section(device: str, model: SpectrumEncoder, flux: np.ndarray) -> di
     with torch.inference_mode():
         model.embed(torch.from_numpy(flux[:1]).to(device))
     _sync(device)
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        for row in flux:
-            model.embed(torch.from_numpy(row[None, :]).to(device)).cpu()
-    seconds = time.perf_counter() - t0
+    seconds = per_row_baseline(model, flux, device)
     rate = len(flux) / seconds
     print(f"per-row loop paper fp32: {rate:.1f} spectra/s over {len(flux)} rows", flush=True)
     return {"rows": len(flux), "seconds": round(seconds, 3), "spectra_s": round(rate, 2)}
@@ -197,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ckpt = out / "paper_model.pt"
     section("env", lambda: env_section(device))
     section("model", lambda: model_section(device, (2,) if q else (32, 128, 256), 1 if q else 5))
-    state["model"] = _paper_checkpoint(ckpt)
+    state["model"] = _save_model("paper", GRID, N_POINTS, ckpt)
     state["flux"] = _toy_flux(16 if q else 4096, 11)
     section("per_row", lambda: per_row_section(device, state["model"], state["flux"][: 4 if q else 200]))
     per_row_rate = result["per_row"].get("spectra_s")

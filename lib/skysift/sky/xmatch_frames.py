@@ -241,18 +241,13 @@ def _group_pairs(spec: MatchSpec, xyz: np.ndarray, radius: np.ndarray | float, i
         return lpos[b], rpos[p], sep, n_within[b], b, n_within
     if spec.mode == "nearest":
         return _nearest_in_chunks(spec, xyz, radius, ids_r, lpos, rpos)
+    # mode "all": every pair, no counts
     rr = radius[rpos] if isinstance(radius, np.ndarray) else radius
     p, b, sep = tree_pairs(xyz[rpos], rr, xyz[lpos])
     if spec.pairs_only_upper:
         keep = ids_l[lpos[b]] < ids_r[rpos[p]]
         p, b, sep = p[keep], b[keep], sep[keep]
-    n_within = None
-    if spec.mode == "nearest":
-        n_within = np.bincount(b, minlength=lpos.size)
-        if p.size:
-            best = nearest_per_build(p, b, sep, ids_r[rpos])
-            p, b, sep = p[best], b[best], sep[best]
-    return lpos[b], rpos[p], sep, (n_within[b] if n_within is not None else None), b, n_within
+    return lpos[b], rpos[p], sep, None, b, None
 
 
 NEAREST_CHUNK_ROWS = 250_000
