@@ -55,6 +55,13 @@ def test_evaluate_kb_report_and_kb_beats_random_forest(toy_tables):
     print(f"toy agn3 macro-F1: KB vote {kb:.4f}  random forest {rf:.4f}  1-D CNN {cnn:.4f}")
     assert kb > rf
     assert comp["n_test"] == 300 and comp["n_train"] == 1200
+    # the comparison is repeated on 5 stratified splits; split 0 is the one above
+    rep = comp["repeats"]
+    assert rep["seeds"] == [0, 1, 2, 3, 4] and rep["kb_vote"][0] == kb and rep["random_forest"][0] == rf
+    assert comp["mean_macro_f1"]["kb_vote"] == pytest.approx(np.mean(rep["kb_vote"]))
+    assert comp["std_macro_f1"]["random_forest"] == pytest.approx(np.std(rep["random_forest"], ddof=1))
+    assert comp["kb_vote_wins"] == sum(a > b for a, b in zip(rep["kb_vote"], rep["random_forest"]))
+    assert s["comparison_kb_vote_wins"] == f"{comp['kb_vote_wins']}/5"
     assert [p["k"] for p in m["topk_sweep"]["points"]] == list(range(1, 16))
     # the K=3 point of the sweep is the same experiment as the per-task evaluation
     assert m["topk_sweep"]["points"][2]["macro_f1"] == pytest.approx(m["tasks"]["agn3"]["macro_f1"])

@@ -135,3 +135,86 @@ def test_no_input_files_is_a_clear_error(spark, tmp_path):
 
     with pytest.raises(ConfigError, match="no FITS files found"):
         ingest_job.run(spark, _cfg(str(tmp_path / "nothing-here"), tmp_path / "o"))
+
+
+def test_rest_frame_profile_on_the_real_sample(spark, shared_data, tmp_path):
+    """conf/ingest_spectra_rest.yaml: every SDSS row equals numpy.interp of the file's own pixels at
+    lambda / (1 + Z) with Z from the file; lines land at their laboratory (vacuum) wavelengths."""
+    out = tmp_path / "rest"
+    inputs = f"{shared_data / 'sdss-spectra'},{shared_data / 'lamost-spectra'}"
+    cfg = load_config(ingest_job.CONFIG, conf_dir() / "ingest_spectra_rest.yaml", [f"input={inputs}", f"output={out}"])
+    summary = ingest_job.run(spark, cfg)
+    table = _table(out).set_index("source_file")
+    rejects = read_rejects(out).to_pandas().set_index("source_file")
+    assert summary["read"] == summary["written"] + summary["rejected"] == len(ingest_job.list_input_files(inputs))
+    assert read_table_json(out)["grid_id"] == "lin:3600:7000:2435:rest"
+    # the z = 1.19 quasar's spectrum ends at 9200 / 2.19 = 4200 A rest: under half of 3600-7000 A
+    quasar = str(shared_data / "sdss-spectra" / "spec-1931-53358-0251.fits")
+    assert quasar in rejects.index and "at z=1.188" in rejects.loc[quasar, "reason"]
+    wave = np.linspace(3600.0, 7000.0, 2435)
+    checked = 0
+    for path in sorted((shared_data / "sdss-spectra").glob("*.fits")):
+        if str(path) not in table.index:
+            assert str(path) in rejects.index
+            continue
+        row = table.loc[str(path)]
+        with fits.open(path) as hdul:
+            coadd, z = hdul[1].data, float(hdul[2].data[0]["Z"])
+            good = (coadd["ivar"] > 0) & (coadd["and_mask"] == 0)
+            rest = 10.0 ** coadd["loglam"][good].astype(float) / (1.0 + z)
+            expected = np.interp(wave, rest, coadd["flux"][good].astype(float))
+        assert row["z"] == pytest.approx(z)
+        np.testing.assert_allclose(np.asarray(row["flux"]) * row["norm_factor"], expected, rtol=2e-6,
+                                   atol=2e-6 * np.abs(expected).max())
+        checked += 1
+    assert checked >= 10
+    # SHOC579, a strong-line starburst (z = 0.0472): H-alpha and [O III] 5007 peak at their vacuum wavelengths
+    shoc = np.asarray(table.loc[str(shared_data / "sdss-spectra" / "sdss_dr18_0358-51818-0504.fits"), "flux"])
+    for lab_angstrom in (6564.61, 5008.24):
+        near = np.abs(wave - lab_angstrom) < 20
+        assert wave[near][np.argmax(shoc[near])] == pytest.approx(lab_angstrom, abs=1.4)
+    # the rest grid needs no shift of the normalisation window: median over rest 5300-5850 A is 1
+    for row in table.itertuples():
+        if row.norm_method == "median_rest_5300_5850":
+            sel = (wave >= 5300) & (wave <= 5850) & (np.asarray(row.ivar) > 0)
+            assert np.median(np.asarray(row.flux)[sel]) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_rest_frame_rejects_rows_without_redshift():
+    from skysift.ingest.transform import ProcessingConfig, process_spectra_arrow
+    from skysift.spectra.grid import GridConfig
+    from skysift.spectra.native import NativeSpectrum
+
+    loglam = (3.5 + 1e-4 * np.arange(800, 6000)).astype(np.float32)  # the SDSS lattice, 3802-9120 A
+
+    def spectrum(name, z):
+        line = 10 * np.exp(-0.5 * ((10.0 ** loglam.astype(float) - 6564.61 * (1 + (z or 0))) / 3.0) ** 2)
+        return NativeSpectrum(name, "synth", loglam, (1.0 + line).astype(np.float32), np.ones_like(loglam),
+                              np.zeros(loglam.size, np.int32), 10.0, 20.0, z, source_file=f"{name}.fits")
+
+    cfg = ProcessingConfig(grid=GridConfig(3600.0, 7000.0, 2435, frame="rest"))
+    rows = [spectrum("ok", 0.1), spectrum("no-z", None), spectrum("nan-z", float("nan")), spectrum("far", 3.0)]
+    table, rejects = process_spectra_arrow(rows, cfg)
+    assert table.column("spec_id").to_pylist() == ["ok"]
+    assert table.column("grid_id").to_pylist() == ["lin:3600:7000:2435:rest"]
+    why = {r.spec_id: (r.stage, r.reason) for r in rejects}
+    assert why["no-z"] == ("rest_frame", "no-z.fits: rest-frame grid needs a redshift, z=None")
+    assert why["nan-z"][0] == "rest_frame"
+    assert why["far"][0] == "resample" and "in the rest frame at z=3" in why["far"][1]
+    flux = np.asarray(table.column("flux")[0].as_py())
+    wave = np.linspace(3600.0, 7000.0, 2435)
+    assert wave[np.argmax(flux)] == pytest.approx(6564.61, abs=1.4)
+
+
+def test_grid_id_names_the_frame():
+    from skysift.config import ConfigError
+    from skysift.spectra.grid import GridConfig, parse_grid_id
+
+    for grid in (GridConfig(), GridConfig(3600.0, 7000.0, 2435, "linear", "rest"), GridConfig(spacing="log")):
+        assert parse_grid_id(grid.grid_id) == grid
+    assert GridConfig(frame="rest").grid_id == "lin:3850:9000:3688:rest"
+    for bad in ("lin:3850:9000", "lin:3850:9000:3688:obs", "xyz:1:2:3"):
+        with pytest.raises(ValueError, match="not a grid id"):
+            parse_grid_id(bad)
+    with pytest.raises(ConfigError, match="grid.frame"):
+        GridConfig(frame="restframe")

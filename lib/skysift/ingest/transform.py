@@ -29,7 +29,9 @@ class ProcessingConfig:
     """How native spectra become rows of the spectra table."""
 
     grid: GridConfig = field(default_factory=GridConfig)
-    """Output wavelength grid (default Tang et al. 2025: linear 3850-9000 A, 3688 points)."""
+    """Output wavelength grid (default Tang et al. 2025: linear 3850-9000 A, 3688 points, observed frame).
+    With ``grid.frame: rest`` each spectrum is moved to its rest frame with the survey's z first
+    (conf/ingest_spectra_rest.yaml); rows without a usable z are rejected."""
     resample_method: Literal["linear", "flux_conserving"] = "linear"
     """'linear' = numpy.interp of flux over good pixels (Tang et al.); 'flux_conserving' = bin means."""
     normalisation: Literal["median_rest_5300_5850", "lu2022", "l2", "none"] = "median_rest_5300_5850"
@@ -68,29 +70,34 @@ def process_spectra_arrow(
         s = spectra[i]
         rejects.append(_reject(s, "validate", f"invalid position ra={s.ra_deg!r} dec={s.dec_deg!r}"))
     keep = [s for s, ok in zip(spectra, ok_pos) if ok]
+    rest_frame = cfg.grid.frame == "rest"
+    if rest_frame:
+        keep, bad_z = _with_redshift(keep)
+        rejects += [_reject(s, "rest_frame", f"rest-frame grid needs a redshift, z={s.z!r}") for s in bad_z]
     if not keep:
         return SPECTRA.empty_table(), rejects
     masks = [s.and_mask for s in keep]
     if cfg.mask_bits:
         selected = np.int64(sum(1 << b for b in cfg.mask_bits))
         masks = [np.asarray(m).astype(np.int64) & selected for m in masks]
-    res = resample_batch(
-        [s.loglam for s in keep], [s.flux for s in keep], [s.ivar for s in keep], masks, cfg.grid, cfg.resample_method
-    )
+    loglam = [_rest_loglam(s) for s in keep] if rest_frame else [s.loglam for s in keep]
+    res = resample_batch(loglam, [s.flux for s in keep], [s.ivar for s in keep], masks, cfg.grid, cfg.resample_method)
     usable = (res.n_good_native > 0) & (res.covered_fraction >= cfg.min_coverage_fraction)
     for i in np.flatnonzero(~usable):
         s = keep[i]
         if res.n_good_native[i] == 0:
             reason = "no good pixels (all ivar=0, masked or non-finite)"
         elif res.covered_fraction[i] == 0:
-            lo, hi = 10 ** float(np.min(s.loglam)), 10 ** float(np.max(s.loglam))
+            lo, hi = 10 ** float(np.min(loglam[i])), 10 ** float(np.max(loglam[i]))
+            at_z = f" in the rest frame at z={s.z:.4g}" if rest_frame else ""
             reason = (
                 f"no overlap with grid {cfg.grid.start_angstrom:g}-{cfg.grid.stop_angstrom:g} A "
-                f"(spectrum covers {lo:.0f}-{hi:.0f} A)"
+                f"(spectrum covers {lo:.0f}-{hi:.0f} A{at_z})"
             )
         else:
+            at_z = f" at z={s.z:.4g}" if rest_frame else ""
             reason = (
-                f"covers {res.covered_fraction[i]:.2f} of grid {cfg.grid.grid_id}, "
+                f"covers {res.covered_fraction[i]:.2f} of grid {cfg.grid.grid_id}{at_z}, "
                 f"below min_coverage_fraction={cfg.min_coverage_fraction}"
             )
         rejects.append(_reject(s, "resample", reason))
@@ -98,6 +105,8 @@ def process_spectra_arrow(
     keep = [keep[i] for i in idx]
     flux, ivar = res.flux[idx], res.ivar[idx]
     z = np.array([np.nan if s.z is None else s.z for s in keep], dtype=np.float64)
+    if rest_frame:
+        z = np.zeros_like(z)  # the grid is already rest frame: the rest window needs no shift
     flux, ivar, factor, method = normalise(
         flux, ivar, cfg.grid.wave_angstrom(), z, cfg.normalisation, cfg.rest_window_angstrom, cfg.min_window_pixels
     )
@@ -108,6 +117,25 @@ def process_spectra_arrow(
     keep = [keep[i] for i in sel]
     flux, ivar, factor, method = flux[sel], ivar[sel], factor[sel], method[sel]
     return _to_table(keep, flux, ivar, factor, method, cfg), rejects
+
+
+def _with_redshift(spectra: Sequence[NativeSpectrum]) -> tuple[list[NativeSpectrum], list[NativeSpectrum]]:
+    """(rows with a finite z > -1, the others): a rest-frame grid cannot place the rest."""
+    good, bad = [], []
+    for s in spectra:
+        ok = s.z is not None and np.isfinite(s.z) and s.z > -1.0
+        (good if ok else bad).append(s)
+    return good, bad
+
+
+def _rest_loglam(s: NativeSpectrum) -> np.ndarray:
+    """log10 rest-frame wavelength, lambda_rest = lambda_obs / (1 + z).
+
+    The flux density is not multiplied by (1 + z): every normalisation but 'none' divides that constant
+    out again. The shifted pixels leave the survey lattice, so these rows take the resampler's general
+    (per-row numpy.interp) path, which gives the same answer.
+    """
+    return np.asarray(s.loglam, dtype=np.float64) - np.log10(1.0 + float(s.z))
 
 
 def _reject(s: NativeSpectrum, stage: str, reason: str) -> Reject:

@@ -58,17 +58,20 @@ def lines_png(path: str | Path, x, series: dict[str, Sequence[float]], xlabel: s
     return Path(path)
 
 
-def bars_png(path: str | Path, values: dict[str, float], ylabel: str, title: str) -> Path:
-    """Bar chart of named values, annotated."""
+def bars_png(path: str | Path, values: dict[str, float], ylabel: str, title: str,
+             errors: dict[str, float] | None = None) -> Path:
+    """Bar chart of named values, annotated; ``errors`` (same names) draws +-1 sigma bars."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    fig, ax = plt.subplots(figsize=(4.8, 3.6))
     names = list(values)
-    ax.bar(names, [values[n] for n in names], color=["C0", "C1", "C2", "C3"][: len(names)])
+    yerr = [errors[n] for n in names] if errors else None
+    ax.bar(names, [values[n] for n in names], yerr=yerr, capsize=4, color=["C0", "C1", "C2", "C3"][: len(names)])
     for i, n in enumerate(names):
-        ax.text(i, values[n], f"{values[n]:.3f}", ha="center", va="bottom", fontsize=9)
+        text = f"{values[n]:.3f}" + (f"\n+-{errors[n]:.3f}" if errors else "")
+        ax.text(i, 0.04, text, ha="center", va="bottom", fontsize=8, color="white")
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.05)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

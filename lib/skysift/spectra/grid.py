@@ -22,6 +22,10 @@ class GridConfig:
     """Number of grid points (Tang et al. 2025: 3688; Lu et al. 2022: 2501 for 3900-8900 A at 2 A)."""
     spacing: Literal["linear", "log"] = "linear"
     """'linear' = uniform in Angstrom (both papers); 'log' = uniform in log10(Angstrom)."""
+    frame: Literal["observed", "rest"] = "observed"
+    """'observed' = grid wavelengths are observed ones (Tang et al. 2025, Lu et al. 2022); 'rest' = rest-frame
+    wavelengths: every spectrum is shifted by its survey redshift (lambda / (1 + z)) before resampling, so
+    a line lands on the same grid point whatever the redshift."""
 
     def __post_init__(self):
         require(self.start_angstrom > 0, f"grid.start_angstrom must be > 0, got {self.start_angstrom}")
@@ -30,12 +34,16 @@ class GridConfig:
             f"grid.stop_angstrom ({self.stop_angstrom}) must exceed grid.start_angstrom ({self.start_angstrom})",
         )
         require(self.n_points >= 2, f"grid.n_points must be >= 2, got {self.n_points}")
+        require(self.spacing in ("linear", "log"), f"grid.spacing must be 'linear' or 'log', got {self.spacing!r}")
+        require(self.frame in ("observed", "rest"), f"grid.frame must be 'observed' or 'rest', got {self.frame!r}")
 
     @property
     def grid_id(self) -> str:
-        """Stable text id stored in every row (e.g. 'lin:3850:9000:3688'); models check it."""
+        """Stable text id stored in every row (e.g. 'lin:3850:9000:3688', or 'lin:3600:7000:2434:rest' for a
+        rest-frame grid); models check it, so an encoder trained on one frame refuses the other."""
         prefix = "lin" if self.spacing == "linear" else "log"
-        return f"{prefix}:{self.start_angstrom:g}:{self.stop_angstrom:g}:{self.n_points}"
+        suffix = ":rest" if self.frame == "rest" else ""
+        return f"{prefix}:{self.start_angstrom:g}:{self.stop_angstrom:g}:{self.n_points}{suffix}"
 
     def wave_angstrom(self) -> np.ndarray:
         """The grid points in Angstrom (float64)."""
@@ -60,8 +68,13 @@ def _grid_points(start: float, stop: float, n: int, spacing: str) -> np.ndarray:
 
 def parse_grid_id(grid_id: str) -> GridConfig:
     """Inverse of GridConfig.grid_id."""
+    parts = grid_id.split(":")
     try:
-        kind, start, stop, n = grid_id.split(":")
-        return GridConfig(float(start), float(stop), int(n), "linear" if kind == "lin" else "log")
+        if len(parts) not in (4, 5) or parts[0] not in ("lin", "log") or (len(parts) == 5 and parts[4] != "rest"):
+            raise ValueError
+        kind, start, stop, n = parts[:4]
+        frame = "rest" if len(parts) == 5 else "observed"
+        return GridConfig(float(start), float(stop), int(n), "linear" if kind == "lin" else "log", frame)
     except ValueError:
-        raise ValueError(f"not a grid id: {grid_id!r} (expected e.g. 'lin:3850:9000:3688')") from None
+        raise ValueError(
+            f"not a grid id: {grid_id!r} (expected e.g. 'lin:3850:9000:3688' or 'lin:3600:7000:2434:rest')") from None
