@@ -4,7 +4,8 @@ beats a random forest on the flux, star-forming / AGN / normal, every method tra
 The chain is the demo's: a rest-frame grid (conf/ingest_spectra_rest.yaml at 3.5 A, 974 points), the tiny
 encoder pre-trained 1,000 steps, embeddings max-pooled over the patch tokens, evaluate-kb on 5 stratified
 splits. Measured (2026-11-27, 2-core CPU, ~80 s): KB vote 0.961 +- 0.016, random forest 0.950 +- 0.019,
-1-D CNN 0.830; the KB wins 3 of the 5 splits (the demo's FITS round trip of the same survey: 0.966 vs 0.950). In the observed frame the same recipe gave at best 0.83 vs 0.834 (BENCHMARKS.md), which is why the
+1-D CNN 0.830; the KB wins 3 of the 5 splits (the demo's FITS round trip of the same survey: 0.966 vs
+0.950). In the observed frame the same recipe gave at best 0.83 vs 0.834 (BENCHMARKS.md), which is why the
 rest frame is the recipe.
 """
 from __future__ import annotations

@@ -21,7 +21,7 @@ def test_target_search_notebook_executes(tmp_path, monkeypatch):
     text = "\n".join(
         out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
     )
-    assert "pairwise L2: mean" in text and "macro-F1 on agn3 (same split): KB vote" in text
+    assert "pairwise L2: mean" in text and "macro-F1 on agn3 (mean of 5 splits, every method on the same split): KB vote" in text
     work = tmp_path / "work"
     assert (work / "evaluation" / "report.html").exists()
     assert (work / "predictions" / "_table.json").exists()

@@ -108,7 +108,7 @@ COLUMN_DOCS: dict[str, str] = {
     "norm_factor": "the divisor applied to flux (ivar multiplied by its square); 1 for normalisation 'none'",
     "norm_method": "how norm_factor was found: median_rest_5300_5850 | lu2022 | l2 | none | fallback_median_observed",
     "snr_median": "median of flux*sqrt(ivar) over pixels with ivar > 0",
-    "grid_id": "the output grid: 'lin:START:STOP:N' (Angstrom, linear) or 'log:...'",
+    "grid_id": "the output grid: 'lin:START:STOP:N' (Angstrom, linear) or 'log:...'; suffix ':rest' = rest-frame wavelengths",
     "healpix_part": "coarse nested HEALPix index (partition column); order in the table's _table.json",
     "row_index": "row (or HDU spectrum index) inside source_file, when the file holds several",
     "stage": "job step that rejected the row: read | validate | resample | normalise | ...",
