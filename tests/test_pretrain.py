@@ -234,3 +234,9 @@ print(json.dumps({{"version": info["version"], "a": a.tolist(), "b": b.tolist()}
     assert got["version"] == 3
     np.testing.assert_allclose(got["a"], ref, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(got["b"], ref, rtol=1e-4, atol=1e-5)
+    # a version on another grid takes the alias whatever its loss: the holder cannot embed that grid's tables
+    other = tracking.register_encoder(mlf, first["model_uri"], "skysift-spec-encoder", "champion", 1e9,
+                                      {"grid_id": "lin:3600:7000:974:rest"})
+    assert other["promoted"] and other["champion_version"] == 5 and repr(GRID) in other["promoted_because"]
+    back = tracking.register_encoder(mlf, first["model_uri"], "skysift-spec-encoder", "champion", 1e9, {"grid_id": GRID})
+    assert back["promoted"] and back["champion_version"] == 6

@@ -138,7 +138,7 @@ def run(spark, cfg: DemoConfig) -> dict:
     stage("evaluate KB vs baselines", "evaluate-kb", [
         "--embeddings", embeddings, "--labels", ",".join(map(str, label_dirs)), "--spectra", spectra,
         "--output", evaluation, "--set", "timing_sizes=[1000,2000,4000]", "--set", "cnn_epochs=5",
-        "--set", "rf_trees=100"])
+        "--set", "rf_trees=100", "--set", "mlflow=true"])
     catalog = out / "catalog_hats"
     stage("de-duplicate repeated observations into a HATS catalog", "dedupe", [
         "--input", spectra, "--output", catalog, "--set", "radius_arcsec=1.0", "--set", "score_column=snr_median",

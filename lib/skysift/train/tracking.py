@@ -116,7 +116,9 @@ def log_encoder(mlflow, encoder, pooling: str = "mean", extra_meta: dict | None 
 
 
 def register_encoder(mlflow, model_uri: str, name: str, alias: str, val_loss: float, tags: dict[str, Any]) -> dict:
-    """Register ``model_uri`` as a new version of ``name``; move ``alias`` only when val_loss beats the holder's."""
+    """Register ``model_uri`` as a new version of ``name`` and move ``alias`` to it when its val_loss beats the
+    holder's, or when the holder was trained on another grid (``tags['grid_id']``). Losses on different grids
+    measure different things, and a holder on another grid could not embed this grid's tables anyway."""
     from mlflow import MlflowClient
 
     client = MlflowClient()
@@ -134,7 +136,15 @@ def register_encoder(mlflow, model_uri: str, name: str, alias: str, val_loss: fl
             current_loss = float(current.tags.get("val_loss", "inf"))
         except ValueError:
             current_loss = math.inf
-    promoted = bool(val_loss < current_loss)
+    holder_grid = None if current is None else current.tags.get("grid_id")
+    new_grid = tags.get("grid_id")
+    if current is None:
+        promoted, because = True, "no holder of the alias yet"
+    elif holder_grid is not None and new_grid is not None and holder_grid != str(new_grid):
+        promoted, because = True, f"the holder (version {current.version}) was trained on grid {holder_grid!r}"
+    else:
+        promoted = bool(val_loss < current_loss)
+        because = f"val_loss {val_loss:.6g} {'<' if promoted else '>='} the holder's {current_loss:.6g}"
     if promoted:
         client.set_registered_model_alias(name, alias, version.version)
     return {
@@ -142,6 +152,7 @@ def register_encoder(mlflow, model_uri: str, name: str, alias: str, val_loss: fl
         "model_version": int(version.version),
         "alias": alias,
         "promoted": promoted,
+        "promoted_because" if promoted else "kept_because": because,
         "champion_version": int(version.version) if promoted else int(current.version),
         "champion_val_loss": val_loss if promoted else current_loss,
     }
