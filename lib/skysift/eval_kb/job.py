@@ -224,15 +224,15 @@ def compare_baselines(cfg: EvaluateKbConfig, sub: pd.DataFrame, x: np.ndarray) -
     res: dict = {"flux_pixels": int(flux.shape[1]), "repeats": {"seeds": seeds, **{key: [] for key, _ in COMPARED}}}
     for seed in seeds:
         tr, te = stratified_split(y, cfg.test_fraction, seed)
-        predict = {
-            "kb_vote": lambda: knn_vote(e[tr], y[tr], e[te], cfg.k, cfg.index)[0],
-            "random_forest": lambda: random_forest_predict(flux[tr], y[tr], flux[te], cfg.rf_trees, seed, cfg.threads),
-            "cnn_1d": lambda: cnn_predict(flux[tr], y[tr], flux[te], epochs=cfg.cnn_epochs, seed=seed,
-                                          threads=cfg.threads),
-        }
         for key, _ in COMPARED:
             t0 = time.perf_counter()
-            report = {**classification_report(y[te], predict[key]()), "seconds": time.perf_counter() - t0}
+            if key == "kb_vote":
+                pred = knn_vote(e[tr], y[tr], e[te], cfg.k, cfg.index)[0]
+            elif key == "random_forest":
+                pred = random_forest_predict(flux[tr], y[tr], flux[te], cfg.rf_trees, seed, cfg.threads)
+            else:
+                pred = cnn_predict(flux[tr], y[tr], flux[te], epochs=cfg.cnn_epochs, seed=seed, threads=cfg.threads)
+            report = {**classification_report(y[te], pred), "seconds": time.perf_counter() - t0}
             res["repeats"][key].append(report["macro_f1"])
             if seed == cfg.seed:
                 res[key] = report

@@ -39,7 +39,7 @@ class GridConfig:
 
     @property
     def grid_id(self) -> str:
-        """Stable text id stored in every row (e.g. 'lin:3850:9000:3688', or 'lin:3600:7000:2434:rest' for a
+        """Stable text id stored in every row (e.g. 'lin:3850:9000:3688', or 'lin:3600:7000:2435:rest' for a
         rest-frame grid); models check it, so an encoder trained on one frame refuses the other."""
         prefix = "lin" if self.spacing == "linear" else "log"
         suffix = ":rest" if self.frame == "rest" else ""
@@ -77,4 +77,4 @@ def parse_grid_id(grid_id: str) -> GridConfig:
         return GridConfig(float(start), float(stop), int(n), "linear" if kind == "lin" else "log", frame)
     except ValueError:
         raise ValueError(
-            f"not a grid id: {grid_id!r} (expected e.g. 'lin:3850:9000:3688' or 'lin:3600:7000:2434:rest')") from None
+            f"not a grid id: {grid_id!r} (expected e.g. 'lin:3850:9000:3688' or 'lin:3600:7000:2435:rest')") from None
