@@ -39,6 +39,9 @@ class BenchmarkConfig:
     """Queries for the search case."""
     batch_spectra: int = 512
     """Spectra per batch for the resample kernel."""
+    frame: Literal["observed", "rest"] = "observed"
+    """resample case: 'observed' = the paper grid (3850-9000 A, 3688 points); 'rest' = conf/ingest_spectra_rest.yaml's
+    grid (3600-7000 A, 2435 points) with each spectrum shifted by a z drawn in 0.01-0.5, as ingest does it."""
     workdir: str = ""
     """Where inputs and outputs go (default: a temporary folder under runs/bench, removed afterwards)."""
     keep: bool = False
@@ -52,6 +55,7 @@ class BenchmarkConfig:
         require(self.n_spectra >= 0, "n_spectra must be >= 0")
         require(self.n_files >= 1, "n_files must be >= 1")
         require(self.batch_spectra >= 1, "batch_spectra must be >= 1")
+        require(self.frame in ("observed", "rest"), f"frame must be 'observed' or 'rest', got {self.frame!r}")
 
 
 CONFIG = BenchmarkConfig
