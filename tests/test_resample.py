@@ -132,3 +132,14 @@ def test_lu2022_grid_profile():
         good = (ivar > 0) & (mask == 0) & np.isfinite(flux)
         expected = np.interp(grid.wave_angstrom(), 10.0 ** loglam[good].astype(np.float64), flux[good])
         np.testing.assert_allclose(res.flux[i], expected.astype(np.float32), rtol=2.5e-7)
+
+
+@pytest.mark.parametrize("frame", ["observed", "rest"])
+def test_resample_benchmark_case_agrees_with_its_baseline(frame, tmp_path, capsys):
+    from skysift.bench import cases
+    from skysift.bench.job import BenchmarkConfig, _line
+
+    cfg = BenchmarkConfig(case="resample", n_spectra=300, batch_spectra=64, frame=frame, record="")
+    result = cases.bench_resample(None, cfg, tmp_path, _line)
+    assert result["frame"] == frame and result["spectra"] == 300 and result["max_abs_diff"] == 0.0
+    assert capsys.readouterr().out.startswith("resample: ours=")
