@@ -236,6 +236,26 @@ def test_empty_kb_fails_clearly(spark, toy):
                                                 output=str(toy["root"] / "p_empty")))
 
 
+def test_kb_from_two_label_tables(spark, toy):
+    """A survey's labels plus a reference catalog without a task column: one KB, provenance per entry."""
+    import pyarrow.dataset as pads
+
+    first = write_labels(toy["root"] / "labels_a", list(toy["ids"][:100]), list(toy["lab"][:100]))
+    other = toy["root"] / "labels_b"
+    other.mkdir()
+    pq.write_table(pa.table({"spec_id": list(toy["ids"][100:130]), "label": list(toy["lab"][100:130]),
+                             "catalog": ["reference"] * 30, "z": [0.1] * 30}), other / "part-0.parquet")
+    cfg = build.BuildKbConfig(embeddings=toy["emb"], labels=f"{first},{other}", output=str(toy["root"] / "kb_two"),
+                              task="toy", diagnostics_sample=0)
+    s = build.run(spark, cfg)
+    assert s["read"] == s["written"] == 130 and s["rejected"] == 0
+    entries = pads.dataset(str(toy["root"] / "kb_two" / "entries"), format="parquet").to_table(
+        columns=["spec_id", "label", "catalog", "z"]).to_pandas().set_index("spec_id")
+    assert (entries.loc[list(toy["ids"][100:130]), "catalog"] == "reference").all()
+    assert (entries.loc[list(toy["ids"][:100]), "catalog"] == "unit").all()
+    assert list(entries.loc[list(toy["ids"][:130]), "label"]) == list(toy["lab"][:130])
+
+
 @pytest.mark.slow
 def test_search_bench_small(spark, tmp_path, capsys):
     from skysift.bench.job import _line

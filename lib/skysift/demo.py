@@ -65,6 +65,9 @@ TASK_LABEL_MAPS = {
                 "passive:normal", "qso:normal", "star:normal", "lens:normal"],
 }
 
+# SDSS pipeline subclasses (BPT-based, Bolton et al. 2012) -> agn3; broad-line and unclassified spectra excluded.
+REAL_AGN3_MAP = ["STARFORMING:star_forming", "STARBURST:star_forming", "AGN:agn"]
+
 
 def run(spark, cfg: DemoConfig) -> dict:
     from .cli import run_job
@@ -112,7 +115,17 @@ def run(spark, cfg: DemoConfig) -> dict:
         "--input", survey / "truth", "--output", bpt_dir, "--set", "format=parquet", "--set", "task=bpt",
         "--set", "spec_id_column=file_spec_id", "--set", "label_from=bpt", "--set", "catalog_name=synthetic-truth"])
     label_dirs.append(bpt_dir)
+    kb_labels = [out / "labels" / "agn3"]
     if real is not None:
+        # the real SDSS spectra join the KB under the pipeline's subclass (SPECOBJ SUBCLASS: BPT-based)
+        real_agn3 = out / "labels" / "agn3_sdss_subclass"
+        stage("labels: agn3 for the real SDSS spectra from their pipeline subclass (cross-match)", "load-catalog", [
+            "--input", real / "index.csv", "--output", real_agn3, "--set", "format=csv", "--set", "task=agn3",
+            "--set", "key=position", "--set", f"match_table={spectra}", "--set", "ra_column=ra",
+            "--set", "dec_column=dec", "--set", "z_column=z", "--set", "label_column=subclass",
+            "--set", f"label_map={json.dumps(REAL_AGN3_MAP)}", "--set", "unmapped=reject",
+            "--set", "catalog_name=sdss-pipeline-subclass"])
+        kb_labels.append(real_agn3)
         stage("labels: SkyServer classes by position (cross-match)", "load-catalog", [
             "--input", real / "catalogs" / "sdss_dr14_skyserver_rows0001-7000.csv", "--output",
             out / "labels" / "skyserver_class", "--set", "format=csv", "--set", "task=class", "--set", "key=position",
@@ -129,7 +142,7 @@ def run(spark, cfg: DemoConfig) -> dict:
         "--input", spectra, "--output", embeddings, "--set", "model_uri=models:/skysift-spec-encoder@champion",
         "--set", f"pooling={cfg.pooling}"])
     kb = out / "kb"
-    stage("build KB (agn3 task)", "build-kb", ["--embeddings", embeddings, "--labels", out / "labels" / "agn3",
+    stage("build KB (agn3 task)", "build-kb", ["--embeddings", embeddings, "--labels", ",".join(map(str, kb_labels)),
                                                "--output", kb, "--set", "task=agn3"])
     predictions = out / "predictions"
     stage("search KB: predict every spectrum", "search-kb", ["--kb", kb, "--input", embeddings,

@@ -42,7 +42,8 @@ class BuildKbConfig:
     embeddings: str = ""
     """Embeddings table (any Parquet table with spec_id + embedding float list)."""
     labels: str = ""
-    """Labels table (spec_id, label[, task, catalog, ra_deg, dec_deg, z]) from load-catalog."""
+    """Labels table(s) (spec_id, label[, task, catalog, ra_deg, dec_deg, z]) from load-catalog; several tables
+    (comma-separated, e.g. a survey's truth and a reference catalog) are concatenated by column name."""
     output: str = ""
     """KB folder to write."""
     task: str = ""
@@ -150,10 +151,15 @@ def _sample_vectors(df, n: int, total: int, seed: int, output: str) -> np.ndarra
 def _labels_for_task(spark, cfg: BuildKbConfig):
     from pyspark.sql import functions as F
 
-    labels = spark.read.parquet(cfg.labels)
-    for c in ("spec_id", "label"):
-        if c not in labels.columns:
-            raise KbError(f"{cfg.labels}: labels table needs spec_id and label; has {labels.columns}")
+    labels = None
+    for path in [p.strip() for p in cfg.labels.split(",") if p.strip()]:
+        part = spark.read.parquet(path)
+        for c in ("spec_id", "label"):
+            if c not in part.columns:
+                raise KbError(f"{path}: labels table needs spec_id and label; has {part.columns}")
+        if "task" not in part.columns and cfg.task:
+            part = part.withColumn("task", F.lit(cfg.task))
+        labels = part if labels is None else labels.unionByName(part, allowMissingColumns=True)
     task = cfg.task or None
     if "task" in labels.columns:
         tasks = sorted(r[0] for r in labels.select("task").distinct().collect() if r[0] is not None)
