@@ -39,12 +39,14 @@ class DemoConfig:
     """Also ingest and label the real sample in ../shared/data when it is present."""
     grid_points: int = 974
     """Points of the demo's rest-frame 3600-7000 A grid (conf/ingest_spectra_rest.yaml: 2435 points, the
-    1.4 A sampling of Tang et al. 2025). Attention over the 484 patches of the full grid costs ~1 s per
-    tiny-model step on 2 CPU cores, so the demo samples at 3.5 A (192 patches), which still separates
-    H-alpha from [N II] 6584 (21 A apart), the line ratio that tells AGN from star formation."""
+    1.4 A sampling of Tang et al. 2025). Attention over the full grid's 485 patches would cost an estimated
+    ~1 s per tiny-model step on 2 CPU cores (2-3 s measured at 735 patches), so the demo samples at 3.5 A
+    (192 patches), which still separates H-alpha from [N II] 6584 (21 A apart), the line ratio that tells
+    AGN from star formation."""
     pooling: str = "max"
     """Pooling of the patch tokens into the KB embedding. Max keeps 'is there a line here' features; on the
-    demo survey's agn3 task it gives macro-F1 0.97 where the mean over tokens gives 0.89 (BENCHMARKS.md)."""
+    demo survey's agn3 task it gave macro-F1 0.95 where the mean gave 0.88 (487-point grid, 1,000 steps;
+    BENCHMARKS.md)."""
 
     def __post_init__(self):
         require(self.n_spectra >= 200, "n_spectra must be >= 200 (the KB needs labelled spectra of every class)")
