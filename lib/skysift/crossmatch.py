@@ -312,7 +312,30 @@ def _arrow_schema(spark, struct):
                            prefers_large_types=large)
 
 
-def _match_inputs(spark, left_valid, right_valid, prepared: PreparedMatch):
+@dataclass(frozen=True)
+class _MatchInputs:
+    """What both ways of running the match stage share (driver side: ``left``/``right`` are DataFrames, so
+    executor closures take the other fields, never this object)."""
+
+    left: Any
+    """Left DataFrame with its row id column."""
+    right: Any
+    """Right DataFrame with its row id column."""
+    layout: Any
+    """The union layout (xmatch_frames.union_layout)."""
+    tag: Any
+    """tag(side, arrow batches) -> union batches carrying their group ids (runs on executors)."""
+    union_struct: Any
+    """Spark schema of the tagged union rows."""
+    union_arrow: pa.Schema
+    """Arrow schema of the tagged union rows."""
+    out_struct: Any
+    """Spark schema of the output rows."""
+    out_arrow: pa.Schema
+    """Arrow schema of the output rows."""
+
+
+def _match_inputs(spark, left_valid, right_valid, prepared: PreparedMatch) -> _MatchInputs:
     """Both sides with row ids, the union layout, the tag function and the schemas of the match stage."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -344,20 +367,20 @@ def _match_inputs(spark, left_valid, right_valid, prepared: PreparedMatch):
             if batch.num_rows:
                 yield tag_batch(batch, side, plan, spec, layout, union_arrow)
 
-    return left_in, right_in, layout, tag, union_struct, union_arrow, out_struct, out_arrow
+    return _MatchInputs(left_in, right_in, layout, tag, union_struct, union_arrow, out_struct, out_arrow)
 
 
 def _match_stage(spark, left_valid, right_valid, prepared: PreparedMatch):
     """The grouped union frame (one partition per group, Spark's shuffle) and the output schema."""
     from pyspark.sql import functions as F
 
-    left_in, right_in, layout, tag, union_struct, _, out_struct, out_arrow = _match_inputs(
-        spark, left_valid, right_valid, prepared)
-    tagged = left_in.mapInArrow(lambda it: tag("left", it), union_struct).unionByName(
-        right_in.mapInArrow(lambda it: tag("right", it), union_struct))
+    m = _match_inputs(spark, left_valid, right_valid, prepared)
+    tag = m.tag
+    tagged = m.left.mapInArrow(lambda it: tag("left", it), m.union_struct).unionByName(
+        m.right.mapInArrow(lambda it: tag("right", it), m.union_struct))
     # One partition per group: the partition id is the group id, so a task holds whole groups.
     grouped = tagged.repartitionById(max(1, prepared.plan.n_groups), F.col(GROUP).cast("int"))
-    return grouped, layout, out_struct, out_arrow
+    return grouped, m.layout, m.out_struct, m.out_arrow
 
 
 def matched_frame(spark, left_valid, right_valid, prepared: PreparedMatch, counters: dict | None = None,
@@ -406,8 +429,8 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
     from .io.arrow_exchange import INDEX_SCHEMA, group_index, read_group, write_grouped
 
     spec = prepared.spec
-    left_in, right_in, layout, tag, _, union_arrow, _, out_arrow = _match_inputs(
-        spark, left_valid, right_valid, prepared)
+    m = _match_inputs(spark, left_valid, right_valid, prepared)
+    layout, tag, union_arrow, out_arrow = m.layout, m.tag, m.union_arrow, m.out_arrow
     target = Path(folder).absolute()
     exchange = target / "_exchange"
     exchange.mkdir(parents=True, exist_ok=True)
@@ -424,8 +447,8 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
 
     try:
         index_struct = from_arrow_schema(INDEX_SCHEMA)
-        index = left_in.mapInArrow(producer("left"), index_struct).unionByName(
-            right_in.mapInArrow(producer("right"), index_struct)).toArrow()
+        index = m.left.mapInArrow(producer("left"), index_struct).unionByName(
+            m.right.mapInArrow(producer("right"), index_struct)).toArrow()
         groups = group_index(index)
         sc = spark.sparkContext
         shared = sc.broadcast(groups)

@@ -170,8 +170,6 @@ def _labels_for_task(spark, cfg: BuildKbConfig):
         task = task or (tasks[0] if tasks else None)
         if task is not None:
             labels = labels.filter(F.col("task") == task)
-    elif task is not None:
-        labels = labels.withColumn("task", F.lit(task))
     for c in ENTRY_COLUMNS:
         if c not in labels.columns and c != "model_version":
             labels = labels.withColumn(c, F.lit(None).cast("double" if c in ("ra_deg", "dec_deg", "z") else "string"))
