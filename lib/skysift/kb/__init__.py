@@ -1,0 +1,1 @@
+"""faiss knowledge bases keyed by a generic id column: build, search, vote, product quantisation."""
