@@ -15,8 +15,8 @@ import sys
 import time
 from typing import Any, Sequence
 
-from .config import ConfigError, load_config
-from .paths import default_job_config
+from skysift.config import ConfigError, load_config
+from skysift.paths import default_job_config
 
 # job name -> module implementing it. A newcomer finds each step here by its name.
 JOBS: dict[str, str] = {
@@ -100,7 +100,7 @@ def run_job(job_name: str, argv: Sequence[str], spark=None) -> dict[str, Any]:
     cfg = load_config(module.CONFIG, config_path, parsed["overrides"], parsed["extra"])
     started = time.perf_counter()
     if getattr(module, "NEEDS_SPARK", True) and spark is None:
-        from .spark import session
+        from skysift.spark import session
 
         spark = session(parsed["profile"], app_name=f"skysift-{job_name}")
     summary = dict(module.run(spark, cfg) or {})

@@ -44,8 +44,8 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from .config import require, to_dict
-from .io.tables import (
+from skysift.config import require, to_dict
+from skysift.io.tables import (
     REJECTS_DIR,
     commit_staging,
     count_rows,
@@ -55,9 +55,9 @@ from .io.tables import (
     write_batches_atomic,
     write_table_json,
 )
-from .sky.healpix_buckets import BucketPlan, plan_buckets
-from .sky.healpix_cells import neighbour_order, safe_radius_arcsec
-from .sky.xmatch_frames import (
+from skysift.sky.healpix_buckets import BucketPlan, plan_buckets
+from skysift.sky.healpix_cells import neighbour_order, safe_radius_arcsec
+from skysift.sky.xmatch_frames import (
     GROUP,
     HEALPIX,
     LEFT_ID,
@@ -426,7 +426,7 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
 
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    from .io.arrow_exchange import INDEX_SCHEMA, group_index, read_group, write_grouped
+    from skysift.io.arrow_exchange import INDEX_SCHEMA, group_index, read_group, write_grouped
 
     spec = prepared.spec
     m = _match_inputs(spark, left_valid, right_valid, prepared)
@@ -552,7 +552,7 @@ def write_rejects_if_any(spark, staging: Path, parts: list) -> None:
 
     ``parts``: (invalid rows counted by the scan, a function building that side's rejects frame).
     """
-    from .io.tables import write_rejects
+    from skysift.io.tables import write_rejects
 
     frames = [make() for n_invalid, make in parts if n_invalid]
     if not frames:
@@ -567,7 +567,7 @@ def write_rejects_if_any(spark, staging: Path, parts: list) -> None:
 
 def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
     """Cross-match ``cfg.left`` with ``cfg.right`` into ``cfg.output``; returns the job summary."""
-    from .io.catalog_writers import write_spark_catalog
+    from skysift.io.catalog_writers import write_spark_catalog
 
     left_raw = read_catalog(spark, cfg.left, "left")
     right_raw = read_catalog(spark, cfg.right, "right")

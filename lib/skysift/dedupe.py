@@ -22,8 +22,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .config import require, to_dict
-from .crossmatch import (
+from skysift.config import require, to_dict
+from skysift.crossmatch import (
     MAX_RADIUS_ARCSEC,
     CatalogColumnError,
     PreparedMatch,
@@ -35,9 +35,9 @@ from .crossmatch import (
     rejects_frame,
     require_columns,
 )
-from .io.tables import REJECTS_DIR, commit_staging, count_rows, discard_staging, read_rejects, staging_path, write_table_json
-from .sky.healpix_cells import neighbour_order
-from .sky.xmatch_frames import LEFT_ID, RIGHT_ID, MatchSpec
+from skysift.io.tables import REJECTS_DIR, commit_staging, count_rows, discard_staging, read_rejects, staging_path, write_table_json
+from skysift.sky.healpix_cells import neighbour_order
+from skysift.sky.xmatch_frames import LEFT_ID, RIGHT_ID, MatchSpec
 
 N_MERGED = "n_merged"
 GROUP_ID = "_fof"
@@ -110,7 +110,7 @@ def fof_labels(a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
 def dedupe_frame(df: pd.DataFrame, radius_arcsec: float, ra: str = "ra_deg", dec: str = "dec_deg",
                  score: str | None = None) -> pd.DataFrame:
     """Sequential twin on valid rows: one row per friends-of-friends group, with ``n_merged``."""
-    from .sky.xmatch_frames import crossmatch_frames
+    from skysift.sky.xmatch_frames import crossmatch_frames
 
     df = df.reset_index(drop=True)
     ids = np.arange(len(df), dtype=np.int64)
@@ -137,7 +137,7 @@ def run(spark, cfg: DedupeConfig) -> dict[str, Any]:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from .io.catalog_writers import write_spark_catalog
+    from skysift.io.catalog_writers import write_spark_catalog
 
     raw = read_catalog(spark, cfg.input, "input")
     require_columns(raw, [cfg.ra_column, cfg.dec_column] + [c for c in (cfg.score_column, cfg.id_column) if c],

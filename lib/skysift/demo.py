@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .config import require
-from .paths import REPO_ROOT, shared_data_dir
+from skysift.config import require
+from skysift.paths import REPO_ROOT, shared_data_dir
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ REAL_AGN3_MAP = ["STARFORMING:star_forming", "STARBURST:star_forming", "AGN:agn"
 
 
 def run(spark, cfg: DemoConfig) -> dict:
-    from .cli import run_job
+    from skysift.cli import run_job
 
     out = Path(cfg.output)
     out = out if out.is_absolute() else REPO_ROOT / out

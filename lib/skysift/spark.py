@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from .paths import conf_dir
+from skysift.paths import conf_dir
 
 
 class JavaMissingError(RuntimeError):

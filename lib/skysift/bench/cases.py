@@ -9,7 +9,7 @@ import numpy as np
 
 def native_sample(n: int, seed: int):
     """``n`` SDSS-like native spectra (loglam on the survey lattice, ragged starts, masked runs)."""
-    from ..spectra.resample import LATTICE_DLOGLAM, LATTICE_LOGLAM0
+    from skysift.spectra.resample import LATTICE_DLOGLAM, LATTICE_LOGLAM0
 
     rng = np.random.default_rng(seed)
     lattice = (LATTICE_LOGLAM0 + LATTICE_DLOGLAM * np.arange(12000)).astype(np.float32)
@@ -32,8 +32,8 @@ def native_sample(n: int, seed: int):
 
 def bench_resample(spark, cfg, workdir: Path, line) -> dict:
     """Batch kernel vs a per-row numpy.interp loop producing the same flux and ivar."""
-    from ..spectra.grid import GridConfig
-    from ..spectra.resample import resample_batch, resample_one_reference
+    from skysift.spectra.grid import GridConfig
+    from skysift.spectra.resample import resample_batch, resample_one_reference
 
     n = cfg.n_spectra or 10_000
     loglam, flux, ivar, mask = native_sample(n, cfg.seed)
@@ -69,9 +69,9 @@ def bench_resample(spark, cfg, workdir: Path, line) -> dict:
 
 
 def _synth(spark, out: Path, n: int, fmt: str, seed: int, extra: dict | None = None) -> dict:
-    from ..config import load_config
-    from ..paths import default_job_config
-    from ..synth import job as synth_job
+    from skysift.config import load_config
+    from skysift.paths import default_job_config
+    from skysift.synth import job as synth_job
 
     cfg = load_config(
         synth_job.CONFIG, default_job_config("synth-survey"),
@@ -85,12 +85,12 @@ def bench_ingest(spark, cfg, workdir: Path, line) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..config import load_config
-    from ..ingest import job as ingest_job
-    from ..ingest.job import list_input_files
-    from ..io.spectra_fits import read_spectra_file
-    from ..paths import default_job_config
-    from ..spectra.native import Reject
+    from skysift.config import load_config
+    from skysift.ingest import job as ingest_job
+    from skysift.ingest.job import list_input_files
+    from skysift.io.spectra_fits import read_spectra_file
+    from skysift.paths import default_job_config
+    from skysift.spectra.native import Reject
 
     survey = workdir / "survey"
     if not survey.exists():
@@ -110,9 +110,9 @@ def bench_ingest(spark, cfg, workdir: Path, line) -> dict:
     summary = ingest_job.run(spark, ingest_cfg)
     t_ours = time.perf_counter() - start
 
-    from ..spectra.grid import GridConfig
-    from ..spectra.normalise import normalise
-    from ..spectra.resample import resample_one_reference
+    from skysift.spectra.grid import GridConfig
+    from skysift.spectra.normalise import normalise
+    from skysift.spectra.resample import resample_one_reference
 
     grid: GridConfig = ingest_cfg.processing.grid
     start = time.perf_counter()
@@ -149,8 +149,8 @@ def bench_ingest(spark, cfg, workdir: Path, line) -> dict:
 
 def bench_scale(spark, cfg, workdir: Path, line) -> dict:
     """Synthesise + resample + normalise + write N spectra in one Spark job; peak memory and throughput."""
-    from ..io.tables import count_rows
-    from .memory import MemorySampler
+    from skysift.io.tables import count_rows
+    from skysift.bench.memory import MemorySampler
 
     n = cfg.n_spectra or 1_000_000
     out = workdir / "scale"
@@ -169,25 +169,25 @@ def bench_scale(spark, cfg, workdir: Path, line) -> dict:
 
 
 def bench_crossmatch(spark, cfg, workdir: Path, line) -> dict:
-    from .crossmatch_bench import run_crossmatch_benchmark
+    from skysift.bench.crossmatch_bench import run_crossmatch_benchmark
 
     n = cfg.n_rows or 1_000_000
     return run_crossmatch_benchmark(spark, n_left=n, n_right=n, workdir=str(workdir), seed=cfg.seed)
 
 
 def bench_embed(spark, cfg, workdir: Path, line) -> dict:
-    from .embed_bench import run_embed_benchmark
+    from skysift.bench.embed_bench import run_embed_benchmark
 
     return run_embed_benchmark(spark, n_spectra=cfg.n_spectra or 10_000, workdir=str(workdir), seed=cfg.seed)
 
 
 def bench_loader(spark, cfg, workdir: Path, line) -> dict:
-    from .loader_bench import run_loader_benchmark
+    from skysift.bench.loader_bench import run_loader_benchmark
 
     return run_loader_benchmark(spark, n_spectra=cfg.n_spectra or 20_000, workdir=str(workdir), seed=cfg.seed)
 
 
 def bench_search(spark, cfg, workdir: Path, line) -> dict:
-    from .search_bench import bench_search as run_search_case
+    from skysift.bench.search_bench import bench_search as run_search_case
 
     return run_search_case(spark, cfg, workdir, line)

@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..sky.mock_catalogs import benchmark_pair
+from skysift.sky.mock_catalogs import benchmark_pair
 
 
 INPUTS_JSON = "inputs.json"
@@ -63,8 +63,8 @@ def write_inputs(workdir: Path, n_left: int, n_right: int, seed: int, rows_per_f
 
 
 def _ours(spark, left: Path, right: Path, out: Path, radius_arcsec: float, **overrides) -> tuple[float, dict, dict]:
-    from ..crossmatch import CrossmatchConfig, run
-    from .memory import MemorySampler
+    from skysift.crossmatch import CrossmatchConfig, run
+    from skysift.bench.memory import MemorySampler
 
     cfg = CrossmatchConfig(left=str(left), right=str(right), output=str(out), radius_arcsec=radius_arcsec,
                            mode="nearest", **overrides)
@@ -77,7 +77,7 @@ def _ours(spark, left: Path, right: Path, out: Path, radius_arcsec: float, **ove
 
 def _peak(fn, *args):
     """Run a baseline in this process; its result and this process's peak RSS (GiB) meanwhile."""
-    from .memory import MemorySampler
+    from skysift.bench.memory import MemorySampler
 
     with MemorySampler() as mem:
         result = fn(*args)

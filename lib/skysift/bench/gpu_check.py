@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..models.precision import PRECISIONS
-from ..models.spectrum_encoder import EncoderConfig, SpectrumEncoder
-from .embed_bench import _save_model, forward_flops, model_throughput, per_row_baseline
+from skysift.models.precision import PRECISIONS
+from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
+from skysift.bench.embed_bench import _save_model, forward_flops, model_throughput, per_row_baseline
 
 GRID = "lin:3850:9000:3688"
 N_POINTS = 3688
@@ -65,7 +65,7 @@ def model_section(device: str, batches: tuple[int, ...], n_batches: int) -> dict
 
 
 def _toy_flux(n: int, seed: int) -> np.ndarray:
-    from ..train.toy import toy_flux
+    from skysift.train.toy import toy_flux
 
     return toy_flux(n, GRID, seed)[0].astype(np.float32)
 
@@ -83,7 +83,7 @@ def per_row_section(device: str, model: SpectrumEncoder, flux: np.ndarray) -> di
 
 def embed_batch_section(device: str, ckpt: Path, flux: np.ndarray, batch_size: int,
                         per_row_spectra_s: float | None) -> dict[str, Any]:
-    from ..infer.embed import EmbedBatch
+    from skysift.infer.embed import EmbedBatch
 
     pdf = pd.DataFrame({"spec_id": np.arange(len(flux), dtype=np.int64), "flux": list(flux)})
     out: dict[str, Any] = {"rows": len(flux), "batch_size": batch_size}
@@ -126,9 +126,9 @@ def embed_batch_section(device: str, ckpt: Path, flux: np.ndarray, batch_size: i
 
 
 def pretrain_section(work: Path, steps: int, n_spectra: int, profile: str = "paper") -> dict[str, Any]:
-    from ..config import load_config
-    from ..train.job import PretrainConfig, launch
-    from ..train.toy import write_toy_spectra
+    from skysift.config import load_config
+    from skysift.train.job import PretrainConfig, launch
+    from skysift.train.toy import write_toy_spectra
 
     table = write_toy_spectra(work / "spectra", n_spectra, GRID, seed=3, row_group_rows=256)
     out: dict[str, Any] = {"steps": steps, "batch_size": 32, "profile": profile}

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..config import require
-from ..paths import REPO_ROOT
+from skysift.config import require
+from skysift.paths import REPO_ROOT
 
 Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search"]
 
@@ -81,7 +81,7 @@ def _workdir(cfg: BenchmarkConfig) -> Path:
 
 
 def run(spark, cfg: BenchmarkConfig) -> dict:
-    from . import cases
+    from skysift.bench import cases
 
     workdir = _workdir(cfg)
     try:

@@ -65,7 +65,7 @@ def write_embeddings(path: Path, n: int, dim: int, seed: int, prefix: str, with_
 
 
 def _read_preds(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from ..io.tables import read_table
+    from skysift.io.tables import read_table
 
     t = read_table(path, columns=["spec_id", "neighbor_ids", "neighbor_distances"]).to_pandas()
     order = np.argsort(t["spec_id"].str.split("-").str[-1].astype(int).to_numpy())
@@ -111,9 +111,9 @@ def run_search_bench(spark, workdir: Path, line, n_kb: int = 100_000, n_queries:
     import faiss
     import pandas as pd
 
-    from ..index import build, search
-    from ..index.faiss_index import IndexSpec
-    from ..index.kb import clear_shard_cache, read_meta
+    from skysift.index import build, search
+    from skysift.index.faiss_index import IndexSpec
+    from skysift.index.kb import clear_shard_cache, read_meta
 
     workdir = Path(workdir)
     x = write_embeddings(workdir / "kb_emb", n_kb, dim, seed, "kb", with_labels=workdir / "kb_labels")

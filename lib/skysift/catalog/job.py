@@ -15,10 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..config import require
-from ..schema import LABELS, REJECTS
-from .labels import LoadCatalogConfig, derive_labels
-from .readers import read_catalog
+from skysift.config import require
+from skysift.schema import LABELS, REJECTS
+from skysift.catalog.labels import LoadCatalogConfig, derive_labels
+from skysift.catalog.readers import read_catalog
 
 CONFIG = LoadCatalogConfig
 
@@ -33,13 +33,13 @@ def load_labels(cfg: LoadCatalogConfig) -> tuple[pd.DataFrame, pd.DataFrame, int
 
 
 def run(spark, cfg: LoadCatalogConfig) -> dict:
-    from ..io.tables import commit_staging, discard_staging, staging_path, write_rejects, write_table_json
+    from skysift.io.tables import commit_staging, discard_staging, staging_path, write_rejects, write_table_json
 
     labels, rejects, read = load_labels(cfg)
     if cfg.key == "position":
         from pyspark.sql import functions as F
 
-        from .match import nearest_catalog_row
+        from skysift.catalog.match import nearest_catalog_row
 
         targets = spark.read.parquet(cfg.match_table)
         missing = [c for c in ("spec_id", "ra_deg", "dec_deg") if c not in targets.columns]

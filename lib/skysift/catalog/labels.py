@@ -13,10 +13,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..config import require
-from ..schema import LINE_FLUX_COLUMNS
-from ..spectra.bpt import classify_bpt
-from .readers import CatalogFormat
+from skysift.config import require
+from skysift.schema import LINE_FLUX_COLUMNS
+from skysift.spectra.bpt import classify_bpt
+from skysift.catalog.readers import CatalogFormat
 
 EXCLUDE = ("", "-")  # a label_map target that removes the class from the task (counted as rejected)
 

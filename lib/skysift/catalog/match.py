@@ -17,7 +17,7 @@ import pandas as pd
 
 
 def _cells(ra: np.ndarray, dec: np.ndarray, order: int) -> np.ndarray:
-    from ..sky.healpix_cells import cells, healpix29
+    from skysift.sky.healpix_cells import cells, healpix29
 
     return cells(healpix29(ra, dec), order)
 
@@ -41,7 +41,7 @@ def nearest_catalog_row(spark, targets, catalog: pd.DataFrame, radius_arcsec: fl
     ``targets``: Spark DataFrame with spec_id, ra_deg, dec_deg; ``catalog``: pandas with _row, ra_deg, dec_deg.
     """
     try:
-        from .. import crossmatch as xm
+        from skysift import crossmatch as xm
     except ImportError:  # pragma: no cover - only before the shared cross-match existed
         return _fallback_nearest(spark, targets, catalog, radius_arcsec)
     return _shared_nearest(spark, xm, targets, catalog, radius_arcsec)
@@ -50,7 +50,7 @@ def nearest_catalog_row(spark, targets, catalog: pd.DataFrame, radius_arcsec: fl
 def _shared_nearest(spark, xm, targets, catalog: pd.DataFrame, radius_arcsec: float):
     from pyspark.sql import functions as F
 
-    from ..sky.healpix_cells import neighbour_order
+    from skysift.sky.healpix_cells import neighbour_order
 
     def valid(df):
         return df.where(F.col("ra_deg").isNotNull() & F.col("dec_deg").isNotNull() & ~F.isnan("ra_deg")
@@ -70,7 +70,7 @@ def _fallback_nearest(spark, targets, catalog: pd.DataFrame, radius_arcsec: floa
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from ..sky.healpix_cells import neighbour_order, neighbourhood
+    from skysift.sky.healpix_cells import neighbour_order, neighbourhood
 
     order = neighbour_order(radius_arcsec)
     cat = catalog[["_row", "ra_deg", "dec_deg"]].reset_index(drop=True)

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import require
-from ..evaluate import classification_report
-from ..index.embeddings import stack
-from ..index.faiss_index import IndexSpec
-from ..index.local import build_local_index, knn, knn_vote
-from ..index.vote import MISSING, vote
+from skysift.config import require
+from skysift.evaluate import classification_report
+from skysift.index.embeddings import stack
+from skysift.index.faiss_index import IndexSpec
+from skysift.index.local import build_local_index, knn, knn_vote
+from skysift.index.vote import MISSING, vote
 
 NEEDS_SPARK = False
 
@@ -100,7 +100,7 @@ CONFIG = EvaluateKbConfig
 # ------------------------------------------------------------------ data
 def load_labelled(cfg: EvaluateKbConfig) -> pd.DataFrame:
     """spec_id, label, task, row (index into the returned embedding matrix) + attrs['x'] = embeddings."""
-    from ..io.tables import read_table
+    from skysift.io.tables import read_table
 
     parts = []
     for path in cfg.labels:
@@ -212,7 +212,7 @@ def compare_baselines(cfg: EvaluateKbConfig, sub: pd.DataFrame, x: np.ndarray) -
     ``res[method]`` is the full report of the first split (seed ``cfg.seed``); ``res["repeats"]`` holds every
     split's macro-F1 and ``res["mean_macro_f1"]`` / ``res["std_macro_f1"]`` their mean and sample std.
     """
-    from .baselines import bin_flux, cnn_predict, random_forest_predict
+    from skysift.eval_kb.baselines import bin_flux, cnn_predict, random_forest_predict
 
     ids, flux = load_flux(cfg.spectra, sub["spec_id"])
     pos = pd.Series(np.arange(len(ids)), index=ids)
@@ -249,7 +249,7 @@ def evaluate(cfg: EvaluateKbConfig, out: Path) -> dict:
     """Run every experiment, write PNGs into ``out``; return the metrics dict."""
     import faiss
 
-    from ..report import plots
+    from skysift.report import plots
 
     faiss.omp_set_num_threads(cfg.threads)
     lab = load_labelled(cfg)
@@ -314,7 +314,7 @@ def evaluate(cfg: EvaluateKbConfig, out: Path) -> dict:
 
 def write_report(metrics: dict, out: Path) -> Path:
     """report.html in ``out`` from the metrics dict."""
-    from ..report.html import HtmlReport
+    from skysift.report.html import HtmlReport
 
     rep = HtmlReport("skysift evaluate-kb")
     c = metrics["config"]
@@ -365,7 +365,7 @@ def _log_mlflow(cfg: EvaluateKbConfig, metrics: dict, out: Path) -> str | None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow  # lazy: 2 s import
 
-    from ..train.tracking import experiment_id, tracking_uri
+    from skysift.train.tracking import experiment_id, tracking_uri
 
     # same store as pre-training; artifacts beside it, never in the working directory's ./mlruns
     uri = tracking_uri()
@@ -386,7 +386,7 @@ def _log_mlflow(cfg: EvaluateKbConfig, metrics: dict, out: Path) -> str | None:
 
 
 def run(spark, cfg: EvaluateKbConfig) -> dict:
-    from ..io.tables import commit_staging, discard_staging, staging_path
+    from skysift.io.tables import commit_staging, discard_staging, staging_path
 
     staging = staging_path(cfg.output)
     staging.mkdir(parents=True)

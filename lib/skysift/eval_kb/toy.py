@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spectra.bpt import kauffmann03_nii, kewley01_nii
+from skysift.spectra.bpt import kauffmann03_nii, kewley01_nii
 
 TOY_CLASSES = ("star_forming", "agn", "normal")
 # rest wavelengths (Angstrom) of [OII], Hb, [OIII]5007, [OI], Ha, [NII]6584, [SII]6717/31
@@ -73,8 +73,8 @@ def write_pca_embeddings(spectra: str, output: str, dim: int = 16, model_version
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..index.embeddings import stack
-    from ..io.tables import read_table
+    from skysift.index.embeddings import stack
+    from skysift.io.tables import read_table
 
     t = read_table(spectra, columns=["spec_id", "flux"])
     emb = pca_embeddings(np.nan_to_num(stack(t.column("flux"))), dim)

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..config import require
-from ..schema import KB_ENTRIES, spark_schema
-from .faiss_index import IndexSpec, factory_string, min_training_points, new_index, serialize, train_index
-from .kb import (
+from skysift.config import require
+from skysift.schema import KB_ENTRIES, spark_schema
+from skysift.index.faiss_index import IndexSpec, factory_string, min_training_points, new_index, serialize, train_index
+from skysift.index.kb import (
     ENTRIES_DIR,
     TRAINED_FILE,
     KbError,
@@ -32,7 +32,7 @@ from .kb import (
     write_id_map,
     write_meta,
 )
-from . import embeddings as emb
+from skysift.index import embeddings as emb
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def add_shard(pdf: pd.DataFrame, trained: bytes, shard: int, kb: str, threads: i
     """Add one shard's rows to a copy of the trained empty index; write index + ID map; return entries."""
     import faiss
 
-    from .faiss_index import deserialize
+    from skysift.index.faiss_index import deserialize
 
     if threads > 0:
         faiss.omp_set_num_threads(threads)
@@ -121,7 +121,7 @@ def _sample_vectors(df, n: int, total: int, seed: int, output: str) -> np.ndarra
     """
     import pyarrow.parquet as pq
 
-    from ..io.tables import staging_path, write_batches_atomic
+    from skysift.io.tables import staging_path, write_batches_atomic
 
     if total == 0 or n == 0:
         return np.zeros((0, 0), dtype=np.float32)
@@ -181,7 +181,7 @@ def run(spark, cfg: BuildKbConfig) -> dict:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from ..io.tables import commit_staging, discard_staging, staging_path, write_rejects
+    from skysift.io.tables import commit_staging, discard_staging, staging_path, write_rejects
 
     t0 = time.perf_counter()
     embs = spark.read.parquet(cfg.embeddings)
@@ -294,7 +294,7 @@ def run(spark, cfg: BuildKbConfig) -> dict:
             labels_present = sorted(set(ent.column("label").to_pylist()))
             diag = {}
             if cfg.diagnostics_sample:
-                from .diagnostics import kb_diagnostics, write_diagnostics
+                from skysift.index.diagnostics import kb_diagnostics, write_diagnostics
 
                 sample = _sample_vectors(valid, cfg.diagnostics_sample, n, cfg.seed + 1, cfg.output)
                 diag = kb_diagnostics(sample)

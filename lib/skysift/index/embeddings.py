@@ -32,7 +32,7 @@ def check_columns(columns, path: str, role: str = "embeddings") -> None:
     """Fail with the missing names when a table lacks spec_id / embedding."""
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        from .kb import KbError
+        from skysift.index.kb import KbError
 
         raise KbError(
             f"{path}: {role} table needs columns {list(REQUIRED_COLUMNS)}; missing {missing} "

@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..config import require
+from skysift.config import require
 
 IndexKind = Literal["flat", "ivfpq", "hnsw", "pq"]
 

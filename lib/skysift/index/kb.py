@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from .faiss_index import IndexSpec, apply_search_params, deserialize
+from skysift.index.faiss_index import IndexSpec, apply_search_params, deserialize
 
 KB_JSON = "_kb.json"
 SHARDS_DIR = "shards"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .faiss_index import IndexSpec, apply_search_params, new_index, train_index
-from .vote import MISSING, vote
+from skysift.index.faiss_index import IndexSpec, apply_search_params, new_index, train_index
+from skysift.index.vote import MISSING, vote
 
 
 def build_local_index(kb_x: np.ndarray, spec: IndexSpec = IndexSpec(), k: int = 3):

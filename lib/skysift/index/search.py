@@ -17,12 +17,12 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from ..config import require
-from ..schema import PREDICTIONS, spark_schema
-from . import embeddings as emb
-from .faiss_index import IndexSpec
-from .kb import KbError, KbMeta, LoadedShard, load_shard, read_meta
-from .vote import MISSING, merge_topk, vote
+from skysift.config import require
+from skysift.schema import PREDICTIONS, spark_schema
+from skysift.index import embeddings as emb
+from skysift.index.faiss_index import IndexSpec
+from skysift.index.kb import KbError, KbMeta, LoadedShard, load_shard, read_meta
+from skysift.index.vote import MISSING, merge_topk, vote
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def run(spark, cfg: SearchKbConfig) -> dict:
     """Search every query row; summary: read = written (predictions) + rejected (unusable embeddings)."""
     from pyspark.sql import functions as F
 
-    from ..io.tables import commit_staging, discard_staging, staging_path, write_rejects, write_table_json
+    from skysift.io.tables import commit_staging, discard_staging, staging_path, write_rejects, write_table_json
 
     meta = read_meta(cfg.kb)
     check_kb(meta, cfg.kb)
@@ -261,7 +261,7 @@ def run(spark, cfg: SearchKbConfig) -> dict:
     except BaseException:
         discard_staging(staging)
         raise
-    from ..io.tables import count_rows
+    from skysift.io.tables import count_rows
 
     written = count_rows(out)
     return {

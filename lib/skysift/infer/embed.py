@@ -16,9 +16,9 @@ from typing import Any, Iterator, Literal
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError, require
-from ..models.precision import PRECISIONS, forward_autocast
-from ..schema import EMBEDDINGS, REJECTS
+from skysift.config import ConfigError, require
+from skysift.models.precision import PRECISIONS, forward_autocast
+from skysift.schema import EMBEDDINGS, REJECTS
 
 STAGE = "embed"
 REASON_COL = "reject_reason"
@@ -96,7 +96,7 @@ class EmbedBatch:
         device = _pick_device(self.device)
         key = (self.model_uri if self.model_version is None else f"{self.model_uri}#v{self.model_version}", device)
         if key not in _MODELS:
-            from ..train import tracking
+            from skysift.train import tracking
 
             threads = self.torch_threads or _task_cpus()
             if device == "cpu" and threads:
@@ -172,7 +172,7 @@ def _task_cpus() -> int:
 def _pick_device(want: str) -> str:
     if want == "cpu":
         return "cpu"
-    from ..spark import task_device
+    from skysift.spark import task_device
 
     return task_device()
 
@@ -186,7 +186,7 @@ def output_arrow_schema():
 
 def prepare(cfg: EmbedConfig, table_grids: list[str] | None = None) -> EmbedBatch:
     """Resolve the model on the driver and check the table's grid; raise ConfigError naming what was expected."""
-    from ..train import tracking
+    from skysift.train import tracking
 
     uri = tracking.tracking_uri() if cfg.model_uri.startswith(("models:", "runs:")) else None
     info = tracking.resolve_model(cfg.model_uri, uri)
@@ -219,8 +219,8 @@ def run(spark, cfg: EmbedConfig) -> dict[str, Any]:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from ..io.tables import commit_staging, discard_staging, staging_path
-    from ..schema import spark_schema
+    from skysift.io.tables import commit_staging, discard_staging, staging_path
+    from skysift.schema import spark_schema
 
     if not Path(cfg.input).exists():
         raise ConfigError(f"input {cfg.input}: no such spectra table")
@@ -252,7 +252,7 @@ def run(spark, cfg: EmbedConfig) -> dict[str, Any]:
         if n_rejected:
             bad.select(*REJECTS.names).write.mode("overwrite").parquet(str(staging / "_rejects"))
         n_read = out.count()
-        from ..io.tables import write_table_json
+        from skysift.io.tables import write_table_json
 
         write_table_json(staging, {"table": "embeddings", "model_uri": cfg.model_uri,
                                    "model_version": fn.model_version, "pooling": fn.pooling,

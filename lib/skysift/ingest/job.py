@@ -22,8 +22,8 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from ..config import ConfigError, require, to_dict
-from ..io.tables import (
+from skysift.config import ConfigError, require, to_dict
+from skysift.io.tables import (
     PartitionedParquetWriter,
     commit_staging,
     count_rows,
@@ -33,8 +33,8 @@ from ..io.tables import (
     write_rejects,
     write_table_json,
 )
-from ..schema import SPECTRA
-from .transform import ProcessingConfig, process_spectra_arrow
+from skysift.schema import SPECTRA
+from skysift.ingest.transform import ProcessingConfig, process_spectra_arrow
 
 FITS_SUFFIXES = (".fits", ".fits.gz", ".fits.bz2", ".fit", ".fts")
 
@@ -82,8 +82,8 @@ def ingest_batch(paths: list[str], cfg: IngestConfig, rejects_out: list) -> Iter
 
     Yields SPECTRA record batches; appends Reject objects to ``rejects_out``.
     """
-    from ..io.spectra_fits import read_spectra_file
-    from ..spectra.native import NativeSpectrum, Reject
+    from skysift.io.spectra_fits import read_spectra_file
+    from skysift.spectra.native import NativeSpectrum, Reject
 
     pending: list[NativeSpectrum] = []
     for path in paths:

@@ -15,13 +15,13 @@ from typing import Literal, Sequence
 import numpy as np
 import pyarrow as pa
 
-from ..config import require
-from ..healpix import degrade, healpix_index, valid_position
-from ..schema import SPECTRA
-from ..spectra.grid import GridConfig
-from ..spectra.native import NativeSpectrum, Reject
-from ..spectra.normalise import normalise
-from ..spectra.resample import resample_batch
+from skysift.config import require
+from skysift.healpix import degrade, healpix_index, valid_position
+from skysift.schema import SPECTRA
+from skysift.spectra.grid import GridConfig
+from skysift.spectra.native import NativeSpectrum, Reject
+from skysift.spectra.normalise import normalise
+from skysift.spectra.resample import resample_batch
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def _to_table(keep, flux, ivar, factor, method, cfg: ProcessingConfig) -> pa.Tab
 
 
 def _median_where(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    from ..spectra.normalise import masked_median
+    from skysift.spectra.normalise import masked_median
 
     return np.nan_to_num(masked_median(values, mask & np.isfinite(values)), nan=0.0)
 

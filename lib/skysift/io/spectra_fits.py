@@ -22,8 +22,8 @@ import os
 import time
 from typing import Iterable
 
-from ..spectra.native import NativeSpectrum, Reject
-from .readers import (
+from skysift.spectra.native import NativeSpectrum, Reject
+from skysift.io.readers import (
     BACKENDS,
     READERS,
     FitsError,
@@ -35,7 +35,7 @@ from .readers import (
     read_source,
     validate,
 )
-from .readers.fitsview import _one_line
+from skysift.io.readers.fitsview import _one_line
 
 __all__ = ["read_spectra_file", "read_spectra_files", "detect_file_layout", "compare_backends", "FITS_SUFFIXES"]
 

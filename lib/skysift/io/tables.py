@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from ..schema import REJECTS
+from skysift.schema import REJECTS
 
 REJECTS_DIR = "_rejects"
 TABLE_JSON = "_table.json"

@@ -17,9 +17,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..config import ConfigError, require
-from ..spectra.grid import parse_grid_id
-from ..spectra.patches import n_patches, patchify_torch
+from skysift.config import ConfigError, require
+from skysift.spectra.grid import parse_grid_id
+from skysift.spectra.patches import n_patches, patchify_torch
 
 # D, L, h of each named size. "paper": Tang et al. 2025; "tiny": tests and CI.
 PROFILES: dict[str, dict[str, int]] = {

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .separation import ARCSEC_PER_RAD, chord_for_radius
+from skysift.sky.separation import ARCSEC_PER_RAD, chord_for_radius
 
 MAX_CELLS_PER_AXIS = 1 << 20
 """Cells along one axis of [-1, 1]: three coordinates (< 2^21 each with the neighbours' room) pack into

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .healpix_cells import MAX_ORDER, N_BASE, cells, neighbourhood
+from skysift.sky.healpix_cells import MAX_ORDER, N_BASE, cells, neighbourhood
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import cdshealpix.nested as cds
 
-from ..healpix import healpix_index
+from skysift.healpix import healpix_index
 
 MAX_ORDER = 29
 N_BASE = 12

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .healpix_cells import healpix29
+from skysift.sky.healpix_cells import healpix29
 
 
 def _offset(ra_deg, dec_deg, sep_arcsec, bearing_rad):

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .healpix_cells import cells, neighbourhood
-from .separation import ARCSEC_PER_RAD, chord_for_radius, separation_from_vectors_arcsec
+from skysift.sky.healpix_cells import cells, neighbourhood
+from skysift.sky.separation import ARCSEC_PER_RAD, chord_for_radius, separation_from_vectors_arcsec
 
 DEFAULT_MAX_CANDIDATES = 4_000_000
 TREE_OPTS = dict(balanced_tree=False, compact_nodes=False)

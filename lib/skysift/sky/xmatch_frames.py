@@ -36,11 +36,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._nearest_kernel import MAX_CHORD, grid_nearest
-from .healpix_buckets import BucketPlan, assign_build, assign_probe, plan_buckets
-from .healpix_cells import healpix29, valid_coordinates
-from .pairs import nearest_per_build, tree_pairs
-from .separation import chord_for_radius, unit_vectors
+from skysift.sky._nearest_kernel import MAX_CHORD, grid_nearest
+from skysift.sky.healpix_buckets import BucketPlan, assign_build, assign_probe, plan_buckets
+from skysift.sky.healpix_cells import healpix29, valid_coordinates
+from skysift.sky.pairs import nearest_per_build, tree_pairs
+from skysift.sky.separation import chord_for_radius, unit_vectors
 
 LEFT_ID = "_lid"
 RIGHT_ID = "_rid"

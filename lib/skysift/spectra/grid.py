@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..config import require
+from skysift.config import require
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from .grid import GridConfig
+from skysift.spectra.grid import GridConfig
 
 LATTICE_LOGLAM0 = 3.5
 """log10(Angstrom) of lattice index 0 (SDSS/BOSS/LAMOST spectro pipelines)."""
@@ -161,7 +161,7 @@ def _flatten(rows: Sequence[np.ndarray], dtype) -> np.ndarray:
 
 def _linear_batch(loglam, flux, ivar, and_mask, grid: GridConfig) -> ResampledBatch:
     """Method 'linear' through the compiled kernel (numpy.interp per row, to float64 rounding)."""
-    from ._interp_kernel import interp_rows
+    from skysift.spectra._interp_kernel import interp_rows
 
     n_rows, n_out = len(flux), grid.n_points
     loglam = [np.asarray(r) for r in loglam]

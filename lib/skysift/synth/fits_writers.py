@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plates
-from .model import DLOGLAM, LOGLAM0, SynthBatch, model_loglam
+from skysift.synth import plates
+from skysift.synth.model import DLOGLAM, LOGLAM0, SynthBatch, model_loglam
 
 COADD_COLUMNS = ("flux", "loglam", "ivar", "and_mask", "or_mask", "wdisp", "sky", "model")
 SPECOBJ_DTYPE = np.dtype(

@@ -31,11 +31,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..config import require, to_dict
-from ..ingest.transform import ProcessingConfig, process_spectra_arrow
-from ..io.tables import PartitionedParquetWriter, commit_staging, discard_staging, staging_path, write_table_json
-from ..schema import REJECTS, SPECTRA, TRUTH
-from .model import SynthModelConfig, generate
+from skysift.config import require, to_dict
+from skysift.ingest.transform import ProcessingConfig, process_spectra_arrow
+from skysift.io.tables import PartitionedParquetWriter, commit_staging, discard_staging, staging_path, write_table_json
+from skysift.schema import REJECTS, SPECTRA, TRUTH
+from skysift.synth.model import SynthModelConfig, generate
 
 STATS_SCHEMA = "first_row long, rows long, written long, rejected long, files long, seconds double"
 
@@ -94,7 +94,7 @@ class PartitionWriter:
         self.started = time.perf_counter()
 
     def write_chunk(self, rows: np.ndarray) -> None:
-        from .fits_writers import write_batch
+        from skysift.synth.fits_writers import write_batch
 
         cfg = self.cfg
         batch = generate(rows, cfg.seed, cfg.model)

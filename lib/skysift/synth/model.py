@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..config import require
-from ..schema import LINE_FLUX_COLUMNS, TRUTH
-from . import continuum as cont
-from . import lines as L
-from . import plates, sky
-from .profiles import C_KMS, kms_per_pixel, render_gaussians
+from skysift.config import require
+from skysift.schema import LINE_FLUX_COLUMNS, TRUTH
+from skysift.synth import continuum as cont
+from skysift.synth import lines as L
+from skysift.synth import plates, sky
+from skysift.synth.profiles import C_KMS, kms_per_pixel, render_gaussians
 
 LOGLAM0 = 3.5
 DLOGLAM = 1e-4
@@ -218,7 +218,7 @@ class SynthBatch:
 
     def native_spectra(self, source_file: str = "") -> list:
         """The batch as NativeSpectrum objects (survey 'synth', SDSS loglam), for process_spectra."""
-        from ..spectra.native import NativeSpectrum
+        from skysift.spectra.native import NativeSpectrum
 
         loglam = model_loglam()
         t = self.truth

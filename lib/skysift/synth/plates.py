@@ -55,7 +55,7 @@ def offset_positions(
 
 def healpix29(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
     """Nested HEALPix index at order 29, from the same helper the ingest uses."""
-    from ..healpix import healpix_index
+    from skysift.healpix import healpix_index
 
     return healpix_index(ra_deg, dec_deg, 29)
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import require
-from ..models.precision import PRECISIONS
-from ..models.spectrum_encoder import EncoderConfig
-from .pretrain import SUMMARY, train_worker
+from skysift.config import require
+from skysift.models.precision import PRECISIONS
+from skysift.models.spectrum_encoder import EncoderConfig
+from skysift.train.pretrain import SUMMARY, train_worker
 
 NEEDS_SPARK = False
 
@@ -146,8 +146,8 @@ def _spawn_entry(local_rank: int, world: int, port: int, cfg: PretrainConfig) ->
 
 def launch(cfg: PretrainConfig, spark=None) -> dict[str, Any]:
     """Train with cfg.num_processes processes and return rank 0's summary."""
-    from ..config import ConfigError
-    from .data import table_grids
+    from skysift.config import ConfigError
+    from skysift.train.data import table_grids
 
     try:
         grids = table_grids(cfg.input)
@@ -171,7 +171,7 @@ def launch(cfg: PretrainConfig, spark=None) -> dict[str, Any]:
         from pyspark.ml.torch.distributor import TorchDistributor
 
         if spark is None:
-            from ..spark import session
+            from skysift.spark import session
 
             spark = session("local", app_name="skysift-pretrain")
         use_gpu = cfg.device != "cpu" and torch.cuda.is_available()

@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from ..models.precision import autocast, matmul_precision
-from ..models.spectrum_encoder import SpectrumEncoder, masked_mse, random_mask
-from .data import StreamSpec, loader
+from skysift.models.precision import autocast, matmul_precision
+from skysift.models.spectrum_encoder import SpectrumEncoder, masked_mse, random_mask
+from skysift.train.data import StreamSpec, loader
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -141,7 +141,7 @@ def train_worker(cfg) -> dict[str, Any]:
     end_step = cfg.total_steps if cfg.stop_after_steps is None else min(cfg.total_steps, cfg.stop_after_steps)
     mlf = run = None
     if rank == 0 and cfg.mlflow.enabled:
-        from . import tracking
+        from skysift.train import tracking
 
         uri = tracking.tracking_uri()
         mlf = tracking.mlflow_module(uri)
@@ -149,7 +149,7 @@ def train_worker(cfg) -> dict[str, Any]:
         run = mlf.start_run(run_id=run_id, experiment_id=None if run_id else exp_id)
         run_id = run.info.run_id
         if start_step == 0:
-            from ..config import to_dict
+            from skysift.config import to_dict
 
             mlf.log_params(tracking.flat_params(to_dict(cfg)))
             mlf.log_param("n_parameters", sum(p.numel() for p in model.parameters()))
@@ -241,8 +241,8 @@ def train_worker(cfg) -> dict[str, Any]:
 
 def _finish_mlflow(mlf, cfg, out: Path, best_val: float, end_step: int, complete: bool) -> dict[str, Any]:
     """Log the best checkpoint as a model and register it (complete runs only)."""
-    from ..models.spectrum_encoder import EncoderConfig
-    from . import tracking
+    from skysift.models.spectrum_encoder import EncoderConfig
+    from skysift.train import tracking
 
     run = mlf.active_run()
     mlf.log_metric("best_val_loss", best_val if math.isfinite(best_val) else -1.0, step=end_step)

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..models.spectrum_encoder import SpectrumEncoder, masked_mse, random_mask
-from ..spectra.patches import patch_starts, patchify
+from skysift.models.spectrum_encoder import SpectrumEncoder, masked_mse, random_mask
+from skysift.spectra.patches import patch_starts, patchify
 
 
 def visible_points(mask: np.ndarray, n_points: int, patch_size: int, overlap: int) -> np.ndarray:
@@ -144,9 +144,9 @@ def evaluate_table(checkpoint: str, spectra: str, label_columns: dict[str, str] 
     """
     import pyarrow as pa
 
-    from ..io.tables import read_table
-    from . import tracking
-    from .data import flux_matrix, split_hash
+    from skysift.io.tables import read_table
+    from skysift.train import tracking
+    from skysift.train.data import flux_matrix, split_hash
 
     info = tracking.resolve_model(checkpoint)
     model = tracking.load_encoder(info)

@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..schema import SPECTRA
-from ..spectra.grid import parse_grid_id
+from skysift.schema import SPECTRA
+from skysift.spectra.grid import parse_grid_id
 
 CLASSES = ("STAR", "GALAXY", "QSO")
 _ABSORPTION = (3934.8, 3969.6, 4861.3, 5175.4, 5893.0, 6562.8, 8542.1)

@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError
-from ..paths import REPO_ROOT
+from skysift.config import ConfigError
+from skysift.paths import REPO_ROOT
 
 ENCODER_STATE = "encoder_state.pt"
 ENCODER_CONFIG = "encoder_config.json"
@@ -97,7 +97,7 @@ def log_encoder(mlflow, encoder, pooling: str = "mean", extra_meta: dict | None 
     import numpy as np
     import torch
 
-    from ..models.spectrum_encoder import EmbeddingModel
+    from skysift.models.spectrum_encoder import EmbeddingModel
 
     cfg = encoder.cfg
     wrapper = EmbeddingModel(encoder.cpu().eval(), pooling).eval()
@@ -233,7 +233,7 @@ def load_encoder(info: dict[str, Any], device: str = "cpu"):
     """Our SpectrumEncoder with the weights of a model found by ``resolve_model``, in eval mode."""
     import torch
 
-    from ..models.spectrum_encoder import EncoderConfig, SpectrumEncoder
+    from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
 
     model = SpectrumEncoder(EncoderConfig(**info["meta"]["model"]))
     path = Path(info["dir"])

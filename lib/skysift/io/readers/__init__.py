@@ -8,9 +8,9 @@ turning every failure into a ``Reject`` is ``skysift.io.spectra_fits.read_spectr
 """
 from __future__ import annotations
 
-from . import lamost, sdss
-from .common import SpectrumProblem, validate
-from .fitsview import BACKENDS, FitsError, FitsView, NotFits, Truncated, Unsupported, open_view, read_source
+from skysift.io.readers import lamost, sdss
+from skysift.io.readers.common import SpectrumProblem, validate
+from skysift.io.readers.fitsview import BACKENDS, FitsError, FitsView, NotFits, Truncated, Unsupported, open_view, read_source
 
 LAYOUTS = ("sdss", "lamost-image", "lamost-table")
 

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ...spectra.native import NativeSpectrum
+from skysift.spectra.native import NativeSpectrum
 
 # log10(Angstrom) bounds of anything we accept as optical/near-IR wavelengths (about 316 A to 316,000 A).
 # Spectra inside these bounds but off the output grid pass: the resampler rejects them with its own reason.

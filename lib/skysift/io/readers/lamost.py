@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...spectra.native import NativeSpectrum
-from .common import LOGLAM_PLAUSIBLE, SpectrumProblem, as_1d, clean_text, finite_or_none
-from .fitsview import FitsView, Hdu
+from skysift.spectra.native import NativeSpectrum
+from skysift.io.readers.common import LOGLAM_PLAUSIBLE, SpectrumProblem, as_1d, clean_text, finite_or_none
+from skysift.io.readers.fitsview import FitsView, Hdu
 
 IMAGE_ROWS = 5
 TABLE_COLUMNS = ("FLUX", "IVAR", "WAVELENGTH")

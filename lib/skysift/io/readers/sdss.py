@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...spectra.native import NativeSpectrum
-from .common import SpectrumProblem, as_1d, clean_text, finite_or_none
-from .fitsview import FitsView, Hdu
+from skysift.spectra.native import NativeSpectrum
+from skysift.io.readers.common import SpectrumProblem, as_1d, clean_text, finite_or_none
+from skysift.io.readers.fitsview import FitsView, Hdu
 
 META_HDUS = {"SPECOBJ": "sdss", "SPALL": "boss"}
 PIXEL_COLUMNS = ("loglam", "flux", "ivar")
