@@ -1,4 +1,4 @@
-"""spark-submit entry point for `skysift build-kb` (see lib/skysift/index/build.py)."""
+"""spark-submit entry point for `skysift build-kb` (see lib/skysift/stages/build_kb/job.py)."""
 from skysift.cli import job_main
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""spark-submit entry point for `skysift crossmatch` (see lib/skysift/crossmatch.py)."""
+"""spark-submit entry point for `skysift crossmatch` (see lib/skysift/stages/crossmatch/job.py)."""
 from skysift.cli import job_main
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""spark-submit entry point for `skysift load-catalog` (see lib/skysift/catalog/job.py)."""
+"""spark-submit entry point for `skysift load-catalog` (see lib/skysift/stages/load_catalog/job.py)."""
 from skysift.cli import job_main
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""spark-submit entry point for `skysift pretrain` (see lib/skysift/train/job.py)."""
+"""spark-submit entry point for `skysift pretrain` (see lib/skysift/stages/pretrain/job.py)."""
 from skysift.cli import job_main
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""spark-submit entry point for `skysift search-kb` (see lib/skysift/index/search.py)."""
+"""spark-submit entry point for `skysift search-kb` (see lib/skysift/stages/search_kb/job.py)."""
 from skysift.cli import job_main
 
 if __name__ == "__main__":

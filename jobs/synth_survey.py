@@ -1,4 +1,4 @@
-"""spark-submit entry point for `skysift synth-survey` (see lib/skysift/synth/job.py)."""
+"""spark-submit entry point for `skysift synth-survey` (see lib/skysift/stages/synth_survey/job.py)."""
 from skysift.cli import job_main
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from skysift.paths import shared_data_dir  # noqa: E402
 @pytest.fixture(scope="session")
 def spark():
     """A local[2] session shared by all Spark tests (starting one costs ~7 s)."""
-    from skysift.spark import session
+    from skysift.runtime.spark import session
 
     spark = session("local", app_name="skysift-tests", extra_conf={"spark.sql.shuffle.partitions": 4})
     yield spark

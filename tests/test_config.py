@@ -5,7 +5,7 @@ from typing import Literal
 import pytest
 
 from skysift.config import ConfigError, field_docs, load_config, parse_override, require
-from skysift.ingest.job import IngestConfig
+from skysift.stages.ingest_spectra.config import IngestConfig
 from skysift.spectra.grid import GridConfig
 
 
@@ -66,7 +66,7 @@ def test_field_docs_are_read_from_source():
 def test_every_job_config_field_has_a_docstring():
     from dataclasses import fields, is_dataclass
 
-    from skysift.ingest.transform import ProcessingConfig
+    from skysift.spectra.processing import ProcessingConfig
 
     for cls in (IngestConfig, ProcessingConfig, GridConfig):
         docs = field_docs(cls)

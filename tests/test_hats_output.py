@@ -7,10 +7,10 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 
-from skysift.crossmatch import CrossmatchConfig, run
+from skysift.stages.crossmatch.job import CrossmatchConfig, run
 from skysift.io.catalog_writers import hats_partitions, write_fits, write_hats_table, write_votable
 from skysift.io.tables import count_rows, read_rejects
-from skysift.sky.mock_catalogs import benchmark_pair
+from skysift.synth.mock_catalogs import benchmark_pair
 from skysift.sky.separation import angular_separation_arcsec
 
 lsdb = pytest.importorskip("lsdb")

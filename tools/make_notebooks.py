@@ -20,7 +20,7 @@ def quickstart() -> nbf.NotebookNode:
              "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nimport numpy as np\n"
              "import pyarrow.dataset as pads\n\n"
              "from skysift.cli import run_job\nfrom skysift.io.tables import read_rejects\n"
-             "from skysift.paths import shared_data_dir\nfrom skysift.spark import session\n\n"
+             "from skysift.paths import shared_data_dir\nfrom skysift.runtime.spark import session\n\n"
              "out = Path(OUT or tempfile.mkdtemp(prefix='skysift-quickstart-'))\n"
              "spark = session('local', app_name='skysift-quickstart')\nout"),
         md("## 1. A synthetic survey with known truth\n\nReal-format FITS files (SDSS `spec-PLATE-MJD-FIBER`, "

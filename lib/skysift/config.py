@@ -20,10 +20,12 @@ from typing import Any, Literal, Mapping, Sequence, TypeVar
 
 import yaml
 
+from skysift.runtime.errors import SkysiftError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(SkysiftError, ValueError):
     """A configuration key or value that the job cannot use."""
 
 

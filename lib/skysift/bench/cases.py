@@ -71,7 +71,7 @@ def bench_resample(spark, cfg, workdir: Path, line) -> dict:
 def _synth(spark, out: Path, n: int, fmt: str, seed: int, extra: dict | None = None) -> dict:
     from skysift.config import load_config
     from skysift.paths import default_job_config
-    from skysift.synth import job as synth_job
+    from skysift.stages.synth_survey import job as synth_job
 
     cfg = load_config(
         synth_job.CONFIG, default_job_config("synth-survey"),
@@ -86,11 +86,11 @@ def bench_ingest(spark, cfg, workdir: Path, line) -> dict:
     import pyarrow.parquet as pq
 
     from skysift.config import load_config
-    from skysift.ingest import job as ingest_job
-    from skysift.ingest.job import list_input_files
+    from skysift.stages.ingest_spectra import job as ingest_job
+    from skysift.stages.ingest_spectra.tasks import ingest_batch, list_input_files
     from skysift.io.spectra_fits import read_spectra_file
     from skysift.paths import default_job_config
-    from skysift.spectra.native import Reject
+    from skysift.runtime.rejects import Reject
 
     survey = workdir / "survey"
     if not survey.exists():
@@ -138,7 +138,7 @@ def bench_ingest(spark, cfg, workdir: Path, line) -> dict:
     # from the reader/kernel gain
     start = time.perf_counter()
     twin_rejects: list = []
-    twin = [b for b in ingest_job.ingest_batch(files, ingest_cfg, twin_rejects)]
+    twin = [b for b in ingest_batch(files, ingest_cfg, twin_rejects)]
     pq.write_table(pa.Table.from_batches(twin), workdir / "sequential_twin.parquet")
     t_twin = time.perf_counter() - start
     return line("ingest", t_ours, t_base, files=len(files), ours_files_per_s=round(len(files) / t_ours, 1),

@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from skysift.sky.mock_catalogs import benchmark_pair
+from skysift.synth.mock_catalogs import benchmark_pair
 
 
 INPUTS_JSON = "inputs.json"
@@ -63,7 +63,7 @@ def write_inputs(workdir: Path, n_left: int, n_right: int, seed: int, rows_per_f
 
 
 def _ours(spark, left: Path, right: Path, out: Path, radius_arcsec: float, **overrides) -> tuple[float, dict, dict]:
-    from skysift.crossmatch import CrossmatchConfig, run
+    from skysift.stages.crossmatch.job import CrossmatchConfig, run
     from skysift.bench.memory import MemorySampler
 
     cfg = CrossmatchConfig(left=str(left), right=str(right), output=str(out), radius_arcsec=radius_arcsec,

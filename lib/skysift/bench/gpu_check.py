@@ -65,7 +65,7 @@ def model_section(device: str, batches: tuple[int, ...], n_batches: int) -> dict
 
 
 def _toy_flux(n: int, seed: int) -> np.ndarray:
-    from skysift.train.toy import toy_flux
+    from skysift.synth.toy_spectra import toy_flux
 
     return toy_flux(n, GRID, seed)[0].astype(np.float32)
 
@@ -83,7 +83,7 @@ def per_row_section(device: str, model: SpectrumEncoder, flux: np.ndarray) -> di
 
 def embed_batch_section(device: str, ckpt: Path, flux: np.ndarray, batch_size: int,
                         per_row_spectra_s: float | None) -> dict[str, Any]:
-    from skysift.infer.embed import EmbedBatch
+    from skysift.stages.embed_spectra.job import EmbedBatch
 
     pdf = pd.DataFrame({"spec_id": np.arange(len(flux), dtype=np.int64), "flux": list(flux)})
     out: dict[str, Any] = {"rows": len(flux), "batch_size": batch_size}
@@ -127,8 +127,8 @@ def embed_batch_section(device: str, ckpt: Path, flux: np.ndarray, batch_size: i
 
 def pretrain_section(work: Path, steps: int, n_spectra: int, profile: str = "paper") -> dict[str, Any]:
     from skysift.config import load_config
-    from skysift.train.job import PretrainConfig, launch
-    from skysift.train.toy import write_toy_spectra
+    from skysift.stages.pretrain.job import PretrainConfig, launch
+    from skysift.synth.toy_spectra import write_toy_spectra
 
     table = write_toy_spectra(work / "spectra", n_spectra, GRID, seed=3, row_group_rows=256)
     out: dict[str, Any] = {"steps": steps, "batch_size": 32, "profile": profile}

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder, masked_mse, random_mask
-from skysift.train.data import StreamSpec, loader
+from skysift.io.parquet_stream import StreamSpec, loader
 
 
 def train_step_seconds(cfg: EncoderConfig, batch_size: int, n_steps: int = 5) -> float:
@@ -55,7 +55,7 @@ def run_loader_benchmark(spark, n_spectra: int = 20_000, workdir: str = "runs/be
                          profile: str = "tiny", n_points: int = 3688, batch_size: int = 32, n_steps: int = 5,
                          workers: int = 0, table: str | None = None) -> dict[str, Any]:
     """Time the loader over the table (one pass) and the training step; print and return the figures."""
-    from skysift.train.toy import write_toy_spectra
+    from skysift.synth.toy_spectra import write_toy_spectra
 
     grid_id = f"lin:3850:9000:{n_points}"
     if table is None:

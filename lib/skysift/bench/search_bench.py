@@ -111,9 +111,10 @@ def run_search_bench(spark, workdir: Path, line, n_kb: int = 100_000, n_queries:
     import faiss
     import pandas as pd
 
-    from skysift.index import build, search
-    from skysift.index.faiss_index import IndexSpec
-    from skysift.index.kb import clear_shard_cache, read_meta
+    from skysift.stages.build_kb import job as build
+    from skysift.stages.search_kb import job as search
+    from skysift.kb.faiss_index import IndexSpec
+    from skysift.kb.store import clear_shard_cache, read_meta
 
     workdir = Path(workdir)
     x = write_embeddings(workdir / "kb_emb", n_kb, dim, seed, "kb", with_labels=workdir / "kb_labels")

@@ -126,7 +126,7 @@ def _pixel_dir(order: int, npix: int) -> str:
 def write_hats_table(table: pa.Table, folder: str | os.PathLike, ra: str = "ra_deg", dec: str = "dec_deg",
                      name: str = "catalog", pixel_threshold: int = 1_000_000, histogram_order: int = 8) -> dict[str, Any]:
     """Write an in-memory Arrow table as a HATS catalog (adds ``healpix29`` when absent)."""
-    from skysift.sky.healpix_cells import healpix29
+    from skysift.sky.healpix import healpix29
 
     folder = Path(folder)
     if HEALPIX not in table.column_names:
@@ -169,7 +169,7 @@ def write_spark_catalog(df, folder: str | os.PathLike, format: str = "parquet", 
     df.write.mode("overwrite").parquet(str(work))
     rows = spark.read.parquet(str(work))
     if HEALPIX not in rows.columns:
-        from skysift.sky.healpix_cells import healpix29
+        from skysift.sky.healpix import healpix29
 
         def add_healpix(batches):
             for pdf in batches:

@@ -22,7 +22,9 @@ import os
 import time
 from typing import Iterable
 
-from skysift.spectra.native import NativeSpectrum, Reject
+from skysift.spectra.native import NativeSpectrum
+
+from skysift.runtime.rejects import Reject
 from skysift.io.readers import (
     BACKENDS,
     READERS,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skysift.sky.healpix_cells import cells, neighbourhood
+from skysift.sky.healpix import cells, neighbourhood
 from skysift.sky.separation import ARCSEC_PER_RAD, chord_for_radius, separation_from_vectors_arcsec
 
 DEFAULT_MAX_CANDIDATES = 4_000_000

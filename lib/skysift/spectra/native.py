@@ -49,28 +49,3 @@ class NativeSpectrum:
     """Index of the spectrum inside its file, when a file holds several."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Anything else a reader wants to carry (not written to the spectra table)."""
-
-
-@dataclass
-class Reject:
-    """A file or row that could not be used, with the step and a one-line reason."""
-
-    source_file: str
-    """Path of the offending file."""
-    stage: str
-    """read | validate | resample | normalise | ..."""
-    reason: str
-    """One line saying what is wrong."""
-    row_index: int | None = None
-    """Row inside the file, when known."""
-    spec_id: str | None = None
-    """Spectrum id, when it could be read."""
-
-    def as_row(self) -> dict[str, Any]:
-        return {
-            "source_file": self.source_file,
-            "row_index": self.row_index,
-            "spec_id": self.spec_id,
-            "stage": self.stage,
-            "reason": self.reason,
-        }

@@ -23,6 +23,7 @@ from skysift.schema import LINE_FLUX_COLUMNS, TRUTH
 from skysift.synth import continuum as cont
 from skysift.synth import lines as L
 from skysift.synth import plates, sky
+from skysift.sky.healpix import healpix29
 from skysift.synth.profiles import C_KMS, kms_per_pixel, render_gaussians
 
 LOGLAM0 = 3.5
@@ -577,7 +578,7 @@ def generate(rows: np.ndarray, seed: int, cfg: SynthModelConfig) -> SynthBatch:
             "survey": np.array(plates.LAYOUTS, dtype=object)[layout],
             "ra_deg": ra,
             "dec_deg": dec,
-            "healpix29": plates.healpix29(ra, dec),
+            "healpix29": healpix29(ra, dec),
             "class": pipe_class.astype(object),
             "subclass": subclass,
             "target_class": np.array(CLASSES, dtype=object)[cls],

@@ -53,13 +53,6 @@ def offset_positions(
     return ra, np.degrees(dec)
 
 
-def healpix29(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
-    """Nested HEALPix index at order 29, from the same helper the ingest uses."""
-    from skysift.healpix import healpix_index
-
-    return healpix_index(ra_deg, dec_deg, 29)
-
-
 def lamost_ids(plate: np.ndarray, fiber: np.ndarray) -> dict[str, np.ndarray]:
     """LAMOST plan id, spectrograph, fibre-in-spectrograph and OBSID for synthetic plates."""
     plate = np.asarray(plate, dtype=np.int64)

@@ -273,7 +273,7 @@ def standalone_cluster(
     default, removed on exit unless ``keep_root`` or a caller-given ``root``).
     Returns once the worker is registered and ALIVE in the master's JSON status.
     """
-    from skysift.spark import check_java
+    from skysift.runtime.spark import check_java
 
     check_java()
     made_root = root is None

@@ -1,1 +1,0 @@
-"""Reference catalogs -> the `labels` table (skysift load-catalog)."""

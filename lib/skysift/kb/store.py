@@ -1,0 +1,198 @@
+"""The knowledge base on disk and the executor-side cache that loads it.
+
+Layout of a KB folder (written by ``skysift build-kb``)::
+
+    KB/_kb.json                  KbMeta: index spec, factory string, dim, model, shards, kb_version
+    KB/trained.faiss             the trained, empty index every shard started from
+    KB/shards/shard-NNNNN.faiss  one faiss index per shard (faiss ids = local_id)
+    KB/shards/shard-NNNNN.ids.parquet   its ID map: spec_id, label, ... in local_id order
+    KB/entries/                  all entries with (shard, local_id): the provenance table (KB_ENTRIES)
+    KB/diagnostics/              kb_diagnostics.json + PNGs
+    KB/_rejects                  rows that could not enter the KB
+
+Shard files are read and written through pyarrow's filesystem layer, so a KB
+may sit on any filesystem pyarrow reaches (local, HDFS, S3) when executors and
+driver share it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from skysift.kb.faiss_index import IndexSpec, apply_search_params, deserialize
+
+KB_JSON = "_kb.json"
+SHARDS_DIR = "shards"
+ENTRIES_DIR = "entries"
+TRAINED_FILE = "trained.faiss"
+
+
+class KbError(RuntimeError):
+    """A KB that cannot answer the request: missing, empty, wrong dimension or model version."""
+
+
+@dataclass(frozen=True)
+class KbMeta:
+    """What a KB holds; stored as KB/_kb.json."""
+
+    index: IndexSpec
+    """The index spec the shards were built with."""
+    factory: str
+    """faiss factory string of each shard."""
+    dim: int
+    """Embedding dimension."""
+    n_entries: int
+    """Entries over all shards."""
+    shards: tuple[int, ...]
+    """Shard numbers present (files shards/shard-NNNNN.faiss)."""
+    shard_sizes: tuple[int, ...]
+    """Entries per shard, same order as ``shards``."""
+    task: str | None = None
+    """Labelling task of the entries (None when the labels had no task column)."""
+    labels: tuple[str, ...] = ()
+    """Distinct labels in the KB."""
+    model_uri: str | None = None
+    """Encoder URI of the embeddings (None when the table had no model_uri)."""
+    model_version: str | None = None
+    """Encoder version of the embeddings (None when the table had no model_version)."""
+    kb_version: str = ""
+    """Content hash of the shard files and ID maps."""
+    build: dict = field(default_factory=dict)
+    """Build provenance: config, input paths, timings."""
+
+    def to_json(self) -> str:
+        d = dataclasses.asdict(self)
+        return json.dumps(d, indent=2, sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> "KbMeta":
+        d = json.loads(text)
+        d["index"] = IndexSpec(**d["index"])
+        for key in ("shards", "shard_sizes", "labels"):
+            d[key] = tuple(d.get(key) or ())
+        return cls(**d)
+
+
+def shard_file(kb: str, shard: int) -> str:
+    """Path of shard ``shard``'s faiss index inside KB folder ``kb``."""
+    return f"{str(kb).rstrip('/')}/{SHARDS_DIR}/shard-{shard:05d}.faiss"
+
+
+def shard_ids_file(kb: str, shard: int) -> str:
+    """Path of shard ``shard``'s ID map (Parquet, local_id order)."""
+    return f"{str(kb).rstrip('/')}/{SHARDS_DIR}/shard-{shard:05d}.ids.parquet"
+
+
+def _fs(path: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in path:
+        return pafs.FileSystem.from_uri(path)
+    return pafs.LocalFileSystem(), str(Path(path).absolute())
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` (any pyarrow filesystem), creating parent folders."""
+    fs, p = _fs(path)
+    fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(p) as out:
+        out.write(data)
+
+
+def read_bytes(path: str) -> bytes:
+    """Read a whole file from any pyarrow filesystem."""
+    fs, p = _fs(path)
+    with fs.open_input_stream(p) as src:
+        return src.read()
+
+
+def write_id_map(path: str, table: pa.Table) -> None:
+    """Write a shard's ID map table."""
+    fs, p = _fs(path)
+    fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
+    pq.write_table(table, p, filesystem=fs)
+
+
+def read_meta(kb: str) -> KbMeta:
+    """The KB's metadata; KbError with the path when it is not a KB."""
+    try:
+        text = read_bytes(f"{str(kb).rstrip('/')}/{KB_JSON}").decode()
+    except (FileNotFoundError, OSError):
+        raise KbError(f"{kb}: not a knowledge base (no {KB_JSON}); build one with `skysift build-kb`") from None
+    return KbMeta.from_json(text)
+
+
+def write_meta(kb: str, meta: KbMeta) -> None:
+    write_bytes(f"{str(kb).rstrip('/')}/{KB_JSON}", meta.to_json().encode())
+
+
+def content_version(kb: str, shards: tuple[int, ...]) -> str:
+    """kb_version: sha256 over every shard file and ID map, in shard order (16 hex digits)."""
+    h = hashlib.sha256()
+    for s in shards:
+        for path in (shard_file(kb, s), shard_ids_file(kb, s)):
+            fs, p = _fs(path)
+            with fs.open_input_stream(p) as src:
+                while chunk := src.read(1 << 24):
+                    h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class LoadedShard:
+    """A shard's index (search parameters set) and its ID map columns."""
+
+    index: Any
+    spec_ids: np.ndarray
+    labels: np.ndarray
+
+
+_CACHE: dict[tuple, LoadedShard] = {}
+_LOCK = threading.Lock()
+
+
+def _keep_only_kb(key: tuple) -> None:
+    """Drop cached shards of every other KB (folder + version) than ``key``'s; call with ``_LOCK`` held.
+
+    One KB per worker at a time, dropped before the next one loads: a 1M x 768 flat KB is 3 GB per
+    worker, and keeping the previous KB as well ran a 24 GiB machine out of memory.
+    """
+    for old in [c for c in _CACHE if c[:2] != key[:2]]:
+        _CACHE.pop(old, None)
+
+
+def clear_shard_cache() -> None:
+    """Drop every cached shard of this process (the driver after a sequential ``search_local``)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+def load_shard(kb: str, shard: int, spec: IndexSpec, kb_version: str, k: int) -> LoadedShard:
+    """Shard ``shard`` of ``kb``, loaded once per Python worker and cached by (kb, version, shard, params)."""
+    key = (str(kb), kb_version, shard, spec, k)
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is None:
+            _keep_only_kb(key)
+    if hit is not None:
+        return hit
+    index = apply_search_params(deserialize(read_bytes(shard_file(kb, shard))), spec, k)
+    fs, p = _fs(shard_ids_file(kb, shard))
+    ids = pq.read_table(p, filesystem=fs, columns=["spec_id", "label"])
+    loaded = LoadedShard(
+        index=index,
+        spec_ids=ids.column("spec_id").to_numpy(zero_copy_only=False).astype(object),
+        labels=ids.column("label").to_numpy(zero_copy_only=False).astype(object),
+    )
+    with _LOCK:
+        _keep_only_kb(key)  # again: another thread may have loaded another KB meanwhile
+        _CACHE[key] = loaded
+    return loaded

@@ -1,0 +1,350 @@
+"""`skysift build-kb`: embeddings + labels -> a sharded faiss knowledge base (autofaiss-style).
+
+Driver: join, validate, train the index once on a sample when its type needs
+training (IVF / PQ), broadcast the trained empty index. Executors: each shard
+partition deserialises it, adds its vectors and writes its index file and ID
+map (``add_shard``, the per-partition function, also callable without Spark).
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from skysift.config import require
+from skysift.schema import KB_ENTRIES, spark_schema
+from skysift.kb.faiss_index import IndexSpec, factory_string, min_training_points, new_index, serialize, train_index
+from skysift.kb.store import (
+    ENTRIES_DIR,
+    TRAINED_FILE,
+    KbError,
+    KbMeta,
+    content_version,
+    shard_file,
+    shard_ids_file,
+    write_bytes,
+    write_id_map,
+    write_meta,
+)
+from skysift.kb import embeddings as emb
+
+
+@dataclass(frozen=True)
+class BuildKbConfig:
+    """Configuration of `skysift build-kb`."""
+
+    embeddings: str = ""
+    """Embeddings table (any Parquet table with spec_id + embedding float list)."""
+    labels: str = ""
+    """Labels table(s) (spec_id, label[, task, catalog, ra_deg, dec_deg, z]) from load-catalog; several tables
+    (comma-separated, e.g. a survey's truth and a reference catalog) are concatenated by column name."""
+    output: str = ""
+    """KB folder to write."""
+    task: str = ""
+    """Task to build the KB for when the labels table holds several (its `task` column)."""
+    index: IndexSpec = field(default_factory=IndexSpec)
+    """faiss index type and parameters (flat = exact L2, Tang et al. 2025)."""
+    n_shards: int = 0
+    """Shards (one faiss index each); 0 = ceil(entries / max_shard_entries)."""
+    max_shard_entries: int = 500_000
+    """Largest shard when n_shards = 0 (768-d float32 flat: 1.5 GB)."""
+    train_sample_size: int = 100_000
+    """Vectors sampled to the driver to train IVF/PQ (faiss guideline: 30-256 per centroid)."""
+    faiss_threads_per_task: int = 1
+    """OpenMP threads faiss uses inside one Spark task (0 = faiss default: all cores)."""
+    diagnostics_sample: int = 2000
+    """KB entries sampled for the pairwise-distance diagnostics (0 = skip)."""
+    seed: int = 0
+    """Seed of the training and diagnostics samples."""
+
+    def __post_init__(self):
+        require(bool(self.embeddings), "build-kb needs --embeddings DIR")
+        require(bool(self.labels), "build-kb needs --labels DIR")
+        require(bool(self.output), "build-kb needs --output DIR")
+        require(self.n_shards >= 0, f"n_shards must be >= 0, got {self.n_shards}")
+        require(self.max_shard_entries >= 1, f"max_shard_entries must be >= 1, got {self.max_shard_entries}")
+        require(self.train_sample_size >= 1, f"train_sample_size must be >= 1, got {self.train_sample_size}")
+        require(self.faiss_threads_per_task >= 0, "faiss_threads_per_task must be >= 0")
+        require(self.diagnostics_sample >= 0, "diagnostics_sample must be >= 0")
+
+
+CONFIG = BuildKbConfig
+ENTRY_COLUMNS = [f.name for f in KB_ENTRIES if f.name not in ("shard", "local_id")]
+
+
+def add_shard(pdf: pd.DataFrame, trained: bytes, shard: int, kb: str, threads: int = 1) -> pd.DataFrame:
+    """Add one shard's rows to a copy of the trained empty index; write index + ID map; return entries."""
+    import faiss
+
+    from skysift.kb.faiss_index import deserialize
+
+    if threads > 0:
+        faiss.omp_set_num_threads(threads)
+    index = deserialize(trained)
+    x = emb.stack(pdf["embedding"])
+    index.add(x)
+    write_bytes(shard_file(kb, shard), serialize(index))
+    out = pdf.reindex(columns=ENTRY_COLUMNS).reset_index(drop=True)
+    out["shard"] = np.int32(shard)
+    out["local_id"] = np.arange(len(out), dtype=np.int64)
+    table = pa.Table.from_pandas(out, schema=KB_ENTRIES, preserve_index=False)
+    write_id_map(shard_ids_file(kb, shard), table)
+    return emb.object_strings(out)
+
+
+def _shard_builder(kb: str, trained_bc, threads: int):
+    def build(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from pyspark import TaskContext
+
+        parts = [b for b in batches if len(b)]
+        if not parts:
+            return
+        ctx = TaskContext.get()
+        shard = ctx.partitionId() if ctx is not None else 0
+        yield add_shard(pd.concat(parts, ignore_index=True), trained_bc.value, shard, kb, threads)
+
+    return build
+
+
+def _sample_vectors(df, n: int, total: int, seed: int, output: str) -> np.ndarray:
+    """About ``n`` embeddings drawn at random (Spark's sample), as one (n, dim) float32 array.
+
+    The tasks write their sampled rows with pyarrow into a temporary sibling folder of ``output`` and the
+    driver reads the files (then removes them): sent back as task results, 100k x 768 float32 (300 MB)
+    went through the driver JVM's heap twice and ran it out of memory at 1M entries.
+    """
+    import pyarrow.parquet as pq
+
+    from skysift.io.tables import staging_path, write_batches_atomic
+
+    if total == 0 or n == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    frac = min(1.0, 1.2 * n / total)
+    part = df.select("embedding") if frac >= 1.0 else df.select("embedding").sample(False, frac, seed)
+    folder = staging_path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = str(folder)
+
+    def writer(batches):
+        from pyspark import TaskContext
+
+        rows = write_batches_atomic(f"{target}/part-{TaskContext.get().partitionId():06d}.parquet", batches)
+        yield pa.RecordBatch.from_pydict({"rows": [rows]})
+
+    try:
+        part.mapInArrow(writer, "rows long").collect()
+        files = sorted(folder.glob("part-*.parquet"))
+        if not files:
+            return np.zeros((0, 0), dtype=np.float32)
+        table = pa.concat_tables([pq.read_table(f) for f in files])
+        return emb.stack(table.slice(0, n).column("embedding"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _labels_for_task(spark, cfg: BuildKbConfig):
+    from pyspark.sql import functions as F
+
+    labels = None
+    for path in [p.strip() for p in cfg.labels.split(",") if p.strip()]:
+        part = spark.read.parquet(path)
+        for c in ("spec_id", "label"):
+            if c not in part.columns:
+                raise KbError(f"{path}: labels table needs spec_id and label; has {part.columns}")
+        if "task" not in part.columns and cfg.task:
+            part = part.withColumn("task", F.lit(cfg.task))
+        labels = part if labels is None else labels.unionByName(part, allowMissingColumns=True)
+    task = cfg.task or None
+    if "task" in labels.columns:
+        tasks = sorted(r[0] for r in labels.select("task").distinct().collect() if r[0] is not None)
+        if task is None and len(tasks) > 1:
+            raise KbError(f"{cfg.labels} holds several tasks {tasks}; pick one with --set task=NAME")
+        if task is not None and task not in tasks:
+            raise KbError(f"{cfg.labels}: no labels for task {task!r}; tasks present: {tasks}")
+        task = task or (tasks[0] if tasks else None)
+        if task is not None:
+            labels = labels.filter(F.col("task") == task)
+    for c in ENTRY_COLUMNS:
+        if c not in labels.columns and c != "model_version":
+            labels = labels.withColumn(c, F.lit(None).cast("double" if c in ("ra_deg", "dec_deg", "z") else "string"))
+    return labels.select("spec_id", "label", "task", "catalog", "ra_deg", "dec_deg", "z"), task
+
+
+def run(spark, cfg: BuildKbConfig) -> dict:
+    """Build the KB; summary counts label rows: read = written (KB entries) + rejected."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from skysift.io.tables import commit_staging, discard_staging, staging_path, write_rejects
+
+    t0 = time.perf_counter()
+    embs = spark.read.parquet(cfg.embeddings)
+    emb.check_columns(embs.columns, cfg.embeddings)
+    has_model = "model_version" in embs.columns
+    embs = embs.select(
+        "spec_id",
+        "embedding",
+        (F.col("model_version").cast("string") if has_model else F.lit(None).cast("string")).alias("model_version"),
+        (F.col("model_uri").cast("string") if "model_uri" in embs.columns else F.lit(None).cast("string")).alias(
+            "model_uri"
+        ),
+    )
+    # an embeddings table holds one vector per spectrum; a repeated spec_id must not become two KB entries
+    embs = embs.dropDuplicates(["spec_id"])
+    labels, task = _labels_for_task(spark, cfg)
+
+    # one label row per spec_id: the first by (label, catalog); the others are rejects, not dropped
+    w = Window.partitionBy("spec_id").orderBy(F.col("label").asc_nulls_last(), F.col("catalog").asc_nulls_last())
+    labels = labels.withColumn("_rank", F.row_number().over(w))
+    joined = labels.join(embs, on="spec_id", how="left")
+    reason = (
+        F.when(F.col("label").isNull() | (F.trim("label") == ""), F.lit("label is empty"))
+        .when(F.col("_rank") > 1, F.lit("duplicate spec_id in labels (first by label kept)"))
+        .when(F.col("embedding").isNull(), F.lit("no embedding for this spec_id"))
+        .otherwise(emb.invalid_embedding_reason())
+    )
+    joined = joined.withColumn("_reason", reason).drop("_rank").cache()
+    try:
+        stats = joined.groupBy(F.col("_reason").isNull().alias("ok")).agg(
+            F.count(F.lit(1)).alias("n"),
+            F.min(F.size("embedding")).alias("dmin"),
+            F.max(F.size("embedding")).alias("dmax"),
+            F.collect_set("model_version").alias("versions"),
+            F.first("model_uri", ignorenulls=True).alias("uri"),
+        ).collect()
+        by_ok = {r["ok"]: r for r in stats}
+        read = sum(r["n"] for r in stats)
+        good = by_ok.get(True)
+        n = good["n"] if good else 0
+        if n == 0:
+            raise KbError(
+                f"empty KB: no usable labelled embeddings ({read} label rows"
+                f"{' for task ' + repr(task) if task else ''} in {cfg.labels}; none matched a valid embedding "
+                f"in {cfg.embeddings} by spec_id)"
+            )
+        if good["dmin"] != good["dmax"]:
+            raise KbError(
+                f"{cfg.embeddings}: embeddings have mixed dimensions {good['dmin']}..{good['dmax']}; "
+                "a KB needs one dimension"
+            )
+        dim = int(good["dmin"])
+        versions = sorted(good["versions"])
+        if len(versions) > 1:
+            raise KbError(f"{cfg.embeddings}: embeddings come from several model versions {versions}")
+        model_version = versions[0] if versions else None
+        valid = joined.filter(F.col("_reason").isNull())
+
+        n_shards = cfg.n_shards or max(1, math.ceil(n / cfg.max_shard_entries))
+        spec = cfg.index
+        factory = factory_string(spec, dim, n // n_shards)
+        index = new_index(spec, dim, n // n_shards)
+        t_train = time.perf_counter()
+        if not index.is_trained:
+            need = min_training_points(spec, dim, n // n_shards)
+            sample = _sample_vectors(valid, max(cfg.train_sample_size, need), n, cfg.seed, cfg.output)
+            if len(sample) < need:
+                raise KbError(
+                    f"index {factory} needs at least {need} training vectors, only {len(sample)} labelled "
+                    "embeddings: use index.kind=flat or a smaller index.nlist / index.pq_nbits"
+                )
+            train_index(index, sample)
+        train_s = time.perf_counter() - t_train
+
+        staging = staging_path(cfg.output)
+        kb = str(staging)
+        try:
+            trained = serialize(index)
+            write_bytes(f"{kb}/{TRAINED_FILE}", trained)
+            bc = spark.sparkContext.broadcast(trained)
+            t_add = time.perf_counter()
+            entries = (
+                valid.select("spec_id", "embedding", *[c for c in ENTRY_COLUMNS if c != "spec_id"])
+                .repartition(n_shards, "spec_id")
+                .sortWithinPartitions("spec_id")
+                .mapInPandas(_shard_builder(kb, bc, cfg.faiss_threads_per_task), spark_schema(KB_ENTRIES))
+            )
+            entries.write.mode("overwrite").parquet(f"{kb}/{ENTRIES_DIR}")
+            add_s = time.perf_counter() - t_add
+            bc.unpersist()
+
+            rejects = (
+                joined.filter(F.col("_reason").isNotNull())
+                .select(
+                    F.lit(cfg.labels).alias("source_file"),
+                    F.lit(None).cast("long").alias("row_index"),
+                    "spec_id",
+                    F.lit("build-kb").alias("stage"),
+                    F.col("_reason").alias("reason"),
+                )
+                .toArrow()
+            )
+            n_rejected = write_rejects(kb, rejects) if rejects.num_rows else 0
+
+            import pyarrow.dataset as pads
+
+            ent = pads.dataset(f"{kb}/{ENTRIES_DIR}", format="parquet").to_table(columns=["shard", "label"])
+            shard_col = ent.column("shard").to_numpy()
+            shards, sizes = np.unique(shard_col, return_counts=True)
+            labels_present = sorted(set(ent.column("label").to_pylist()))
+            diag = {}
+            if cfg.diagnostics_sample:
+                from skysift.kb.diagnostics import kb_diagnostics, write_diagnostics
+
+                sample = _sample_vectors(valid, cfg.diagnostics_sample, n, cfg.seed + 1, cfg.output)
+                diag = kb_diagnostics(sample)
+                write_diagnostics(f"{kb}/diagnostics", diag)
+            shard_t = tuple(int(s) for s in shards)
+            meta = KbMeta(
+                index=spec,
+                factory=factory,
+                dim=dim,
+                n_entries=int(len(shard_col)),
+                shards=shard_t,
+                shard_sizes=tuple(int(s) for s in sizes),
+                task=task,
+                labels=tuple(labels_present),
+                model_uri=good["uri"],
+                model_version=model_version,
+                kb_version=content_version(kb, shard_t),
+                build={
+                    "embeddings": cfg.embeddings,
+                    "labels": cfg.labels,
+                    "train_seconds": round(train_s, 3),
+                    "add_seconds": round(add_s, 3),
+                    "trained_index_bytes": len(trained),
+                    "n_shards_requested": n_shards,
+                },
+            )
+            write_meta(kb, meta)
+            out = commit_staging(staging, cfg.output)
+        except BaseException:
+            discard_staging(staging)
+            raise
+    finally:
+        joined.unpersist()
+    summary = {
+        "read": int(read),
+        "written": meta.n_entries,
+        "rejected": int(n_rejected),
+        "output": str(out),
+        "task": task,
+        "index": factory,
+        "dim": dim,
+        "shards": len(shard_t),
+        "kb_version": meta.kb_version,
+        "labels": list(meta.labels),
+        "train_seconds": round(train_s, 3),
+        "add_seconds": round(add_s, 3),
+        "build_seconds": round(time.perf_counter() - t0, 3),
+    }
+    if diag.get("pairwise_l2", {}).get("n"):
+        summary["pairwise_l2_mean"] = round(diag["pairwise_l2"]["mean"], 4)
+        summary["pairwise_l2_median"] = round(diag["pairwise_l2"]["median"], 4)
+        summary["pairwise_l2_std"] = round(diag["pairwise_l2"]["std"], 4)
+    return summary

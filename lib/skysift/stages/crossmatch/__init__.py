@@ -1,0 +1,1 @@
+"""`skysift crossmatch`: Sky cross-match of two catalogs on Spark (HEALPix buckets, exact separations), nearest or all pairs."""

@@ -1,0 +1,1 @@
+"""`skysift ingest-spectra`: FITS spectra -> the spectra table (resampled, normalised, HEALPix-partitioned) + _rejects."""

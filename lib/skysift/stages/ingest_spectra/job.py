@@ -1,0 +1,61 @@
+"""`skysift ingest-spectra` driver: survey FITS files -> the `spectra` Parquet table (+ `_rejects`).
+
+Only the list of file paths goes through the driver: it is cut into tasks (``runtime.tasks``), each executor
+reads its files, resamples and normalises them in batches and writes its rows with pyarrow into the staging
+folder, partitioned by coarse HEALPix pixel (``healpix_part=P/part-<first file index>.parquet``), and its
+rejected rows into ``_rejects/``; one line of counts per task comes back. Spark's own Parquet writer converts
+list<float> columns row by row and measured 3-4x slower than the whole ingest work here. The driver then
+checks that every input file is either written or rejected.
+"""
+from __future__ import annotations
+
+import functools
+
+import pyarrow.dataset as pads
+
+from skysift.config import ConfigError, to_dict
+from skysift.io.tables import count_rows, write_table_json
+from skysift.runtime.output import staged
+from skysift.runtime.rejects import read_rejects
+from skysift.runtime.tasks import run_tasks, task_count
+from skysift.stages.ingest_spectra.config import IngestConfig
+from skysift.stages.ingest_spectra.tasks import FITS_SUFFIXES, ingest_task, list_input_files
+
+CONFIG = IngestConfig
+
+
+def run(spark, cfg: IngestConfig) -> dict:
+    """Ingest every FITS file under cfg.input into the spectra table at cfg.output (spark=None: in-process)."""
+    files = list_input_files(cfg.input)
+    if not files:
+        raise ConfigError(f"input {cfg.input!r}: no FITS files found (looked for {', '.join(FITS_SUFFIXES)})")
+    parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
+    n_tasks = task_count(len(files), cfg.files_per_task, parallelism)
+    with staged(cfg.output) as stage:
+        stats = run_tasks(functools.partial(ingest_task, stage.uri, cfg), files, n_tasks, spark)
+        summary = finalize(stage.uri, files, cfg)
+        if sum(r["written"] for r in stats) != summary["written"]:
+            raise RuntimeError("rows reported by the tasks differ from the rows in the table files")
+    return {**summary, "executor_seconds": round(sum(r["seconds"] for r in stats), 3), "output": stage.output,
+            "tasks": len(stats)}
+
+
+def finalize(staging: str, files: list[str], cfg: IngestConfig) -> dict:
+    """Count rows and rejects, check every input file is accounted for, write the table properties."""
+    rej = read_rejects(staging)
+    rejected_files = set(rej.column("source_file").to_pylist())
+    written = count_rows(staging)
+    written_files: set[str] = set()
+    if written:
+        written_files = set(pads.dataset(staging, format="parquet", partitioning="hive")
+                            .to_table(columns=["source_file"]).column("source_file").unique().to_pylist())
+    missing = sorted(set(files) - written_files - rejected_files)
+    if missing:
+        # Should be impossible; if a file vanished, say so loudly rather than report a false balance.
+        raise RuntimeError(f"{len(missing)} input file(s) neither written nor rejected, e.g. {missing[:3]}")
+    write_table_json(staging, {"table": "spectra", "grid_id": cfg.processing.grid.grid_id,
+                               "partition_column": "healpix_part",
+                               "partition_order": cfg.processing.partition_order,
+                               "producer": "skysift ingest-spectra", "config": to_dict(cfg)})
+    return {"read": written + rej.num_rows, "written": written, "rejected": rej.num_rows, "files": len(files),
+            "files_with_rejects": len(rejected_files)}

@@ -1,0 +1,1 @@
+"""`skysift pretrain`: Masked-patch Transformer pre-training on a spectra table (DDP), logged to MLflow and registered as NAME@champion."""

@@ -1,1 +1,0 @@
-"""skysift.train"""

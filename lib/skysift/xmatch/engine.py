@@ -1,0 +1,238 @@
+"""The Spark cross-match engine: tag both sides with their groups, match each group in one task.
+
+Used by the ``crossmatch``, ``dedupe`` and ``load-catalog`` stages (and tomorrow by detection and emission
+lines), each passing a ``MatchSpec`` built by ``match_spec``. Two ways to run the match stage:
+
+- ``write_matches`` (Parquet output): no Spark shuffle. The tag tasks write their union rows, sorted by group,
+  to Arrow IPC files (``io.arrow_exchange``); one task per group memory-maps its batches, matches them and
+  writes its own Parquet file. On the 10M x 10M benchmark this replaced 13.8 + 17.8 s of shuffle.
+- ``matched_frame``: the lazy Spark DataFrame of output rows (Spark's shuffle groups the rows), for callers
+  that go on in Spark (HATS output, dedupe's links, load-catalog's nearest rows).
+
+Roles: the *left* side is never copied between groups, so each left row's best match and "no match" are
+decided in one place; the right side is the one copied across bucket edges (and the one that carries a
+per-row radius).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import pyarrow as pa
+
+from skysift.io.tables import write_batches_atomic
+from skysift.xmatch.catalogs import CatalogColumnError
+from skysift.xmatch.frames import (
+    GROUP,
+    HEALPIX,
+    LEFT_ID,
+    N_MATCHES,
+    RIGHT_ID,
+    SEPARATION,
+    MatchSpec,
+    match_table,
+    tag_batch,
+    union_layout,
+)
+from skysift.xmatch.plan import PreparedMatch
+
+def _arrow_schema(spark, struct):
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    large = str(spark.conf.get("spark.sql.execution.arrow.useLargeVarTypes", "false")).lower() == "true"
+    return to_arrow_schema(struct, timezone=spark.conf.get("spark.sql.session.timeZone", "UTC"),
+                           prefers_large_types=large)
+
+
+@dataclass(frozen=True)
+class _MatchInputs:
+    """What both ways of running the match stage share (driver side: ``left``/``right`` are DataFrames, so
+    executor closures take the other fields, never this object)."""
+
+    left: Any
+    """Left DataFrame with its row id column."""
+    right: Any
+    """Right DataFrame with its row id column."""
+    layout: Any
+    """The union layout (xmatch_frames.union_layout)."""
+    tag: Any
+    """tag(side, arrow batches) -> union batches carrying their group ids (runs on executors)."""
+    union_struct: Any
+    """Spark schema of the tagged union rows."""
+    union_arrow: pa.Schema
+    """Arrow schema of the tagged union rows."""
+    out_struct: Any
+    """Spark schema of the output rows."""
+    out_arrow: pa.Schema
+    """Arrow schema of the output rows."""
+
+
+def _match_inputs(spark, left_valid, right_valid, prepared: PreparedMatch) -> _MatchInputs:
+    """Both sides with row ids, the union layout, the tag function and the schemas of the match stage."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    spec, plan = prepared.spec, prepared.plan
+    # Row ids break ties and salt dense buckets; a caller may bring its own (dedupe does).
+    left_in = left_valid if LEFT_ID in left_valid.columns else left_valid.withColumn(LEFT_ID, F.monotonically_increasing_id())
+    right_in = right_valid if RIGHT_ID in right_valid.columns else right_valid.withColumn(RIGHT_ID, F.monotonically_increasing_id())
+    long_ = T.LongType()
+    layout = union_layout(spec, [(f.name, f.dataType) for f in left_in.schema.fields],
+                          [(f.name, f.dataType) for f in right_in.schema.fields], long_)
+    union_struct = T.StructType(
+        [T.StructField(GROUP, long_, False), T.StructField(LEFT_ID, long_, True), T.StructField(RIGHT_ID, long_, True)]
+        + [T.StructField(layout.slot(k), t, True) for k, t in enumerate(layout.slot_types)])
+    union_arrow = _arrow_schema(spark, union_struct)
+    out_fields = [T.StructField(c, layout.slot_types[layout.left_slot[c]], True) for c in spec.left_columns]
+    out_fields += [T.StructField(c + spec.right_suffix, layout.slot_types[layout.right_slot[c]], True)
+                   for c in spec.right_columns]
+    out_fields.append(T.StructField(SEPARATION, T.DoubleType(), True))
+    if spec.mode == "nearest" and spec.count_matches:
+        out_fields.append(T.StructField(N_MATCHES, T.IntegerType(), True))
+    if spec.keep_ids:
+        out_fields += [T.StructField(LEFT_ID, long_, True), T.StructField(RIGHT_ID, long_, True)]
+    out_struct = T.StructType(out_fields)
+    out_arrow = _arrow_schema(spark, out_struct)
+
+    def tag(side, batches):
+        for batch in batches:
+            if batch.num_rows:
+                yield tag_batch(batch, side, plan, spec, layout, union_arrow)
+
+    return _MatchInputs(left_in, right_in, layout, tag, union_struct, union_arrow, out_struct, out_arrow)
+
+
+def _match_stage(spark, left_valid, right_valid, prepared: PreparedMatch):
+    """The grouped union frame (one partition per group, Spark's shuffle) and the output schema."""
+    from pyspark.sql import functions as F
+
+    m = _match_inputs(spark, left_valid, right_valid, prepared)
+    tag = m.tag
+    tagged = m.left.mapInArrow(lambda it: tag("left", it), m.union_struct).unionByName(
+        m.right.mapInArrow(lambda it: tag("right", it), m.union_struct))
+    # One partition per group: the partition id is the group id, so a task holds whole groups.
+    grouped = tagged.repartitionById(max(1, prepared.plan.n_groups), F.col(GROUP).cast("int"))
+    return grouped, m.layout, m.out_struct, m.out_arrow
+
+
+def matched_frame(spark, left_valid, right_valid, prepared: PreparedMatch, counters: dict | None = None,
+                  batch_rows: int = 100_000):
+    """The lazy Spark DataFrame of output rows (left, suffixed right, separation[, n_matches][, ids]).
+
+    ``counters`` (optional): Spark accumulators named ``left_matched``, ``left_unmatched``,
+    ``pairs``, filled when the frame is written.
+    """
+    spec = prepared.spec
+    grouped, layout, out_struct, out_arrow = _match_stage(spark, left_valid, right_valid, prepared)
+
+    def matcher(batches):
+        # repartitionById hands this task whole groups; they are matched once all rows are here.
+        batches = list(batches)
+        if not batches:
+            return
+        tally: dict = {}
+        yield from match_table(pa.Table.from_batches(batches), spec, layout, out_arrow, tally, max_batch_rows=batch_rows)
+        if counters:
+            for key, value in tally.items():
+                if key in counters:
+                    counters[key].add(value)
+
+    return grouped.mapInArrow(matcher, out_struct)
+
+
+def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folder: str | Path,
+                  batch_rows: int = 100_000) -> dict[str, int]:
+    """Match and write the output rows as ``folder/part-<group>.parquet`` from the match tasks.
+
+    Two stages and no Spark shuffle: the tag tasks write their union rows, sorted by group, to one Arrow
+    IPC file each under ``folder/_exchange`` (``io.arrow_exchange``) and return which record batches
+    hold which group; then one task per group memory-maps its batches, matches them and writes its
+    Parquet file with pyarrow (under a temporary name, renamed, so a retried task replaces it). Spark's
+    shuffle turned every tagged row into a JVM row and back (13.8 + 17.8 s of the 10M x 10M run).
+    Returns the summed task counts (``rows``, ``left_matched``, ``left_unmatched``, ``pairs``), counted
+    from the collected results, so retried tasks never count twice. The exchange folder is removed.
+    """
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from skysift.io.arrow_exchange import INDEX_SCHEMA, group_index, read_group, write_grouped
+
+    spec = prepared.spec
+    m = _match_inputs(spark, left_valid, right_valid, prepared)
+    layout, tag, union_arrow, out_arrow = m.layout, m.tag, m.union_arrow, m.out_arrow
+    target = Path(folder).absolute()
+    exchange = target / "_exchange"
+    exchange.mkdir(parents=True, exist_ok=True)
+    exchange_str, target_str = str(exchange), str(target)
+
+    def producer(side):
+        def fn(batches):
+            from pyspark import TaskContext
+
+            part = TaskContext.get().partitionId()
+            yield write_grouped(Path(exchange_str) / f"{side}-{part:06d}.arrow", tag(side, batches), GROUP,
+                                union_arrow)
+        return fn
+
+    try:
+        index_struct = from_arrow_schema(INDEX_SCHEMA)
+        index = m.left.mapInArrow(producer("left"), index_struct).unionByName(
+            m.right.mapInArrow(producer("right"), index_struct)).toArrow()
+        groups = group_index(index)
+        sc = spark.sparkContext
+        shared = sc.broadcast(groups)
+
+        def matcher(group_ids):
+            for gid in group_ids:
+                tally: dict = {}
+                rows = write_batches_atomic(
+                    Path(target_str) / f"part-{gid:06d}.parquet",
+                    match_table(read_group(shared.value[gid], union_arrow), spec, layout, out_arrow, tally,
+                                max_batch_rows=batch_rows),
+                    out_arrow)
+                yield {"rows": rows, **{k: tally.get(k, 0) for k in ("left_matched", "left_unmatched", "pairs")}}
+
+        ids = sorted(groups)
+        stats = sc.parallelize(ids, max(1, len(ids))).mapPartitions(matcher).collect() if ids else []
+        shared.unpersist()
+    finally:
+        shutil.rmtree(exchange, ignore_errors=True)
+    totals = {k: int(sum(s[k] for s in stats)) for k in ("rows", "left_matched", "left_unmatched", "pairs")}
+    if totals["rows"] == 0:
+        # No task wrote a file: an empty file keeps the schema readable by Spark and pyarrow.
+        pq.write_table(out_arrow.empty_table(), target / "part-000000.parquet")
+    return totals
+
+
+def match_spec(left_columns: Sequence[str], right_columns: Sequence[str], order: int, radius_arcsec: float, *,
+               mode: str = "nearest", how: str = "inner", left_ra: str = "ra_deg", left_dec: str = "dec_deg",
+               right_ra: str = "ra_deg", right_dec: str = "dec_deg", radius_column: str | None = None,
+               right_suffix: str = "_right", count_matches: bool = True, keep_ids: bool = False,
+               pairs_only_upper: bool = False) -> MatchSpec:
+    """The MatchSpec of two catalogs with these columns (``healpix29`` added where absent); refuses output
+    column names that clash (a suffixed right column equal to a left one) or that the engine reserves."""
+    left_cols, right_cols = list(left_columns), list(right_columns)
+    add_left = HEALPIX not in left_cols
+    add_right = HEALPIX not in right_cols
+    left_out = left_cols + ([HEALPIX] if add_left else [])
+    right_out = right_cols + ([HEALPIX] if add_right else [])
+    clash = sorted(set(left_out) & {c + right_suffix for c in right_out})
+    if clash:
+        raise CatalogColumnError(
+            f"right columns with suffix {right_suffix!r} clash with left columns {clash}; set right_suffix"
+        )
+    reserved = {SEPARATION, N_MATCHES, GROUP, LEFT_ID, RIGHT_ID}
+    taken = sorted(reserved & (set(left_out) | {c + right_suffix for c in right_out}))
+    if taken:
+        raise CatalogColumnError(f"column name(s) {taken} are reserved by crossmatch; rename them")
+    return MatchSpec(
+        order=order, radius_arcsec=radius_arcsec, mode=mode, how=how, left_ra=left_ra, left_dec=left_dec,
+        right_ra=right_ra, right_dec=right_dec, radius_column=radius_column or None, right_suffix=right_suffix,
+        left_columns=tuple(left_out), right_columns=tuple(right_out), add_left_healpix=add_left,
+        add_right_healpix=add_right, keep_ids=keep_ids, pairs_only_upper=pairs_only_upper,
+        count_matches=count_matches,
+    )

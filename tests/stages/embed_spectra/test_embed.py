@@ -1,0 +1,186 @@
+"""embed-spectra: Spark embedding with a registered or local encoder, rejects, clear failures."""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from skysift.cli import run_job
+from skysift.config import ConfigError
+from skysift.stages.embed_spectra.job import EmbedConfig, embed_sequential, prepare
+from skysift.io.tables import count_rows, read_rejects, read_table
+from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
+from skysift.synth.toy_spectra import toy_spectra_table, write_toy_spectra
+
+GRID = "lin:3850:9000:200"
+
+
+@pytest.fixture(scope="module")
+def model_ckpt(tmp_path_factory):
+    cfg = EncoderConfig(profile="tiny", n_points=200, grid_id=GRID, dropout=0.0)
+    torch.manual_seed(0)
+    model = SpectrumEncoder(cfg).eval()
+    path = tmp_path_factory.mktemp("model") / "best.pt"
+    torch.save({"model_state": model.state_dict(), "model_config": cfg.to_dict(), "step": 0, "val_loss": 1.0}, path)
+    return path, model
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    return write_toy_spectra(tmp_path_factory.mktemp("spectra") / "spectra", 150, GRID, seed=2, n_nonfinite=4)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory, model_ckpt):
+    """A registry holding the checkpoint's model as version 1 with alias champion."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{folder}/mlflow.db"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    from skysift.runtime import tracking
+
+    mlf = tracking.mlflow_module(uri)
+    exp = tracking.experiment_id(mlf, "embed-test", uri)
+    with mlf.start_run(experiment_id=exp):
+        info = tracking.log_encoder(mlf, model_ckpt[1])
+    tracking.register_encoder(mlf, info.model_uri, "skysift-spec-encoder", "champion", 0.5, {"grid_id": GRID})
+    yield uri
+    mp.undo()
+
+
+def _reference(model, table_path):
+    tbl = read_table(table_path, ["spec_id", "flux"]).to_pandas()
+    flux = np.stack(tbl["flux"].to_numpy()).astype(np.float32)
+    ok = np.isfinite(flux).all(1)
+    with torch.no_grad():
+        emb = model.embed(torch.from_numpy(flux[ok])).numpy()
+    return dict(zip(tbl["spec_id"][ok], emb))
+
+
+def test_embed_with_local_checkpoint(spark, table, model_ckpt, tmp_path):
+    out = tmp_path / "emb"
+    summary = run_job("embed-spectra", ["--input", str(table), "--output", str(out),
+                                        "--set", f"model_uri={model_ckpt[0]}", "--set", "batch_size=16"], spark=spark)
+    assert summary["read"] == 150 and summary["rejected"] == 4 and summary["written"] == 146
+    assert summary["balanced"]
+    got = read_table(out)
+    assert got.schema.names == ["spec_id", "embedding", "model_uri", "model_version"]
+    assert count_rows(out) == 146
+    rej = read_rejects(out).to_pandas()
+    assert sorted(rej["spec_id"]) == sorted(f"toy-{i}" for i in range(4))
+    assert rej["reason"].str.contains("non-finite").all() and (rej["stage"] == "embed").all()
+    ref = _reference(model_ckpt[1], table)
+    pdf = got.to_pandas()
+    emb = np.stack(pdf["embedding"].to_numpy())
+    assert emb.dtype == np.float32 and emb.shape == (146, 64)
+    np.testing.assert_allclose(emb, np.stack([ref[s] for s in pdf["spec_id"]]), rtol=1e-4, atol=1e-5)
+    assert pdf["model_version"].isna().all()
+
+
+def test_embed_from_registry_champion(spark, table, model_ckpt, registry, tmp_path):
+    out = tmp_path / "emb"
+    summary = run_job("embed-spectra", ["--input", str(table), "--output", str(out)], spark=spark)
+    assert summary["model_version"] == "1" and summary["written"] == 146
+    pdf = read_table(out).to_pandas()
+    assert (pdf["model_uri"] == "models:/skysift-spec-encoder@champion").all()
+    assert (pdf["model_version"] == "1").all()
+    ref = _reference(model_ckpt[1], table)
+    np.testing.assert_allclose(np.stack(pdf["embedding"].to_numpy()),
+                               np.stack([ref[s] for s in pdf["spec_id"]]), rtol=1e-4, atol=1e-5)
+
+
+def test_wrong_alias_and_missing_model_fail_at_once(table, registry, tmp_path):
+    base = {"input": str(table), "output": str(tmp_path / "x")}
+    with pytest.raises(ConfigError, match=r"no alias 'prod'.*champion"):
+        prepare(EmbedConfig(**base, model_uri="models:/skysift-spec-encoder@prod"))
+    with pytest.raises(ConfigError, match=r"expected a registered model 'nope'.*skysift-spec-encoder"):
+        prepare(EmbedConfig(**base, model_uri="models:/nope@champion"))
+    with pytest.raises(ConfigError, match="no such file"):
+        prepare(EmbedConfig(**base, model_uri=str(tmp_path / "missing.pt")))
+
+
+def test_grid_mismatch_fails_naming_both_grids(spark, tmp_path, model_ckpt):
+    other = write_toy_spectra(tmp_path / "other", 10, "lin:3850:9000:300", seed=1)
+    out = tmp_path / "emb"
+    with pytest.raises(ConfigError, match=r"expects grid 'lin:3850:9000:200'.*lin:3850:9000:300"):
+        run_job("embed-spectra", ["--input", str(other), "--output", str(out),
+                                  "--set", f"model_uri={model_ckpt[0]}"], spark=spark)
+    assert not out.exists()
+
+
+def test_sequential_runner_matches_and_rejects_bad_lengths(model_ckpt, tmp_path):
+    cfg = EmbedConfig(input="unused", output=str(tmp_path), model_uri=str(model_ckpt[0]), batch_size=7)
+    fn = prepare(cfg, [GRID])
+    pdf = toy_spectra_table(30, GRID, seed=9, n_nonfinite=2).to_pandas()
+    pdf.loc[5, "flux"] = pdf.loc[5, "flux"][:150]
+    frames = [pdf.iloc[:13], pdf.iloc[13:]]
+    out = embed_sequential(frames, fn)
+    assert len(out) == 30
+    assert out["reject_reason"].notna().sum() == 3
+    assert "150 points, expected 200" in out.loc[5, "reject_reason"]
+    ok = out["reject_reason"].isna().to_numpy()
+    flux = np.stack(pdf["flux"].to_numpy()[ok])
+    with torch.no_grad():
+        ref = model_ckpt[1].embed(torch.from_numpy(flux)).numpy()
+    np.testing.assert_allclose(np.stack(out["embedding"][ok].to_numpy()), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_benchmark_functions_print_their_lines(spark, tmp_path, capsys):
+    from skysift.bench.embed_bench import run_embed_benchmark
+    from skysift.bench.loader_bench import run_loader_benchmark
+
+    emb = run_embed_benchmark(spark, n_spectra=40, workdir=str(tmp_path / "e"), n_points=200, baseline_rows=8)
+    load = run_loader_benchmark(spark, n_spectra=200, workdir=str(tmp_path / "l"), n_points=200, n_steps=1)
+    out = capsys.readouterr().out
+    assert "embed: ours=" in out and "loader: ours=" in out
+    assert emb["n_spectra"] == 40 and emb["ours"] > 0 and emb["baseline"] > 0
+    assert load["loader_samples_s"] > 0 and load["ratio"] > 0
+
+
+def test_bf16_precision_stays_close_to_fp32(model_ckpt, tmp_path):
+    """precision=bf16 runs the forward pass under bfloat16 autocast: float32 output, close to fp32."""
+    pdf = toy_spectra_table(24, GRID, seed=11).to_pandas()
+    outs = {}
+    for precision in ("fp32", "bf16"):
+        cfg = EmbedConfig(input="unused", output=str(tmp_path), model_uri=str(model_ckpt[0]), precision=precision)
+        out = embed_sequential([pdf], prepare(cfg, [GRID]))
+        outs[precision] = np.stack(out["embedding"].to_numpy())
+    assert outs["bf16"].dtype == np.float32
+    assert not np.array_equal(outs["bf16"], outs["fp32"])  # autocast really ran
+    rel = np.linalg.norm(outs["bf16"] - outs["fp32"], axis=1) / np.linalg.norm(outs["fp32"], axis=1)
+    assert rel.max() < 0.03, rel.max()  # bfloat16 keeps 8 mantissa bits: ~0.4 % per rounding
+    with pytest.raises(ConfigError, match="precision"):
+        EmbedConfig(input="x", output="y", precision="fp16")
+
+
+def test_forward_flops_formula_matches_torch_flop_counter():
+    """The GFLOP/s the embed benchmark reports rest on this count: torch's FlopCounterMode (math attention
+    so that the attention products are visible as bmm) counts the same forward pass."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from skysift.bench.embed_bench import forward_flops
+
+    cfg = EncoderConfig(profile="tiny", n_points=400, grid_id="lin:3850:9000:400", dropout=0.0)
+    model = SpectrumEncoder(cfg).train()  # the slow path: the inference fast path hides its matmuls
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        model.embed(torch.randn(1, cfg.n_points))
+    assert counter.get_total_flops() == forward_flops(cfg)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run by bench.gpu_check where one is lent)")
+def test_embed_runs_on_the_gpu_and_matches_cpu(model_ckpt, tmp_path):
+    """device=auto picks CUDA when visible; fp32/tf32 embeddings match the CPU's."""
+    pdf = toy_spectra_table(64, GRID, seed=12).to_pandas()
+    outs = {}
+    for device, precision in (("cpu", "fp32"), ("auto", "fp32"), ("auto", "tf32")):
+        cfg = EmbedConfig(input="unused", output=str(tmp_path), model_uri=str(model_ckpt[0]), device=device,
+                          precision=precision)
+        fn = prepare(cfg, [GRID])
+        outs[(device, precision)] = np.stack(embed_sequential([pdf], fn)["embedding"].to_numpy())
+        assert fn.model()[1] == ("cpu" if device == "cpu" else "cuda")
+    ref = outs[("cpu", "fp32")]
+    for key, tol in ((("auto", "fp32"), 1e-3), (("auto", "tf32"), 1e-2)):
+        rel = np.linalg.norm(outs[key] - ref, axis=1) / np.linalg.norm(ref, axis=1)
+        assert rel.max() < tol, (key, rel.max())
