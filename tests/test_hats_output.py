@@ -7,7 +7,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 
-from skysift.stages.crossmatch.job import CrossmatchConfig, run
+from skysift.stages.crossmatch.config import CrossmatchConfig
+from skysift.stages.crossmatch.job import run
 from skysift.io.catalog_writers import hats_partitions, write_fits, write_hats_table, write_votable
 from skysift.io.tables import count_rows, read_rejects
 from skysift.synth.mock_catalogs import benchmark_pair

@@ -63,7 +63,8 @@ def write_inputs(workdir: Path, n_left: int, n_right: int, seed: int, rows_per_f
 
 
 def _ours(spark, left: Path, right: Path, out: Path, radius_arcsec: float, **overrides) -> tuple[float, dict, dict]:
-    from skysift.stages.crossmatch.job import CrossmatchConfig, run
+    from skysift.stages.crossmatch.config import CrossmatchConfig
+    from skysift.stages.crossmatch.job import run
     from skysift.bench.memory import MemorySampler
 
     cfg = CrossmatchConfig(left=str(left), right=str(right), output=str(out), radius_arcsec=radius_arcsec,

@@ -8,7 +8,9 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord, search_around_sky
 
 from skysift.cli import run_job
-from skysift.stages.crossmatch.job import CatalogColumnError, CrossmatchConfig, run
+from skysift.stages.crossmatch.config import CrossmatchConfig
+from skysift.stages.crossmatch.job import run
+from skysift.xmatch.catalogs import CatalogColumnError
 from skysift.io.tables import read_rejects, read_table_json
 from skysift.synth.mock_catalogs import benchmark_pair, hard_sky, neighbours_of
 

@@ -1,0 +1,80 @@
+"""Configuration of `skysift crossmatch`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from skysift.config import require
+from skysift.xmatch.catalogs import MAX_RADIUS_ARCSEC
+
+
+@dataclass(frozen=True)
+class CrossmatchConfig:
+    """Configuration of `skysift crossmatch`."""
+
+    left: str = ""
+    """Left catalog (Parquet file or folder); every output row is a left row."""
+    right: str = ""
+    """Right catalog (Parquet file or folder); its columns get ``right_suffix``."""
+    output: str = ""
+    """Output folder (replaced as a whole on success); holds ``_rejects`` and ``_table.json``."""
+    radius_arcsec: float = 2.0
+    """Match radius in arcsec when ``radius_column`` is empty (2 arcsec: the image-catalog match of the issue)."""
+    radius_column: str = ""
+    """Right-side column holding a per-row radius in arcsec (e.g. an H II region's size): "left inside right" matches."""
+    mode: Literal["nearest", "all"] = "nearest"
+    """nearest: the closest right row per left row (plus ``n_matches`` within the radius); all: every pair."""
+    count_matches: bool = True
+    """nearest: add ``n_matches``, the number of right rows within the radius (a ball count per left row)."""
+    how: Literal["inner", "left"] = "inner"
+    """inner: only matched left rows; left: unmatched left rows too, with null right columns."""
+    left_ra_column: str = "ra_deg"
+    """Left right ascension column, ICRS degrees."""
+    left_dec_column: str = "dec_deg"
+    """Left declination column, ICRS degrees."""
+    right_ra_column: str = "ra_deg"
+    """Right right ascension column, ICRS degrees."""
+    right_dec_column: str = "dec_deg"
+    """Right declination column, ICRS degrees."""
+    left_id_column: str = ""
+    """Optional left id column copied to ``_rejects.spec_id``."""
+    right_id_column: str = ""
+    """Optional right id column copied to ``_rejects.spec_id``."""
+    right_suffix: str = "_right"
+    """Suffix added to every right column name in the output."""
+    target_rows_per_group: int = 2_000_000
+    """Most rows (both sides) per group, i.e. per match task; bounds Python worker memory (~0.5 GB per
+    million rows), dense sky gets more groups. Fewer, larger tasks were faster on 2 cores (each task
+    costs ~0.5 s of fixed work); the job never plans fewer groups than Spark's default parallelism."""
+    sample_rows: int = 200_000
+    """Most planning points per side (the scan's per-batch quantile summaries, thinned to this many)."""
+    arrow_batch_rows: int = 100_000
+    """Rows per Arrow batch for the tagging mapInPandas (set for this job only)."""
+    input_split_mb: int = 64
+    """Most input bytes per read task (spark.sql.files.maxPartitionBytes for this job only)."""
+    format: Literal["parquet", "hats"] = "parquet"
+    """Output layout: plain Parquet, or a HATS catalog (HEALPix-partitioned, LSDB reads it)."""
+    hats_pixel_threshold: int = 1_000_000
+    """HATS: most rows in one partition pixel (hats-import's pixel_threshold default)."""
+    hats_histogram_order: int = 8
+    """HATS: finest order considered for partition pixels."""
+    seed: int = 0
+    """Seed of the planning sample (plans differ, results do not)."""
+
+    def __post_init__(self):
+        require(bool(self.left), "left is required (--left PARQUET)")
+        require(bool(self.right), "right is required (--right PARQUET)")
+        require(bool(self.output), "output is required (--output FOLDER)")
+        require(
+            0 < self.radius_arcsec <= MAX_RADIUS_ARCSEC,
+            f"radius_arcsec must be in (0, {MAX_RADIUS_ARCSEC:.0f}], got {self.radius_arcsec}",
+        )
+        require(self.target_rows_per_group >= 16, "target_rows_per_group must be >= 16")
+        require(self.sample_rows >= 100, "sample_rows must be >= 100")
+        require(self.arrow_batch_rows >= 1, "arrow_batch_rows must be >= 1")
+        require(self.input_split_mb >= 1, "input_split_mb must be >= 1")
+        require(bool(self.right_suffix), "right_suffix must not be empty (left and right columns would clash)")
+        require(self.hats_pixel_threshold >= 1, "hats_pixel_threshold must be >= 1")
+        require(0 <= self.hats_histogram_order <= 12, "hats_histogram_order must be in [0, 12]")
+
+
