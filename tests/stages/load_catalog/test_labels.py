@@ -10,7 +10,8 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 from skysift.stages.load_catalog import job
-from skysift.stages.load_catalog.labels import LoadCatalogConfig, derive_labels, format_spec_ids
+from skysift.stages.load_catalog.config import LoadCatalogConfig
+from skysift.stages.load_catalog.tasks import derive_labels, format_spec_ids
 from skysift.config import ConfigError, load_config
 from skysift.io.tables import read_rejects, read_table
 
@@ -80,12 +81,7 @@ def test_skyserver_csv_by_spec_id_template(shared_data, tmp_path, spark):
     assert row["label"].item() == "STAR" and row["ra_deg"].item() == pytest.approx(183.5313256941)
 
 
-@pytest.mark.parametrize("matcher", ["shared", "fallback"])
-def test_lenscat_by_position_with_grades(shared_data, tmp_path, spark, monkeypatch, matcher):
-    if matcher == "fallback":
-        from skysift.stages.load_catalog import match
-
-        monkeypatch.setattr(match, "_shared_nearest", lambda spark, xm, *a: match._fallback_nearest(spark, *a))
+def test_lenscat_by_position_with_grades(shared_data, tmp_path, spark):
     path = shared_data / "catalogs" / "lenscat_part_a.csv"
     cat = pd.read_csv(path, na_values=["-"])
     picks = cat.iloc[[0, 5, 10]]

@@ -16,8 +16,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from skysift.config import require
+from skysift.io.tables import write_table_json
+from skysift.runtime.output import staged
+from skysift.runtime.rejects import write_rejects
 from skysift.schema import LABELS, REJECTS
-from skysift.stages.load_catalog.labels import LoadCatalogConfig, derive_labels
+from skysift.stages.load_catalog.config import LoadCatalogConfig
+from skysift.stages.load_catalog.tasks import derive_labels, nearest_catalog_row
 from skysift.io.catalog_readers import read_catalog
 
 CONFIG = LoadCatalogConfig
@@ -33,13 +37,9 @@ def load_labels(cfg: LoadCatalogConfig) -> tuple[pd.DataFrame, pd.DataFrame, int
 
 
 def run(spark, cfg: LoadCatalogConfig) -> dict:
-    from skysift.io.tables import commit_staging, discard_staging, staging_path, write_rejects, write_table_json
-
     labels, rejects, read = load_labels(cfg)
     if cfg.key == "position":
         from pyspark.sql import functions as F
-
-        from skysift.stages.load_catalog.match import nearest_catalog_row
 
         targets = spark.read.parquet(cfg.match_table)
         missing = [c for c in ("spec_id", "ra_deg", "dec_deg") if c not in targets.columns]
@@ -66,20 +66,14 @@ def run(spark, cfg: LoadCatalogConfig) -> dict:
         written = len(matched_rows)
     else:
         written = len(labels)
-    staging = staging_path(cfg.output)
-    try:
-        staging.mkdir(parents=True)
+    with staged(cfg.output) as stage:
         table = pa.Table.from_pandas(labels.drop(columns=["_row"]).reindex(columns=LABELS.names),
                                      schema=LABELS, preserve_index=False)
-        pq.write_table(table, staging / "part-00000.parquet")
-        n_rej = write_rejects(staging, pa.Table.from_pandas(rejects, schema=REJECTS, preserve_index=False)) \
-            if len(rejects) else 0
-        write_table_json(staging, {"job": "load-catalog", "input": str(cfg.input), "task": cfg.task,
-                                   "key": cfg.key})
-        out = commit_staging(staging, cfg.output)
-    except BaseException:
-        discard_staging(staging)
-        raise
+        pq.write_table(table, f"{stage.uri}/part-00000.parquet")
+        n_rej = write_rejects(stage.uri, pa.Table.from_pandas(rejects, schema=REJECTS, preserve_index=False))
+        write_table_json(stage.uri, {"job": "load-catalog", "input": str(cfg.input), "task": cfg.task,
+                                     "key": cfg.key})
+    out = stage.output
     return {
         "read": int(read),
         "written": int(written),

@@ -7,86 +7,14 @@ one-line reason, so read = labelled + rejected.
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 import pandas as pd
 
-from skysift.config import require
 from skysift.schema import LINE_FLUX_COLUMNS
 from skysift.spectra.bpt import classify_bpt
-from skysift.io.catalog_readers import CatalogFormat
+from skysift.stages.load_catalog.config import LoadCatalogConfig
 
 EXCLUDE = ("", "-")  # a label_map target that removes the class from the task (counted as rejected)
-
-
-@dataclass(frozen=True)
-class LoadCatalogConfig:
-    """Configuration of `skysift load-catalog`."""
-
-    input: str = ""
-    """Catalog file (csv / fits / votable) or Parquet table."""
-    output: str = ""
-    """Labels table folder to write."""
-    format: CatalogFormat = "csv"
-    """csv | fits | votable | parquet."""
-    catalog_name: str = ""
-    """Value of the `catalog` column; empty = the input file's name."""
-    task: str = "class"
-    """Value of the `task` column: bpt | agn3 | lens | outlier | class | ..."""
-    key: Literal["spec_id", "position"] = "spec_id"
-    """Match catalog rows to spectra by spec_id, or by nearest sky position within match_radius_arcsec."""
-    spec_id_column: str = "spec_id"
-    """Catalog column holding spec_id (key = spec_id, no template)."""
-    spec_id_template: str = ""
-    """Build spec_id from columns, e.g. 'sdss-{plate:04d}-{mjd}-{fiberid:04d}' (skysift's SDSS id)."""
-    ra_column: str = "ra"
-    """Right ascension column, degrees."""
-    dec_column: str = "dec"
-    """Declination column, degrees."""
-    z_column: str = ""
-    """Redshift column (optional, kept for provenance)."""
-    label_from: Literal["column", "bpt"] = "column"
-    """Take the label from label_column, or compute the BPT class from the line-flux columns."""
-    label_column: str = "class"
-    """Column holding the label (label_from = column)."""
-    label_map: tuple[str, ...] = ()
-    """'from:to' pairs applied to labels; a target of '-' excludes that class (rejected, counted)."""
-    unmapped: Literal["keep", "reject"] = "keep"
-    """Labels not in label_map: keep them unchanged, or reject the row."""
-    fill_missing_label: str = ""
-    """Label for rows whose label is missing (e.g. 'normal' for an outlier subtype column); empty = reject."""
-    bpt_hb_column: str = "flux_hb_4861"
-    """H beta flux column (label_from = bpt)."""
-    bpt_oiii_column: str = "flux_oiii_5007"
-    """[O III] 5007 flux column."""
-    bpt_ha_column: str = "flux_ha_6563"
-    """H alpha flux column."""
-    bpt_nii_column: str = "flux_nii_6584"
-    """[N II] 6584 flux column."""
-    bpt_sii_columns: tuple[str, ...] = ("flux_sii_6717", "flux_sii_6731")
-    """[S II] columns, summed (Kewley 2006 uses 6717+6731); empty = no [S II] diagram."""
-    bpt_oi_column: str = "flux_oi_6300"
-    """[O I] 6300 flux column; empty = no [O I] diagram."""
-    na_values: tuple[str, ...] = ("-", "null", "NULL", "None")
-    """Extra strings read as missing in CSV catalogs (lenscat writes '-')."""
-    match_table: str = ""
-    """Spectra table (spec_id, ra_deg, dec_deg) to match positions against (key = position)."""
-    match_radius_arcsec: float = 2.0
-    """Position-match radius (SDSS fibre diameter 3'' -> 2'' cross-match, DESIGN.md default)."""
-
-    def __post_init__(self):
-        require(bool(self.input), "load-catalog needs --input FILE")
-        require(bool(self.output), "load-catalog needs --output DIR")
-        require(self.match_radius_arcsec > 0, f"match_radius_arcsec must be > 0, got {self.match_radius_arcsec}")
-        for pair in self.label_map:
-            require(":" in pair, f"label_map entry {pair!r} must be 'from:to'")
-        require(
-            self.key != "position" or bool(self.match_table),
-            "key=position needs --set match_table=SPECTRA_TABLE (spec_id, ra_deg, dec_deg)",
-        )
-        require(bool(self.task), "task must not be empty")
 
 
 def parse_label_map(entries) -> dict[str, str]:
@@ -222,3 +150,29 @@ def derive_labels(df: pd.DataFrame, cfg: LoadCatalogConfig, catalog: str, source
         }
     )
     return labels, rejects
+
+
+def nearest_catalog_row(spark, targets, catalog: pd.DataFrame, radius_arcsec: float):
+    """Spark DataFrame (spec_id, _row, match_sep_arcsec): for each target spectrum, its nearest catalog row.
+
+    ``targets``: Spark DataFrame with spec_id, ra_deg, dec_deg; ``catalog``: pandas with _row, ra_deg, dec_deg.
+    The project cross-match engine (``xmatch``) with the spectra as the left side, mode ``nearest``.
+    """
+    from pyspark.sql import functions as F
+
+    from skysift.sky.healpix import neighbour_order
+    from skysift.xmatch.catalogs import valid_condition
+    from skysift.xmatch.engine import match_spec, matched_frame
+    from skysift.xmatch.frames import SEPARATION
+    from skysift.xmatch.plan import prepare
+
+    left = targets.select("spec_id", F.col("ra_deg").cast("double"), F.col("dec_deg").cast("double"))
+    left = left.where(valid_condition("ra_deg", "dec_deg"))
+    right = spark.createDataFrame(catalog[["_row", "ra_deg", "dec_deg"]].reset_index(drop=True))
+    right = right.where(valid_condition("ra_deg", "dec_deg"))
+    spec = match_spec(left.columns, right.columns, neighbour_order(radius_arcsec), radius_arcsec,
+                      mode="nearest", how="inner", right_suffix="_cat")
+    # catalogs of labels are small: one planning sample of all rows, one group per core at most
+    prepared = prepare(spark, left, right, spec, target_rows=2_000_000, sample_rows=200_000)
+    out = matched_frame(spark, left, right, prepared)
+    return out.select("spec_id", F.col("_row_cat").alias("_row"), F.col(SEPARATION).alias("match_sep_arcsec"))
