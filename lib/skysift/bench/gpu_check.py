@@ -83,7 +83,7 @@ def per_row_section(device: str, model: SpectrumEncoder, flux: np.ndarray) -> di
 
 def embed_batch_section(device: str, ckpt: Path, flux: np.ndarray, batch_size: int,
                         per_row_spectra_s: float | None) -> dict[str, Any]:
-    from skysift.stages.embed_spectra.job import EmbedBatch
+    from skysift.stages.embed_spectra.tasks import EmbedBatch
 
     pdf = pd.DataFrame({"spec_id": np.arange(len(flux), dtype=np.int64), "flux": list(flux)})
     out: dict[str, Any] = {"rows": len(flux), "batch_size": batch_size}

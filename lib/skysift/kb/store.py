@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,44 +154,24 @@ class LoadedShard:
     labels: np.ndarray
 
 
-_CACHE: dict[tuple, LoadedShard] = {}
-_LOCK = threading.Lock()
-
-
-def _keep_only_kb(key: tuple) -> None:
-    """Drop cached shards of every other KB (folder + version) than ``key``'s; call with ``_LOCK`` held.
-
-    One KB per worker at a time, dropped before the next one loads: a 1M x 768 flat KB is 3 GB per
-    worker, and keeping the previous KB as well ran a 24 GiB machine out of memory.
-    """
-    for old in [c for c in _CACHE if c[:2] != key[:2]]:
-        _CACHE.pop(old, None)
-
-
 def clear_shard_cache() -> None:
-    """Drop every cached shard of this process (the driver after a sequential ``search_local``)."""
-    with _LOCK:
-        _CACHE.clear()
+    """Drop every cached object of this process (the driver after a sequential ``search_local``)."""
+    from skysift.runtime.cache import CACHE
+
+    CACHE.clear()
 
 
 def load_shard(kb: str, shard: int, spec: IndexSpec, kb_version: str, k: int) -> LoadedShard:
-    """Shard ``shard`` of ``kb``, loaded once per Python worker and cached by (kb, version, shard, params)."""
-    key = (str(kb), kb_version, shard, spec, k)
-    with _LOCK:
-        hit = _CACHE.get(key)
-        if hit is None:
-            _keep_only_kb(key)
-    if hit is not None:
-        return hit
-    index = apply_search_params(deserialize(read_bytes(shard_file(kb, shard))), spec, k)
-    fs, p = _fs(shard_ids_file(kb, shard))
-    ids = pq.read_table(p, filesystem=fs, columns=["spec_id", "label"])
-    loaded = LoadedShard(
-        index=index,
-        spec_ids=ids.column("spec_id").to_numpy(zero_copy_only=False).astype(object),
-        labels=ids.column("label").to_numpy(zero_copy_only=False).astype(object),
-    )
-    with _LOCK:
-        _keep_only_kb(key)  # again: another thread may have loaded another KB meanwhile
-        _CACHE[key] = loaded
-    return loaded
+    """Shard ``shard`` of ``kb``, loaded once per Python worker (``runtime.cache``: the shards of one KB stay
+    together, another KB evicts them)."""
+    from skysift.runtime.cache import cached
+
+    def load() -> LoadedShard:
+        index = apply_search_params(deserialize(read_bytes(shard_file(kb, shard))), spec, k)
+        fs, p = _fs(shard_ids_file(kb, shard))
+        ids = pq.read_table(p, filesystem=fs, columns=["spec_id", "label"])
+        return LoadedShard(index=index,
+                           spec_ids=ids.column("spec_id").to_numpy(zero_copy_only=False).astype(object),
+                           labels=ids.column("label").to_numpy(zero_copy_only=False).astype(object))
+
+    return cached(("kb", str(kb), kb_version), (shard, spec, k), load)

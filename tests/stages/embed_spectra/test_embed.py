@@ -8,7 +8,9 @@ import torch
 
 from skysift.cli import run_job
 from skysift.config import ConfigError
-from skysift.stages.embed_spectra.job import EmbedConfig, embed_sequential, prepare
+from skysift.stages.embed_spectra.config import EmbedConfig
+from skysift.stages.embed_spectra.job import prepare
+from skysift.stages.embed_spectra.tasks import embed_sequential
 from skysift.io.tables import count_rows, read_rejects, read_table
 from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
 from skysift.synth.toy_spectra import toy_spectra_table, write_toy_spectra
