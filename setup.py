@@ -31,6 +31,9 @@ DEV = [
     "hats-import==0.11.1",
     # Third FITS back end, compared against ours and astropy in tests/test_readers*.py.
     "fitsio==1.4.2",
+    # A local S3-compatible server (moto's server mode on 127.0.0.1) and its client, for tests/runtime.
+    "moto[server]==5.2.5",
+    "boto3==1.44.8",
 ]
 # ultralytics is AGPL-3.0: kept optional, imported lazily by the detection pipeline only.
 DETECT = ["ultralytics==8.4.190", "torchvision==0.29.1"]

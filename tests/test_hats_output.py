@@ -10,7 +10,8 @@ import pytest
 from skysift.stages.crossmatch.config import CrossmatchConfig
 from skysift.stages.crossmatch.job import run
 from skysift.io.catalog_writers import hats_partitions, write_fits, write_hats_table, write_votable
-from skysift.io.tables import count_rows, read_rejects
+from skysift.runtime.output import count_rows
+from skysift.runtime.rejects import read_rejects
 from skysift.synth.mock_catalogs import benchmark_pair
 from skysift.sky.separation import angular_separation_arcsec
 

@@ -16,7 +16,8 @@ from skysift.stages.search_kb import job as search
 from skysift.kb.faiss_index import IndexSpec, factory_string
 from skysift.kb.store import KbError, read_meta
 from skysift.kb.vote import merge_topk, softmax_weights, vote
-from skysift.io.tables import read_rejects, read_table
+from skysift.runtime.rejects import read_rejects
+from skysift.runtime.output import read_table
 
 DIM = 16
 

@@ -23,7 +23,7 @@ import pyarrow.dataset as pads
 import pytest
 
 from skysift.cli import run_job
-from skysift.io.tables import read_rejects
+from skysift.runtime.rejects import read_rejects
 from skysift.paths import REPO_ROOT, shared_data_dir
 from skysift.schema import SPECTRA
 from skysift.testing.standalone import LOOPBACK, standalone_cluster

@@ -149,7 +149,7 @@ def bench_ingest(spark, cfg, workdir: Path, line) -> dict:
 
 def bench_scale(spark, cfg, workdir: Path, line) -> dict:
     """Synthesise + resample + normalise + write N spectra in one Spark job; peak memory and throughput."""
-    from skysift.io.tables import count_rows
+    from skysift.runtime.output import count_rows
     from skysift.bench.memory import MemorySampler
 
     n = cfg.n_spectra or 1_000_000

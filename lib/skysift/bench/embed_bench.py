@@ -45,7 +45,7 @@ def run_embed_benchmark(spark, n_spectra: int = 10_000, workdir: str = "runs/ben
     """Time embed-spectra and the per-row loop on the same spectra; print and return the figures."""
     from skysift.stages.embed_spectra.config import EmbedConfig
     from skysift.stages.embed_spectra.job import run
-    from skysift.io.tables import read_table
+    from skysift.runtime.output import read_table
     from skysift.io.parquet_stream import flux_matrix
     from skysift.synth.toy_spectra import write_toy_spectra
 

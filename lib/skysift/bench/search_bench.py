@@ -65,7 +65,7 @@ def write_embeddings(path: Path, n: int, dim: int, seed: int, prefix: str, with_
 
 
 def _read_preds(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from skysift.io.tables import read_table
+    from skysift.runtime.output import read_table
 
     t = read_table(path, columns=["spec_id", "neighbor_ids", "neighbor_distances"]).to_pandas()
     order = np.argsort(t["spec_id"].str.split("-").str[-1].astype(int).to_numpy())

@@ -34,7 +34,7 @@ def read_catalog(path: str | Path, fmt: CatalogFormat, na_values: Sequence[str] 
     if fmt == "csv":
         return pd.read_csv(path, na_values=list(na_values), keep_default_na=True, skipinitialspace=True)
     if fmt == "parquet":
-        from skysift.io.tables import read_table
+        from skysift.runtime.output import read_table
 
         return read_table(path).to_pandas() if path.is_dir() else pd.read_parquet(path)
     from astropy.table import Table

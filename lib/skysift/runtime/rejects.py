@@ -18,7 +18,8 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from skysift.runtime.output import join, makedirs, resolve, table_files
+from skysift.runtime.filesystem import join, makedirs, resolve
+from skysift.runtime.output import table_files
 from skysift.schema import REJECTS
 
 REJECTS_DIR = "_rejects"
@@ -73,7 +74,7 @@ def write_rejects(folder: str | os.PathLike, rows: pa.Table | Iterable[dict[str,
 
 def read_rejects(output: str | os.PathLike) -> pa.Table:
     """All reject rows of a job output (empty table when none)."""
-    files = table_files(join(str(output), REJECTS_DIR))
+    files = table_files(str(output), under=REJECTS_DIR)
     if not files:
         return REJECTS.empty_table()
     fs, _ = resolve(str(output))

@@ -74,7 +74,7 @@ def write_pca_embeddings(spectra: str, output: str, dim: int = 16, model_version
     import pyarrow.parquet as pq
 
     from skysift.kb.embeddings import stack
-    from skysift.io.tables import read_table
+    from skysift.runtime.output import read_table
 
     t = read_table(spectra, columns=["spec_id", "flux"])
     emb = pca_embeddings(np.nan_to_num(stack(t.column("flux"))), dim)

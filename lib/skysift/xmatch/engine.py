@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import pyarrow as pa
 
-from skysift.io.tables import write_batches_atomic
+from skysift.runtime.output import write_parquet_atomic
 from skysift.xmatch.catalogs import CatalogColumnError
 from skysift.xmatch.frames import (
     GROUP,
@@ -189,7 +189,7 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
         def matcher(group_ids):
             for gid in group_ids:
                 tally: dict = {}
-                rows = write_batches_atomic(
+                rows = write_parquet_atomic(
                     Path(target_str) / f"part-{gid:06d}.parquet",
                     match_table(read_group(shared.value[gid], union_arrow), spec, layout, out_arrow, tally,
                                 max_batch_rows=batch_rows),

@@ -11,7 +11,8 @@ from skysift.cli import run_job
 from skysift.stages.crossmatch.config import CrossmatchConfig
 from skysift.stages.crossmatch.job import run
 from skysift.xmatch.catalogs import CatalogColumnError
-from skysift.io.tables import read_rejects, read_table_json
+from skysift.runtime.rejects import read_rejects
+from skysift.io.tables import read_table_json
 from skysift.synth.mock_catalogs import benchmark_pair, hard_sky, neighbours_of
 
 

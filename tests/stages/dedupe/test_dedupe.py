@@ -12,7 +12,7 @@ from scipy.sparse.csgraph import connected_components
 from skysift.stages.dedupe.config import DedupeConfig
 from skysift.stages.dedupe.job import run
 from skysift.stages.dedupe.tasks import dedupe_frame, fof_labels
-from skysift.io.tables import read_rejects
+from skysift.runtime.rejects import read_rejects
 from skysift.synth.mock_catalogs import _offset, hard_sky, neighbours_of
 
 

@@ -11,7 +11,8 @@ from skysift.config import ConfigError
 from skysift.stages.embed_spectra.config import EmbedConfig
 from skysift.stages.embed_spectra.job import prepare
 from skysift.stages.embed_spectra.tasks import embed_sequential
-from skysift.io.tables import count_rows, read_rejects, read_table
+from skysift.runtime.output import count_rows, read_table
+from skysift.runtime.rejects import read_rejects
 from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
 from skysift.synth.toy_spectra import toy_spectra_table, write_toy_spectra
 

@@ -10,7 +10,8 @@ from astropy.io import fits
 from skysift.config import load_config
 from skysift.stages.ingest_spectra import job as ingest_job
 from skysift.stages.ingest_spectra.tasks import list_input_files
-from skysift.io.tables import read_rejects, read_table_json
+from skysift.runtime.rejects import read_rejects
+from skysift.io.tables import read_table_json
 from skysift.paths import conf_dir
 from skysift.synth.broken_files import write_broken_corpus
 

@@ -13,7 +13,8 @@ from skysift.stages.load_catalog import job
 from skysift.stages.load_catalog.config import LoadCatalogConfig
 from skysift.stages.load_catalog.tasks import derive_labels, format_spec_ids
 from skysift.config import ConfigError, load_config
-from skysift.io.tables import read_rejects, read_table
+from skysift.runtime.rejects import read_rejects
+from skysift.runtime.output import read_table
 
 
 def test_spec_id_template_zero_pads_and_rejects_missing():

@@ -10,7 +10,9 @@ import pytest
 
 from skysift.cli import run_job
 from skysift.config import ConfigError, load_config
-from skysift.io.tables import count_rows, read_rejects, read_table_json
+from skysift.runtime.output import count_rows
+from skysift.runtime.rejects import read_rejects
+from skysift.io.tables import read_table_json
 from skysift.paths import default_job_config
 from skysift.schema import SPECTRA, TRUTH
 from skysift.stages.synth_survey.job import SynthSurveyConfig, read_truth, run_sequential

@@ -121,7 +121,7 @@ def _sample_vectors(df, n: int, total: int, seed: int, output: str) -> np.ndarra
     """
     import pyarrow.parquet as pq
 
-    from skysift.io.tables import staging_path, write_batches_atomic
+    from skysift.runtime.output import staging_path, write_parquet_atomic
 
     if total == 0 or n == 0:
         return np.zeros((0, 0), dtype=np.float32)
@@ -134,7 +134,7 @@ def _sample_vectors(df, n: int, total: int, seed: int, output: str) -> np.ndarra
     def writer(batches):
         from pyspark import TaskContext
 
-        rows = write_batches_atomic(f"{target}/part-{TaskContext.get().partitionId():06d}.parquet", batches)
+        rows = write_parquet_atomic(f"{target}/part-{TaskContext.get().partitionId():06d}.parquet", batches)
         yield pa.RecordBatch.from_pydict({"rows": [rows]})
 
     try:
@@ -181,7 +181,8 @@ def run(spark, cfg: BuildKbConfig) -> dict:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from skysift.io.tables import commit_staging, discard_staging, staging_path, write_rejects
+    from skysift.runtime.output import commit_staging, discard_staging, staging_path
+    from skysift.runtime.rejects import write_rejects
 
     t0 = time.perf_counter()
     embs = spark.read.parquet(cfg.embeddings)

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from skysift.config import to_dict
-from skysift.io.tables import count_rows, write_table_json
+from skysift.runtime.output import count_rows
+from skysift.io.tables import write_table_json
 from skysift.runtime.output import staged
 from skysift.runtime.rejects import read_rejects, write_spark_rejects
 from skysift.runtime.spark import catalog_sql_conf

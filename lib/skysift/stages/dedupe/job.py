@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from skysift.config import to_dict
-from skysift.io.tables import count_rows, write_table_json
+from skysift.runtime.output import count_rows
+from skysift.io.tables import write_table_json
 from skysift.runtime.errors import SkysiftError
 from skysift.runtime.output import staged
 from skysift.runtime.rejects import read_rejects, write_spark_rejects

@@ -100,7 +100,7 @@ CONFIG = EvaluateKbConfig
 # ------------------------------------------------------------------ data
 def load_labelled(cfg: EvaluateKbConfig) -> pd.DataFrame:
     """spec_id, label, task, row (index into the returned embedding matrix) + attrs['x'] = embeddings."""
-    from skysift.io.tables import read_table
+    from skysift.runtime.output import read_table
 
     parts = []
     for path in cfg.labels:
@@ -386,7 +386,7 @@ def _log_mlflow(cfg: EvaluateKbConfig, metrics: dict, out: Path) -> str | None:
 
 
 def run(spark, cfg: EvaluateKbConfig) -> dict:
-    from skysift.io.tables import commit_staging, discard_staging, staging_path
+    from skysift.runtime.output import commit_staging, discard_staging, staging_path
 
     staging = staging_path(cfg.output)
     staging.mkdir(parents=True)

@@ -14,7 +14,8 @@ import functools
 import pyarrow.dataset as pads
 
 from skysift.config import ConfigError, to_dict
-from skysift.io.tables import count_rows, write_table_json
+from skysift.runtime.output import count_rows
+from skysift.io.tables import write_table_json
 from skysift.runtime.output import staged
 from skysift.runtime.rejects import read_rejects
 from skysift.runtime.tasks import run_tasks, task_count

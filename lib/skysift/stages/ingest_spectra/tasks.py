@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pyarrow as pa
 
-from skysift.io.tables import PartitionedParquetWriter
+from skysift.runtime.output import PartitionedParquetWriter
 from skysift.runtime.rejects import Reject, write_rejects
 from skysift.schema import SPECTRA
 from skysift.spectra.processing import process_spectra_arrow

@@ -144,7 +144,7 @@ def evaluate_table(checkpoint: str, spectra: str, label_columns: dict[str, str] 
     """
     import pyarrow as pa
 
-    from skysift.io.tables import read_table
+    from skysift.runtime.output import read_table
     from skysift.runtime import tracking
     from skysift.io.parquet_stream import flux_matrix, split_hash
 

@@ -205,7 +205,9 @@ def run(spark, cfg: SearchKbConfig) -> dict:
     """Search every query row; summary: read = written (predictions) + rejected (unusable embeddings)."""
     from pyspark.sql import functions as F
 
-    from skysift.io.tables import commit_staging, discard_staging, staging_path, write_rejects, write_table_json
+    from skysift.runtime.output import commit_staging, discard_staging, staging_path
+    from skysift.runtime.rejects import write_rejects
+    from skysift.io.tables import write_table_json
 
     meta = read_meta(cfg.kb)
     check_kb(meta, cfg.kb)
@@ -261,7 +263,7 @@ def run(spark, cfg: SearchKbConfig) -> dict:
     except BaseException:
         discard_staging(staging)
         raise
-    from skysift.io.tables import count_rows
+    from skysift.runtime.output import count_rows
 
     written = count_rows(out)
     return {

@@ -33,7 +33,8 @@ import pyarrow.parquet as pq
 
 from skysift.config import require, to_dict
 from skysift.spectra.processing import ProcessingConfig, process_spectra_arrow
-from skysift.io.tables import PartitionedParquetWriter, commit_staging, discard_staging, staging_path, write_table_json
+from skysift.runtime.output import PartitionedParquetWriter, commit_staging, discard_staging, staging_path
+from skysift.io.tables import write_table_json
 from skysift.schema import REJECTS, SPECTRA, TRUTH
 from skysift.synth.model import SynthModelConfig, generate
 
