@@ -13,6 +13,7 @@ import pytest
 
 from skysift.stages.build_kb import job as build
 from skysift.stages.search_kb import job as search
+from skysift.kb.search import search_local
 from skysift.kb.faiss_index import IndexSpec, factory_string
 from skysift.kb.store import KbError, read_meta
 from skysift.kb.vote import merge_topk, softmax_weights, vote
@@ -178,7 +179,7 @@ def test_sharded_flat_search_equals_single_index_flat_l2(spark, flat_kb, toy):
 
 def test_sequential_runner_matches_single_index(flat_kb, toy):
     qdf = pd.DataFrame({"spec_id": [f"q-{i}" for i in range(300)], "embedding": list(toy["q"])})
-    local = search.search_local(qdf, flat_kb["output"], k=3)
+    local = search_local(qdf, flat_kb["output"], k=3)
     ref = faiss.IndexFlatL2(DIM)
     ref.add(toy["x"])
     _, i_ref = ref.search(toy["q"], 3)
@@ -187,15 +188,15 @@ def test_sequential_runner_matches_single_index(flat_kb, toy):
 
 def test_worker_cache_holds_one_kb_at_a_time(spark, flat_kb, toy):
     """Searching a second KB drops the first one's shards from the worker cache (memory bound at 1M)."""
-    from skysift.kb import store as kbmod
+    from skysift.runtime.cache import CACHE
 
     qdf = pd.DataFrame({"spec_id": ["q-0"], "embedding": [toy["q"][0]]})
-    search.search_local(qdf, flat_kb["output"], k=3)
-    assert {key[0] for key in kbmod._CACHE} == {str(flat_kb["output"])}
+    search_local(qdf, flat_kb["output"], k=3)
+    assert [g[1] for g in CACHE.groups()] == [str(flat_kb["output"])]
     other = build_kb(spark, toy, "flat", "kb_flat_other")
-    search.search_local(qdf, other["output"], k=3)
-    assert {key[0] for key in kbmod._CACHE} == {str(other["output"])}
-    assert len(kbmod._CACHE) == 3  # its three shards
+    search_local(qdf, other["output"], k=3)
+    assert [g[1] for g in CACHE.groups()] == [str(other["output"])]
+    assert len(CACHE._groups[CACHE.groups()[0]]) == 3  # its three shards
 
 
 @pytest.mark.parametrize(
@@ -205,7 +206,7 @@ def test_worker_cache_holds_one_kb_at_a_time(spark, flat_kb, toy):
 def test_ann_recall_at_3_vs_flat(spark, toy, kind, index, min_recall):
     s = build_kb(spark, toy, kind, f"kb_{kind}", **index)
     qdf = pd.DataFrame({"spec_id": [f"q-{i}" for i in range(300)], "embedding": list(toy["q"])})
-    got = search.search_local(qdf, s["output"], k=3)
+    got = search_local(qdf, s["output"], k=3)
     ref = faiss.IndexFlatL2(DIM)
     ref.add(toy["x"])
     _, i_ref = ref.search(toy["q"], 3)

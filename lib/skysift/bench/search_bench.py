@@ -113,6 +113,7 @@ def run_search_bench(spark, workdir: Path, line, n_kb: int = 100_000, n_queries:
 
     from skysift.stages.build_kb import job as build
     from skysift.stages.search_kb import job as search
+    from skysift.kb.search import search_local
     from skysift.kb.faiss_index import IndexSpec
     from skysift.kb.store import clear_shard_cache, read_meta
 
@@ -157,9 +158,9 @@ def run_search_bench(spark, workdir: Path, line, n_kb: int = 100_000, n_queries:
         # queries over 1M vectors takes minutes per pass)
         n_kq = min(n_queries, kernel_queries)
         qdf = pd.DataFrame({"spec_id": [f"q-{i}" for i in range(n_kq)], "embedding": list(q[:n_kq])})
-        search.search_local(qdf.iloc[:10], kb, k=k)
+        search_local(qdf.iloc[:10], kb, k=k)
         t0 = time.perf_counter()
-        search.search_local(qdf, kb, k=k)
+        search_local(qdf, kb, k=k)
         t_kernel = (time.perf_counter() - t0) * n_queries / n_kq
         clear_shard_cache()  # the driver must not hold this KB while the workers load the next (OOM at 1M)
         rec = recall_at(ids_nb, truth, k)

@@ -8,16 +8,14 @@ map (``add_shard``, the per-partition function, also callable without Spark).
 from __future__ import annotations
 
 import math
-import shutil
 import time
-from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from skysift.config import require
+from skysift.stages.build_kb.config import BuildKbConfig
+from skysift.stages.build_kb.tasks import ENTRY_COLUMNS, shard_builder
 from skysift.schema import KB_ENTRIES, spark_schema
 from skysift.kb.faiss_index import IndexSpec, factory_string, min_training_points, new_index, serialize, train_index
 from skysift.kb.store import (
@@ -35,84 +33,11 @@ from skysift.kb.store import (
 from skysift.kb import embeddings as emb
 
 
-@dataclass(frozen=True)
-class BuildKbConfig:
-    """Configuration of `skysift build-kb`."""
-
-    embeddings: str = ""
-    """Embeddings table (any Parquet table with spec_id + embedding float list)."""
-    labels: str = ""
-    """Labels table(s) (spec_id, label[, task, catalog, ra_deg, dec_deg, z]) from load-catalog; several tables
-    (comma-separated, e.g. a survey's truth and a reference catalog) are concatenated by column name."""
-    output: str = ""
-    """KB folder to write."""
-    task: str = ""
-    """Task to build the KB for when the labels table holds several (its `task` column)."""
-    index: IndexSpec = field(default_factory=IndexSpec)
-    """faiss index type and parameters (flat = exact L2, Tang et al. 2025)."""
-    n_shards: int = 0
-    """Shards (one faiss index each); 0 = ceil(entries / max_shard_entries)."""
-    max_shard_entries: int = 500_000
-    """Largest shard when n_shards = 0 (768-d float32 flat: 1.5 GB)."""
-    train_sample_size: int = 100_000
-    """Vectors sampled to the driver to train IVF/PQ (faiss guideline: 30-256 per centroid)."""
-    faiss_threads_per_task: int = 1
-    """OpenMP threads faiss uses inside one Spark task (0 = faiss default: all cores)."""
-    diagnostics_sample: int = 2000
-    """KB entries sampled for the pairwise-distance diagnostics (0 = skip)."""
-    seed: int = 0
-    """Seed of the training and diagnostics samples."""
-
-    def __post_init__(self):
-        require(bool(self.embeddings), "build-kb needs --embeddings DIR")
-        require(bool(self.labels), "build-kb needs --labels DIR")
-        require(bool(self.output), "build-kb needs --output DIR")
-        require(self.n_shards >= 0, f"n_shards must be >= 0, got {self.n_shards}")
-        require(self.max_shard_entries >= 1, f"max_shard_entries must be >= 1, got {self.max_shard_entries}")
-        require(self.train_sample_size >= 1, f"train_sample_size must be >= 1, got {self.train_sample_size}")
-        require(self.faiss_threads_per_task >= 0, "faiss_threads_per_task must be >= 0")
-        require(self.diagnostics_sample >= 0, "diagnostics_sample must be >= 0")
-
-
 CONFIG = BuildKbConfig
-ENTRY_COLUMNS = [f.name for f in KB_ENTRIES if f.name not in ("shard", "local_id")]
 
 
-def add_shard(pdf: pd.DataFrame, trained: bytes, shard: int, kb: str, threads: int = 1) -> pd.DataFrame:
-    """Add one shard's rows to a copy of the trained empty index; write index + ID map; return entries."""
-    import faiss
 
-    from skysift.kb.faiss_index import deserialize
-
-    if threads > 0:
-        faiss.omp_set_num_threads(threads)
-    index = deserialize(trained)
-    x = emb.stack(pdf["embedding"])
-    index.add(x)
-    write_bytes(shard_file(kb, shard), serialize(index))
-    out = pdf.reindex(columns=ENTRY_COLUMNS).reset_index(drop=True)
-    out["shard"] = np.int32(shard)
-    out["local_id"] = np.arange(len(out), dtype=np.int64)
-    table = pa.Table.from_pandas(out, schema=KB_ENTRIES, preserve_index=False)
-    write_id_map(shard_ids_file(kb, shard), table)
-    return emb.object_strings(out)
-
-
-def _shard_builder(kb: str, trained_bc, threads: int):
-    def build(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        from pyspark import TaskContext
-
-        parts = [b for b in batches if len(b)]
-        if not parts:
-            return
-        ctx = TaskContext.get()
-        shard = ctx.partitionId() if ctx is not None else 0
-        yield add_shard(pd.concat(parts, ignore_index=True), trained_bc.value, shard, kb, threads)
-
-    return build
-
-
-def _sample_vectors(df, n: int, total: int, seed: int, output: str) -> np.ndarray:
+def _sample_vectors(df, n: int, total: int, seed: int, scratch: str) -> np.ndarray:
     """About ``n`` embeddings drawn at random (Spark's sample), as one (n, dim) float32 array.
 
     The tasks write their sampled rows with pyarrow into a temporary sibling folder of ``output`` and the
@@ -121,15 +46,14 @@ def _sample_vectors(df, n: int, total: int, seed: int, output: str) -> np.ndarra
     """
     import pyarrow.parquet as pq
 
-    from skysift.runtime.output import staging_path, write_parquet_atomic
+    from skysift.runtime.filesystem import remove_tree
+    from skysift.runtime.output import table_files, write_parquet_atomic
 
     if total == 0 or n == 0:
         return np.zeros((0, 0), dtype=np.float32)
     frac = min(1.0, 1.2 * n / total)
     part = df.select("embedding") if frac >= 1.0 else df.select("embedding").sample(False, frac, seed)
-    folder = staging_path(output)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = str(folder)
+    target = scratch
 
     def writer(batches):
         from pyspark import TaskContext
@@ -139,13 +63,13 @@ def _sample_vectors(df, n: int, total: int, seed: int, output: str) -> np.ndarra
 
     try:
         part.mapInArrow(writer, "rows long").collect()
-        files = sorted(folder.glob("part-*.parquet"))
+        files = table_files(target)
         if not files:
             return np.zeros((0, 0), dtype=np.float32)
         table = pa.concat_tables([pq.read_table(f) for f in files])
         return emb.stack(table.slice(0, n).column("embedding"))
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(target)
 
 
 def _labels_for_task(spark, cfg: BuildKbConfig):
@@ -181,8 +105,8 @@ def run(spark, cfg: BuildKbConfig) -> dict:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from skysift.runtime.output import commit_staging, discard_staging, staging_path
-    from skysift.runtime.rejects import write_rejects
+    from skysift.runtime.output import staged
+    from skysift.runtime.rejects import spark_rejects, write_rejects
 
     t0 = time.perf_counter()
     embs = spark.read.parquet(cfg.embeddings)
@@ -212,54 +136,53 @@ def run(spark, cfg: BuildKbConfig) -> dict:
     )
     joined = joined.withColumn("_reason", reason).drop("_rank").cache()
     try:
-        stats = joined.groupBy(F.col("_reason").isNull().alias("ok")).agg(
-            F.count(F.lit(1)).alias("n"),
-            F.min(F.size("embedding")).alias("dmin"),
-            F.max(F.size("embedding")).alias("dmax"),
-            F.collect_set("model_version").alias("versions"),
-            F.first("model_uri", ignorenulls=True).alias("uri"),
-        ).collect()
-        by_ok = {r["ok"]: r for r in stats}
-        read = sum(r["n"] for r in stats)
-        good = by_ok.get(True)
-        n = good["n"] if good else 0
-        if n == 0:
-            raise KbError(
-                f"empty KB: no usable labelled embeddings ({read} label rows"
-                f"{' for task ' + repr(task) if task else ''} in {cfg.labels}; none matched a valid embedding "
-                f"in {cfg.embeddings} by spec_id)"
-            )
-        if good["dmin"] != good["dmax"]:
-            raise KbError(
-                f"{cfg.embeddings}: embeddings have mixed dimensions {good['dmin']}..{good['dmax']}; "
-                "a KB needs one dimension"
-            )
-        dim = int(good["dmin"])
-        versions = sorted(good["versions"])
-        if len(versions) > 1:
-            raise KbError(f"{cfg.embeddings}: embeddings come from several model versions {versions}")
-        model_version = versions[0] if versions else None
-        valid = joined.filter(F.col("_reason").isNull())
-
-        n_shards = cfg.n_shards or max(1, math.ceil(n / cfg.max_shard_entries))
-        spec = cfg.index
-        factory = factory_string(spec, dim, n // n_shards)
-        index = new_index(spec, dim, n // n_shards)
-        t_train = time.perf_counter()
-        if not index.is_trained:
-            need = min_training_points(spec, dim, n // n_shards)
-            sample = _sample_vectors(valid, max(cfg.train_sample_size, need), n, cfg.seed, cfg.output)
-            if len(sample) < need:
+        with staged(cfg.output) as stage:
+            kb = stage.uri
+            stats = joined.groupBy(F.col("_reason").isNull().alias("ok")).agg(
+                F.count(F.lit(1)).alias("n"),
+                F.min(F.size("embedding")).alias("dmin"),
+                F.max(F.size("embedding")).alias("dmax"),
+                F.collect_set("model_version").alias("versions"),
+                F.first("model_uri", ignorenulls=True).alias("uri"),
+            ).collect()
+            by_ok = {r["ok"]: r for r in stats}
+            read = sum(r["n"] for r in stats)
+            good = by_ok.get(True)
+            n = good["n"] if good else 0
+            if n == 0:
                 raise KbError(
-                    f"index {factory} needs at least {need} training vectors, only {len(sample)} labelled "
-                    "embeddings: use index.kind=flat or a smaller index.nlist / index.pq_nbits"
+                    f"empty KB: no usable labelled embeddings ({read} label rows"
+                    f"{' for task ' + repr(task) if task else ''} in {cfg.labels}; none matched a valid embedding "
+                    f"in {cfg.embeddings} by spec_id)"
                 )
-            train_index(index, sample)
-        train_s = time.perf_counter() - t_train
+            if good["dmin"] != good["dmax"]:
+                raise KbError(
+                    f"{cfg.embeddings}: embeddings have mixed dimensions {good['dmin']}..{good['dmax']}; "
+                    "a KB needs one dimension"
+                )
+            dim = int(good["dmin"])
+            versions = sorted(good["versions"])
+            if len(versions) > 1:
+                raise KbError(f"{cfg.embeddings}: embeddings come from several model versions {versions}")
+            model_version = versions[0] if versions else None
+            valid = joined.filter(F.col("_reason").isNull())
 
-        staging = staging_path(cfg.output)
-        kb = str(staging)
-        try:
+            n_shards = cfg.n_shards or max(1, math.ceil(n / cfg.max_shard_entries))
+            spec = cfg.index
+            factory = factory_string(spec, dim, n // n_shards)
+            index = new_index(spec, dim, n // n_shards)
+            t_train = time.perf_counter()
+            if not index.is_trained:
+                need = min_training_points(spec, dim, n // n_shards)
+                sample = _sample_vectors(valid, max(cfg.train_sample_size, need), n, cfg.seed, f"{kb}/_sample")
+                if len(sample) < need:
+                    raise KbError(
+                        f"index {factory} needs at least {need} training vectors, only {len(sample)} labelled "
+                        "embeddings: use index.kind=flat or a smaller index.nlist / index.pq_nbits"
+                    )
+                train_index(index, sample)
+            train_s = time.perf_counter() - t_train
+
             trained = serialize(index)
             write_bytes(f"{kb}/{TRAINED_FILE}", trained)
             bc = spark.sparkContext.broadcast(trained)
@@ -268,24 +191,15 @@ def run(spark, cfg: BuildKbConfig) -> dict:
                 valid.select("spec_id", "embedding", *[c for c in ENTRY_COLUMNS if c != "spec_id"])
                 .repartition(n_shards, "spec_id")
                 .sortWithinPartitions("spec_id")
-                .mapInPandas(_shard_builder(kb, bc, cfg.faiss_threads_per_task), spark_schema(KB_ENTRIES))
+                .mapInPandas(shard_builder(kb, bc, cfg.faiss_threads_per_task), spark_schema(KB_ENTRIES))
             )
             entries.write.mode("overwrite").parquet(f"{kb}/{ENTRIES_DIR}")
             add_s = time.perf_counter() - t_add
             bc.unpersist()
 
-            rejects = (
-                joined.filter(F.col("_reason").isNotNull())
-                .select(
-                    F.lit(cfg.labels).alias("source_file"),
-                    F.lit(None).cast("long").alias("row_index"),
-                    "spec_id",
-                    F.lit("build-kb").alias("stage"),
-                    F.col("_reason").alias("reason"),
-                )
-                .toArrow()
-            )
-            n_rejected = write_rejects(kb, rejects) if rejects.num_rows else 0
+            rejects = spark_rejects(joined.filter(F.col("_reason").isNotNull()), stage="build-kb",
+                                    reason="_reason", source_file=F.lit(cfg.labels), spec_id="spec_id")
+            n_rejected = write_rejects(kb, rejects.toArrow())
 
             import pyarrow.dataset as pads
 
@@ -297,7 +211,7 @@ def run(spark, cfg: BuildKbConfig) -> dict:
             if cfg.diagnostics_sample:
                 from skysift.kb.diagnostics import kb_diagnostics, write_diagnostics
 
-                sample = _sample_vectors(valid, cfg.diagnostics_sample, n, cfg.seed + 1, cfg.output)
+                sample = _sample_vectors(valid, cfg.diagnostics_sample, n, cfg.seed + 1, f"{kb}/_sample")
                 diag = kb_diagnostics(sample)
                 write_diagnostics(f"{kb}/diagnostics", diag)
             shard_t = tuple(int(s) for s in shards)
@@ -323,17 +237,13 @@ def run(spark, cfg: BuildKbConfig) -> dict:
                 },
             )
             write_meta(kb, meta)
-            out = commit_staging(staging, cfg.output)
-        except BaseException:
-            discard_staging(staging)
-            raise
     finally:
         joined.unpersist()
     summary = {
         "read": int(read),
         "written": meta.n_entries,
         "rejected": int(n_rejected),
-        "output": str(out),
+        "output": stage.output,
         "task": task,
         "index": factory,
         "dim": dim,
