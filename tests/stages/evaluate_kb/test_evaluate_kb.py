@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from skysift.stages.evaluate_kb import job
-from skysift.stages.evaluate_kb.job import EvaluateKbConfig, stratified_split
+from skysift.stages.evaluate_kb.config import EvaluateKbConfig
+from skysift.stages.evaluate_kb.tasks import stratified_split
 from skysift.synth.toy_kb import pca_embeddings, toy_spectra
 from skysift.kb.faiss_index import IndexSpec
 
