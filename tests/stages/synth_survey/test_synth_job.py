@@ -25,7 +25,7 @@ def _hashes(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != "_table.json"
+        if p.is_file() and p.name not in ("_table.json", "_manifest.json")  # _table.json names the output; the manifest holds its size
     }
 
 

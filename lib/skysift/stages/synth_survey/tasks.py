@@ -1,0 +1,94 @@
+"""Per-task work of `skysift synth-survey` (no Spark): generate one partition of rows and write its files.
+
+Partition p holds rows [p * rows_per_partition, (p + 1) * rows_per_partition) whatever Spark does, so file
+contents depend only on the config: the same seed gives the same bytes.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from skysift.runtime.output import PartitionedParquetWriter
+from skysift.runtime.rejects import write_rejects
+from skysift.schema import SPECTRA, TRUTH
+from skysift.spectra.processing import process_spectra_arrow
+from skysift.stages.synth_survey.config import SynthSurveyConfig
+from skysift.synth.model import generate
+
+
+def source_label(seed: int) -> str:
+    """source_file of spectra generated straight into the table (format=parquet)."""
+    return f"synth-survey:seed={seed}"
+
+
+class PartitionWriter:
+    """Generates and writes the rows of one task; ``write_chunk`` per batch, ``close`` at the end."""
+
+    def __init__(self, cfg: SynthSurveyConfig, root: str | Path, first_row: int):
+        self.cfg = cfg
+        self.root = Path(root)
+        self.part = f"part-{first_row:010d}.parquet"
+        self.first_row = first_row
+        self.truth: list[pa.Table] = []
+        self.rejects: list[dict] = []
+        self.spectra = PartitionedParquetWriter(self.root / "spectra", "healpix_part", self.part, SPECTRA)
+        self.rows = self.written = self.files = 0
+        self.started = time.perf_counter()
+
+    def write_chunk(self, rows: np.ndarray) -> None:
+        from skysift.synth.fits_writers import write_batch
+
+        cfg = self.cfg
+        batch = generate(rows, cfg.seed, cfg.model)
+        truth = batch.truth
+        if cfg.format == "fits":
+            self.files += len(write_batch(batch, self.root, cfg.seed, cfg.fits_backend))
+            self.written += len(batch)
+        else:
+            label = source_label(cfg.seed)
+            truth = truth.assign(source_file=label)
+            table, rejects = process_spectra_arrow(batch.native_spectra(label), cfg.processing)
+            self.rejects.extend(r.as_row() for r in rejects)
+            self.written += table.num_rows
+            self.spectra.write(table)
+        self.truth.append(pa.Table.from_pandas(truth, schema=TRUTH, preserve_index=False))
+        self.rows += len(batch)
+
+    def close(self) -> dict:
+        self.spectra.close()
+        if self.truth:
+            (self.root / "truth").mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.concat_tables(self.truth), self.root / "truth" / self.part)
+        write_rejects(self.root, self.rejects, name=self.part)
+        return {
+            "first_row": self.first_row,
+            "rows": self.rows,
+            "written": self.written,
+            "rejected": len(self.rejects),
+            "files": self.files,
+            "seconds": time.perf_counter() - self.started,
+        }
+
+
+def synth_task(cfg: SynthSurveyConfig, root: str, first_index: int, parts: list[int]) -> dict:
+    """One task (``runtime.tasks``): generate and write partitions ``parts``; returns their summed counts."""
+    stats = []
+    for p in parts:
+        start = int(p) * cfg.rows_per_partition
+        stop = min(start + cfg.rows_per_partition, cfg.n_spectra)
+        writer = PartitionWriter(cfg, root, start)
+        for a in range(start, stop, cfg.batch_rows):
+            writer.write_chunk(np.arange(a, min(a + cfg.batch_rows, stop), dtype=np.int64))
+        stats.append(writer.close())
+    keys = ("rows", "written", "rejected", "files", "seconds")
+    return {"first_row": stats[0]["first_row"], **{k: sum(s[k] for s in stats) for k in keys},
+            "partitions": len(stats)}
+
+
+def n_partitions(cfg: SynthSurveyConfig) -> int:
+    """Partitions of ``rows_per_partition`` rows covering rows 0 .. n_spectra-1."""
+    return -(-cfg.n_spectra // cfg.rows_per_partition)
