@@ -136,3 +136,12 @@ def catalog_sql_conf(spark, arrow_batch_rows: int, split_bytes: int = 8 << 20) -
     """The settings of a catalog job: Arrow batch rows and the input split size in bytes."""
     return sql_conf(spark, {"spark.sql.execution.arrow.maxRecordsPerBatch": arrow_batch_rows,
                             "spark.sql.files.maxPartitionBytes": split_bytes})
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (DDP rendezvous, test clusters)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -15,7 +15,7 @@ import torch
 from skysift.config import ConfigError, load_config
 from skysift.io.parquet_stream import SpectraStream, StreamSpec, split_hash, table_files
 from skysift.stages.pretrain.job import PretrainConfig, launch
-from skysift.stages.pretrain.training import BEST, LAST, warmup_cosine
+from skysift.stages.pretrain.tasks import BEST, LAST, warmup_cosine
 from skysift.synth.toy_spectra import write_toy_spectra
 
 GRID = "lin:3850:9000:200"
