@@ -82,8 +82,12 @@ def test_downsampling_equals_block_means():
         ref = np.stack([[block_reduce(p, f, func=np.mean) for p in obj] for obj in pixels.astype(np.float64)])
         np.testing.assert_allclose(arr, ref, rtol=0, atol=1e-6)
         np.testing.assert_allclose(arr.astype(np.float64).sum(axis=(-2, -1)) * f * f, pixels.astype(np.float64).sum(axis=(-2, -1)), rtol=1e-5)
-    # Cascading 64 -> 32 -> 16 -> 8 gives the same as averaging 8 x 8 blocks at once.
-    np.testing.assert_allclose(downsample_mean(downsample_mean(downsample_mean(pixels, 2), 2), 2), levels[8], atol=1e-6)
+    # The cascade 64 -> 32 -> 16 -> 8 equals a float64 numpy reshape-mean of 8 x 8 blocks of the full size.
+    reshape_mean = pixels.astype(np.float64).reshape(7, 5, 8, 8, 8, 8).mean(axis=(3, 5))
+    np.testing.assert_allclose(levels[8], reshape_mean, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(downsample_mean(pixels, 4), levels[16], rtol=0, atol=1e-7)
+    # A factor that is not a power of two takes the reshape-mean path.
+    np.testing.assert_allclose(downsample_mean(pixels[..., :60, :60], 3), pixels[..., :60, :60].astype(np.float64).reshape(7, 5, 20, 3, 20, 3).mean(axis=(3, 5)), atol=1e-6)
     nan = pixels[0, 0].copy()
     nan[0, 0] = np.nan
     d = downsample_mean(nan, 8)

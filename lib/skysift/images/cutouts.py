@@ -7,8 +7,11 @@ For an odd size and an integer position the source's pixel is the central one
 (index size // 2). For an even size (64) and an integer position it is pixel
 index size / 2 (32): half a pixel right of and above the cutout's geometric centre
 (31.5, 31.5); a position on a pixel corner (x = k + 0.5) lands on the geometric
-centre. Positions come from the stack's WCS through ``all_world2pix`` (as
-Cutout2D does for a SkyCoord).
+centre. So for an even size an integer position is exactly the rounding tie:
+one that has been through world coordinates and back (x = 1000 +- 1e-10) may start
+at either of two origins; Cutout2D sees the same value and makes the same choice.
+Positions come from the stack's WCS through ``all_world2pix`` (as Cutout2D does for
+a SkyCoord).
 
 Flags (bits of ``CutoutBatch.flags``):
 ``EDGE`` the cutout reaches past the stack's edge (those pixels hold ``fill_value``);
@@ -19,8 +22,8 @@ uncovered, or NaN in the file).
 
 Downsampled levels (Rustamov 2025: 64, 32, 16, 8 px; how the thesis made the small
 ones is not stated: skysift uses area averaging): each level is the mean of
-factor x factor blocks of the full-size cutout, accumulated in float64, so a pixel
-keeps the mean surface brightness (nanomaggies per original pixel); multiply by
+factor x factor blocks of the full-size cutout (successive 2 x 2 means for 64 -> 32
+-> 16 -> 8, float32), so a pixel keeps the mean surface brightness (nanomaggies per original pixel); multiply by
 factor^2 for the flux in the larger pixel. A block holding a NaN is NaN.
 """
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..config import require
 
@@ -117,27 +121,35 @@ def cutouts_at_pixels(
     n = x.shape[0]
     finite_pos = np.isfinite(x) & np.isfinite(y)
     x0, y0 = cutout_origins(np.where(finite_pos, x, -1e9), np.where(finite_pos, y, -1e9), size_px)
-    offs = np.arange(size_px)
-    rows = y0[:, None] + offs  # (N, S)
-    cols = x0[:, None] + offs
-    row_ok = (rows >= 0) & (rows < ny)
-    col_ok = (cols >= 0) & (cols < nx)
-    rows_c = np.clip(rows, 0, ny - 1)
-    cols_c = np.clip(cols, 0, nx - 1)
+    whole = (x0 >= 0) & (y0 >= 0) & (x0 + size_px <= nx) & (y0 + size_px <= ny)
     out = np.empty((n, n_bands, size_px, size_px), dtype=stack.dtype)
-    r_idx, c_idx = rows_c[:, :, None], cols_c[:, None, :]
-    for b in range(n_bands):
-        out[:, b] = stack[b][r_idx, c_idx]
-    inside = row_ok[:, :, None] & col_ok[:, None, :]  # (N, S, S)
-    partial = ~inside.all(axis=(1, 2))
-    if partial.any():
-        out[np.broadcast_to(~inside[:, None], out.shape)] = fill_value
+    if whole.any() and ny >= size_px and nx >= size_px:
+        # One gather of size x size windows (a strided view, no copy of the stack). Measured on the
+        # real g, r, i stack (2 cores shared with other jobs): 5,000 three-band 64 px cutouts in
+        # 0.1-0.4 s (10-13 k/s; per-pixel fancy indexing took 0.42 s), a Cutout2D loop over the bands
+        # 2.3 s (2.1 k/s).
+        windows = sliding_window_view(stack, (size_px, size_px), axis=(1, 2))
+        out[whole] = windows[:, y0[whole], x0[whole]].transpose(1, 0, 2, 3)
+    for k in np.flatnonzero(~whole):
+        # Across an edge: copy the part on the stack, fill the rest.
+        out[k] = fill_value
+        ya, yb = max(0, y0[k]), min(ny, y0[k] + size_px)
+        xa, xb = max(0, x0[k]), min(nx, x0[k] + size_px)
+        if ya < yb and xa < xb:
+            out[k, :, ya - y0[k] : yb - y0[k], xa - x0[k] : xb - x0[k]] = stack[:, ya:yb, xa:xb]
+    partial = ~whole
     flags = np.zeros(n, dtype=np.int32)
     flags[partial] |= EDGE
     on_stack = finite_pos & (x >= -0.5) & (x < nx - 0.5) & (y >= -0.5) & (y < ny - 0.5)
     flags[~on_stack] |= OUTSIDE
     if np.issubdtype(out.dtype, np.floating):
-        bad = (~np.isfinite(out) & inside[:, None]).any(axis=(1, 2, 3))
+        bad = ~np.isfinite(out).all(axis=(1, 2, 3))
+        if partial.any() and not np.isfinite(fill_value):
+            # For edge cutouts only the pixels on the stack count: recheck them one by one.
+            for k in np.flatnonzero(partial & bad):
+                ya, yb = max(0, y0[k]), min(ny, y0[k] + size_px)
+                xa, xb = max(0, x0[k]), min(nx, x0[k] + size_px)
+                bad[k] = ya < yb and xa < xb and not np.isfinite(stack[:, ya:yb, xa:xb]).all()
         flags[bad] |= NONFINITE
     return CutoutBatch(pixels=out, x_px=x, y_px=y, x0=x0, y0=y0, flags=flags)
 
@@ -174,24 +186,51 @@ def containment_margin_px(wcs: Any, shape: tuple[int, int], ra_deg: np.ndarray, 
     return np.where(np.isfinite(x) & np.isfinite(y), margin, np.iinfo(np.int64).min)
 
 
+def _halve(pixels: np.ndarray) -> np.ndarray:
+    """Mean of 2 x 2 blocks of the last two axes (four strided adds: ~8 x faster than a reshape-mean)."""
+    return (pixels[..., 0::2, 0::2] + pixels[..., 1::2, 0::2] + pixels[..., 0::2, 1::2] + pixels[..., 1::2, 1::2]) * pixels.dtype.type(0.25)
+
+
 def downsample_mean(pixels: np.ndarray, factor: int) -> np.ndarray:
-    """Mean over factor x factor blocks of the last two axes (which ``factor`` must divide); float64 sums."""
+    """Mean over factor x factor blocks of the last two axes (which ``factor`` must divide).
+
+    Powers of two go through successive 2 x 2 means in the input's precision (equal to
+    the direct block mean to float32 rounding, ~1e-7 relative); other factors through
+    a float64 reshape-mean.
+    """
     pixels = np.asarray(pixels)
-    if factor == 1:
-        return pixels.copy()
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, got {factor}")
     *lead, h, w = pixels.shape
     if h % factor or w % factor:
         raise ValueError(f"factor {factor} does not divide the image size {h} x {w}")
+    if factor == 1:
+        return pixels.copy()
+    if factor & (factor - 1) == 0 and np.issubdtype(pixels.dtype, np.floating):
+        out = pixels
+        while factor > 1:
+            out = _halve(out)
+            factor //= 2
+        return out
     blocks = pixels.reshape(*lead, h // factor, factor, w // factor, factor)
     return blocks.mean(axis=(-3, -1), dtype=np.float64).astype(pixels.dtype)
 
 
 def downsample_levels(pixels: np.ndarray, levels_px: Sequence[int] = (32, 16, 8)) -> dict[int, np.ndarray]:
-    """{size: area-averaged version} of square cutouts (..., S, S) for each size in ``levels_px``."""
+    """{size: area-averaged version} of square cutouts (..., S, S) for each size in ``levels_px``.
+
+    Each level is made from the next larger one when that divides it (64 -> 32 -> 16 -> 8),
+    which is the same block mean as from the full size, at a third of the cost.
+    """
     size = pixels.shape[-1]
-    out = {}
     for level in levels_px:
         if level <= 0 or size % level:
             raise ValueError(f"level {level} px does not divide the cutout size {size} px")
-        out[level] = downsample_mean(pixels, size // level)
-    return out
+    out: dict[int, np.ndarray] = {}
+    src, src_size = pixels, size
+    for level in sorted(set(levels_px), reverse=True):
+        if src_size % level:
+            src, src_size = pixels, size
+        out[level] = downsample_mean(src, src_size // level)
+        src, src_size = out[level], level
+    return {level: out[level] for level in levels_px}
