@@ -133,3 +133,13 @@ def test_noise_on_the_crowded_m2_field(sdss_gri):
         print(f"\n{band}: far / expected {far:.3f}; boxes / expected {boxed.noise / float(np.median(exp)):.3f}; level {boxed.level:+.4f} nMgy")
         assert 0.97 < far < 1 + limits[band], (band, far)
         assert 0 < boxed.level < 0.5 * boxed.noise  # residual cluster light, well under the noise
+
+
+def test_background_map_with_uncovered_rows():
+    """NaN rows (a band's margin after registration) are masked, not propagated into the covered area."""
+    rng = np.random.default_rng(4)
+    img = rng.normal(0.0, 1.0, (300, 400)).astype(np.float32)
+    img[:50] = np.nan
+    bkg, rms = background_map(img, box_px=50)
+    assert np.isnan(bkg[:50]).all() and np.isfinite(bkg[50:]).all()
+    assert np.nanmedian(rms) == pytest.approx(1.0, rel=0.05)

@@ -78,7 +78,7 @@ class CutoutConfig:
             )
 
 
-@dataclass
+@dataclass(eq=False)
 class CutoutBatch:
     """N cutouts of one stack."""
 

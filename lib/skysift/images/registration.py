@@ -227,7 +227,7 @@ def register_image(
     return out
 
 
-@dataclass
+@dataclass(eq=False)
 class RegisteredStack:
     """Bands resampled onto the reference band's grid."""
 
@@ -240,7 +240,8 @@ class RegisteredStack:
     wcs_header: str
     """The reference band's celestial WCS as header text."""
     coverage: dict[str, float]
-    """Per band: fraction of reference pixels with a finite registered value."""
+    """Per band: fraction of reference pixels with a finite registered value (0 when a band misses the
+    reference frame altogether: the caller rejects such a field; SDSS g covers 0.991 of r on 2583-2-136)."""
 
 
 def register_stack(

@@ -10,10 +10,12 @@ Per-band scaling (skysift choice): the inputs are in nanomaggies; before the
 stretch, g, r, i are multiplied by ``band_scales`` = (1.50, 1.00, 0.90), which makes
 a source of solar colour (g - r = 0.44, r - i = 0.11; flux ratios g:r:i = 0.667 : 1
 : 1.107) grey, so stars of the stellar locus run from blue to orange around white.
-``stretch`` = 0.5 nMgy and ``Q`` = 8 put the SDSS sky noise (0.02-0.05 nMgy per
-pixel) just above black and saturate a star of r ~ 16 at its peak (chosen by eye on
-the real field 2583-2-136). Pixels below ``minimum`` (0: the frames are
-sky-subtracted) are black; NaN counts as 0.
+``stretch`` = 0.5 nMgy and ``Q`` = 8 (chosen by eye on the real field 2583-2-136)
+keep the sky dark: the frames are sky-subtracted, so half the sky pixels fall below
+``minimum`` = 0 and are black, and 90 % stay under (26, 23, 13) of 255 in R, G, B;
+1.2 % of that field's pixels (star cores, the M2 cluster) saturate a channel.
+NaN counts as 0 (a band's uncovered margin after registration shows in the other
+two colours).
 """
 from __future__ import annotations
 

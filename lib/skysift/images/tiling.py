@@ -160,7 +160,7 @@ def shift_wcs_header(wcs_header: str, x0: float, y0: float) -> str:
     header = fits.Header.fromstring(wcs_header)
     header["CRPIX1"] = float(header.get("CRPIX1", 0.0)) - x0
     header["CRPIX2"] = float(header.get("CRPIX2", 0.0)) - y0
-    return header.tostring()
+    return header.tostring(padding=False)
 
 
 def tile_wcs_header(wcs_header: str, tile: Tile) -> str:

@@ -47,6 +47,7 @@ from .readers.fitsview import BLOCK, CARD, _one_line
 __all__ = [
     "Frame",
     "FrameName",
+    "FrameProblem",
     "SdssCalibration",
     "SDSS_FRAME_SHAPE",
     "decompress",
@@ -90,7 +91,7 @@ class FrameName:
         return f"{self.run}-{self.camcol}-{self.field}"
 
 
-@dataclass
+@dataclass(eq=False)
 class SdssCalibration:
     """HDU1-2 of an SDSS frame: what turns the frame back into counts and gives the subtracted sky."""
 
@@ -104,7 +105,7 @@ class SdssCalibration:
     """HDU2 YINTERP (1489,): each image row's y position on the sky grid."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Frame:
     """One 2-D image with its celestial WCS; SDSS metadata when the file is an SDSS frame or stamp."""
 
@@ -132,7 +133,7 @@ class Frame:
     """HDU1-2 of an SDSS frame, read only when asked for (``with_calibration=True``)."""
     extra: dict[str, Any] = dc_field(default_factory=dict)
     """compression, hdu, n_nonfinite, seconds {'decompress', 'parse', 'wcs'}."""
-    _wcs: Any = dc_field(default=None, repr=False, compare=False)
+    _wcs: Any = dc_field(default=None, init=False, repr=False, compare=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -154,8 +155,8 @@ class Frame:
         return self._wcs
 
 
-class _Problem(Exception):
-    """A reason the file cannot be used (message without the path)."""
+class FrameProblem(Exception):
+    """A reason the file cannot be used (``stage`` 'read' or 'validate'; message without the path)."""
 
     def __init__(self, stage: str, reason: str):
         super().__init__(reason)
@@ -194,33 +195,33 @@ def wcs_from_header(header: str | Any):
 
 
 def decompress(data: bytes) -> tuple[bytes, str]:
-    """(decompressed bytes, 'gzip' | 'bzip2' | 'none') by magic bytes; raise _Problem on a corrupt stream."""
+    """(decompressed bytes, 'gzip' | 'bzip2' | 'none') by magic bytes; raise FrameProblem on an empty or corrupt stream."""
     if len(data) == 0:
-        raise _Problem("read", "empty file (0 bytes)")
+        raise FrameProblem("read", "empty file (0 bytes)")
     if data[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(data), "gzip"
         except (OSError, EOFError, zlib.error) as exc:
-            raise _Problem("read", f"corrupt or truncated gzip stream ({_one_line(exc, 120)})") from None
+            raise FrameProblem("read", f"corrupt or truncated gzip stream ({_one_line(exc, 120)})") from None
     if data[:3] == b"BZh":
         try:
             return bz2.decompress(data), "bzip2"
         except (OSError, EOFError, ValueError) as exc:
-            raise _Problem("read", f"corrupt or truncated bzip2 stream ({_one_line(exc, 120)})") from None
+            raise FrameProblem("read", f"corrupt or truncated bzip2 stream ({_one_line(exc, 120)})") from None
     return data, "none"
 
 
 def _primary_header(data: bytes):
-    """(astropy Header of HDU0, byte offset of its data); raise _Problem when there is no complete header."""
+    """(astropy Header of HDU0, byte offset of its data); raise FrameProblem when there is no complete header."""
     from astropy.io import fits
 
     if not data.startswith(b"SIMPLE  ="):
-        raise _Problem("read", f"not a FITS file (starts with {data[:16]!r}, expected 'SIMPLE  =')")
+        raise FrameProblem("read", f"not a FITS file (starts with {data[:16]!r}, expected 'SIMPLE  =')")
     pos = 0
     while True:
         block = data[pos : pos + BLOCK]
         if len(block) < BLOCK:
-            raise _Problem("read", f"truncated: primary header has no END card before the file ends at byte {len(data)}")
+            raise FrameProblem("read", f"truncated: primary header has no END card before the file ends at byte {len(data)}")
         pos += BLOCK
         text = block.decode("ascii", "replace")
         if any(text[i : i + 8] == "END     " for i in range(0, BLOCK, CARD)):
@@ -230,7 +231,7 @@ def _primary_header(data: bytes):
         try:
             header = fits.Header.fromstring(data[:pos].decode("ascii", "replace"))
         except (ValueError, KeyError, IndexError) as exc:
-            raise _Problem("read", f"primary header unreadable ({_one_line(exc, 160)})") from None
+            raise FrameProblem("read", f"primary header unreadable ({_one_line(exc, 160)})") from None
     return header, pos
 
 
@@ -254,16 +255,16 @@ def _image_from_primary(data: bytes):
         naxis = int(header["NAXIS"])
         dims = [int(header[f"NAXIS{i}"]) for i in range(1, naxis + 1)]
     except (KeyError, ValueError, TypeError):
-        raise _Problem("read", "primary header lacks valid BITPIX/NAXIS keywords") from None
+        raise FrameProblem("read", "primary header lacks valid BITPIX/NAXIS keywords") from None
     if naxis == 0 or 0 in dims:
         return header, None
     if bitpix not in _BITPIX:
-        raise _Problem("read", f"BITPIX {bitpix} is not a FITS image type")
+        raise FrameProblem("read", f"BITPIX {bitpix} is not a FITS image type")
     dtype = np.dtype(_BITPIX[bitpix])
     n = int(np.prod(dims, dtype=np.int64))
     end = offset + n * dtype.itemsize
     if end > len(data):
-        raise _Problem("read", f"truncated: primary image needs bytes up to {end} but the file ends at byte {len(data)}")
+        raise FrameProblem("read", f"truncated: primary image needs bytes up to {end} but the file ends at byte {len(data)}")
     raw = np.frombuffer(data, dtype=dtype, count=n, offset=offset).reshape(tuple(reversed(dims)))
     return header, _scaled(raw, header)
 
@@ -277,7 +278,7 @@ def _image_from_extensions(data: bytes):
         try:
             hdul = fits.open(io.BytesIO(data), memmap=False, lazy_load_hdus=True)
         except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:
-            raise _Problem("read", f"astropy cannot open it as FITS ({_one_line(exc, 160)})") from None
+            raise FrameProblem("read", f"astropy cannot open it as FITS ({_one_line(exc, 160)})") from None
         try:
             for index, hdu in enumerate(hdul):
                 if index > 16:
@@ -286,15 +287,15 @@ def _image_from_extensions(data: bytes):
                     try:
                         pixels = hdu.data
                     except (OSError, ValueError, TypeError) as exc:
-                        raise _Problem("read", f"HDU {index} image unreadable ({_one_line(exc, 160)})") from None
+                        raise FrameProblem("read", f"HDU {index} image unreadable ({_one_line(exc, 160)})") from None
                     if pixels is None:
                         continue
                     return hdu.header.copy(), np.asarray(pixels, dtype=np.float32), index
         except (OSError, ValueError) as exc:
-            raise _Problem("read", f"HDU unreadable ({_one_line(exc, 160)})") from None
+            raise FrameProblem("read", f"HDU unreadable ({_one_line(exc, 160)})") from None
         finally:
             hdul.close()
-    raise _Problem("read", "no image HDU (checked the primary and the extensions: none has a 2-D image)")
+    raise FrameProblem("read", "no image HDU (checked the primary and the extensions: none has a 2-D image)")
 
 
 def _squeeze_2d(pixels: np.ndarray) -> np.ndarray:
@@ -302,21 +303,21 @@ def _squeeze_2d(pixels: np.ndarray) -> np.ndarray:
     while pixels.ndim > 2 and pixels.shape[0] == 1:
         pixels = pixels[0]
     if pixels.ndim != 2:
-        raise _Problem("read", f"image has shape {pixels.shape}, expected a 2-D image (rows, columns)")
+        raise FrameProblem("read", f"image has shape {pixels.shape}, expected a 2-D image (rows, columns)")
     return pixels
 
 
 def _celestial_wcs(header, shape: tuple[int, int]):
-    """(celestial WCS, pixel scale arcsec) or _Problem when the header has none that works."""
+    """(celestial WCS, pixel scale arcsec) or FrameProblem when the header has none that works."""
     from astropy.wcs.utils import proj_plane_pixel_scales
 
     try:
         wcs = wcs_from_header(header)
     except Exception as exc:  # noqa: BLE001 - wcslib raises a zoo of types for bad keywords
-        raise _Problem("read", f"WCS keywords unreadable ({type(exc).__name__}: {_one_line(exc, 160)})") from None
+        raise FrameProblem("read", f"WCS keywords unreadable ({type(exc).__name__}: {_one_line(exc, 160)})") from None
     if not wcs.has_celestial:
         ctypes = ", ".join(f"CTYPE{i}={header.get(f'CTYPE{i}')!r}" for i in (1, 2))
-        raise _Problem("read", f"no celestial WCS ({ctypes}); expected e.g. RA---TAN / DEC--TAN")
+        raise FrameProblem("read", f"no celestial WCS ({ctypes}); expected e.g. RA---TAN / DEC--TAN")
     cel = wcs.celestial
     if cel.pixel_shape is None or tuple(cel.pixel_shape) != (shape[1], shape[0]):
         cel.pixel_shape = (shape[1], shape[0])
@@ -326,10 +327,10 @@ def _celestial_wcs(header, shape: tuple[int, int]):
             centre = cel.all_pix2world([[(shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0]], 0)
             scales = proj_plane_pixel_scales(cel)
     except Exception as exc:  # noqa: BLE001
-        raise _Problem("read", f"celestial WCS does not map pixels to the sky ({_one_line(exc, 160)})") from None
+        raise FrameProblem("read", f"celestial WCS does not map pixels to the sky ({_one_line(exc, 160)})") from None
     scale_arcsec = float(np.mean(scales)) * 3600.0
     if not np.all(np.isfinite(centre)) or not math.isfinite(scale_arcsec) or scale_arcsec <= 0:
-        raise _Problem("read", "celestial WCS does not map the image centre to a finite sky position")
+        raise FrameProblem("read", "celestial WCS does not map the image centre to a finite sky position")
     return cel, scale_arcsec
 
 
@@ -361,7 +362,7 @@ def _sdss_identity(header, name: FrameName | None) -> dict[str, Any]:
     if name is not None:
         for key, from_header, from_name in (("band (FILTER)", band, name.band), ("RUN", run, name.run), ("CAMCOL", camcol, name.camcol)):
             if from_header is not None and from_header != from_name:
-                raise _Problem("validate", f"file name says {key} {from_name!r} but the header says {from_header!r}")
+                raise FrameProblem("validate", f"file name says {key} {from_name!r} but the header says {from_header!r}")
         band, run, camcol, fld = name.band, name.run, name.camcol, name.field
     return {"band": band, "run": run, "camcol": camcol, "field": fld}
 
@@ -374,7 +375,7 @@ def _read_calibration(data: bytes) -> SdssCalibration:
     try:
         h1, h2 = view.hdu(1), view.hdu(2)
         if h1 is None or h1.kind != "image" or h2 is None or h2.kind != "table":
-            raise _Problem("read", "SDSS frame lacks HDU1 (calibration vector) or HDU2 (sky table)")
+            raise FrameProblem("read", "SDSS frame lacks HDU1 (calibration vector) or HDU2 (sky table)")
         calib = view.read_image(h1).astype(np.float32).reshape(-1)
         cols = view.read_columns(h2, ["ALLSKY", "XINTERP", "YINTERP"])
         dims = str(h2.header.get("TDIM1", "")).strip("() ")
@@ -386,7 +387,7 @@ def _read_calibration(data: bytes) -> SdssCalibration:
             sky_y=cols["YINTERP"].reshape(-1).astype(np.float32),
         )
     except (KeyError, ValueError) as exc:
-        raise _Problem("read", f"SDSS calibration HDUs unreadable ({_one_line(exc, 160)})") from None
+        raise FrameProblem("read", f"SDSS calibration HDUs unreadable ({_one_line(exc, 160)})") from None
     finally:
         view.close()
 
@@ -404,7 +405,8 @@ def read_frame(
 
     ``data``: the file's bytes (compressed or not) when the caller already holds them;
     ``path`` is then only used for messages and the SDSS name. ``with_calibration``
-    also reads an SDSS frame's HDU1-2 (``Frame.calibration``). Rejected (stage 'read'
+    also reads an SDSS frame's HDU1-2 (``Frame.calibration``; a frame without them is
+    then rejected; ignored for other images). Rejected (stage 'read'
     unless noted): unreadable / empty / corrupt-compressed / truncated files, no
     image, an image that is not 2-D, an SDSS frame whose image is not 1489 x 2048,
     no celestial WCS, an image with no finite pixel or with all finite pixels equal
@@ -433,15 +435,15 @@ def read_frame(
             _text(header.get("ORIGIN")) == "SDSS" and _text(header.get("BUNIT")) == "nanomaggy" and "CAMROW" in header
         )
         if is_sdss_frame and pixels.shape != SDSS_FRAME_SHAPE:
-            raise _Problem("read", f"SDSS frame image has shape {pixels.shape}, expected {SDSS_FRAME_SHAPE} (rows, columns)")
+            raise FrameProblem("read", f"SDSS frame image has shape {pixels.shape}, expected {SDSS_FRAME_SHAPE} (rows, columns)")
         finite = np.isfinite(pixels)
         n_finite = int(finite.sum())
         if n_finite == 0:
-            raise _Problem("validate", f"all {pixels.size} pixels are NaN/inf")
+            raise FrameProblem("validate", f"all {pixels.size} pixels are NaN/inf")
         vals = pixels[finite] if n_finite < pixels.size else pixels
         lo, hi = float(vals.min()), float(vals.max())
         if lo == hi:
-            raise _Problem("validate", f"all {n_finite} finite pixels equal {lo!r} (blank image)")
+            raise FrameProblem("validate", f"all {n_finite} finite pixels equal {lo!r} (blank image)")
         t2 = time.perf_counter()
         seconds["parse"] = t2 - t1
         wcs, scale = _celestial_wcs(header, pixels.shape)
@@ -461,7 +463,7 @@ def read_frame(
         if with_calibration and is_sdss_frame:
             frame.calibration = _read_calibration(data)
         return frame
-    except _Problem as problem:
+    except FrameProblem as problem:
         return _reject(path, problem.stage, problem.reason)
     except Exception as exc:  # noqa: BLE001 - a bad file must never stop a job
         return _reject(path, "read", f"unexpected {type(exc).__name__}: {_one_line(exc, 200)}")
