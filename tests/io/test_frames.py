@@ -21,7 +21,7 @@ from skysift.io.frames import (
     parse_frame_name,
     read_frame,
 )
-from skysift.spectra.native import Reject
+from skysift.runtime.rejects import Reject
 
 FRAMES = {
     "g": "frame-g-002583-2-0136.fits.bz2",
