@@ -1,12 +1,9 @@
-"""Every table's schema, in one place.
-
-Schemas are Arrow schemas (the on-disk truth, used by pandas UDF outputs and
-pyarrow readers); ``spark_schema`` converts them for ``mapInPandas``. Each column's
-unit and origin is in ``COLUMN_DOCS`` so that ``describe(table)`` can print them.
-"""
+"""Spectra tables: `spectra` (ingest-spectra, synth-survey) and the synthetic survey's `truth`."""
 from __future__ import annotations
 
 import pyarrow as pa
+
+from skysift.schema.common import COLUMN_DOCS
 
 # --- spectra: one resampled, normalised spectrum per row (ingest-spectra, synth-survey direct mode)
 SPECTRA = pa.schema(
@@ -29,17 +26,6 @@ SPECTRA = pa.schema(
         pa.field("snr_median", pa.float32()),
         pa.field("grid_id", pa.string()),
         pa.field("healpix_part", pa.int32()),
-    ]
-)
-
-# --- _rejects: every input row or file a job could not use (nothing is lost)
-REJECTS = pa.schema(
-    [
-        pa.field("source_file", pa.string()),
-        pa.field("row_index", pa.int64()),
-        pa.field("spec_id", pa.string()),
-        pa.field("stage", pa.string(), nullable=False),
-        pa.field("reason", pa.string(), nullable=False),
     ]
 )
 
@@ -91,7 +77,7 @@ TRUTH = pa.schema(
     ]
 )
 
-COLUMN_DOCS: dict[str, str] = {
+COLUMN_DOCS.update({
     "spec_id": "unique spectrum id: sdss-PLATE-MJD-FIBER, lamost-OBSID (or lamost-LMJD-PLANID-SPID-FIBER when OBSID is absent), synth files as their survey layout",
     "survey": "sdss | boss | lamost | synth",
     "ra_deg": "right ascension, ICRS degrees (SDSS PLUG_RA, LAMOST RA)",
@@ -119,7 +105,7 @@ COLUMN_DOCS: dict[str, str] = {
     "bpt_class": "BPT class implied by the true line fluxes (Kewley 2001 / Kauffmann 2003 / Kewley 2006 lines)",
     "lens_grade": "synthetic lens grade: likely | probable | possible (lens rows only)",
     "outlier_subtype": "synthetic outlier subtype (outlier rows only)",
-}
+})
 for _name in LINE_FLUX_COLUMNS:
     COLUMN_DOCS[_name] = f"true integrated line flux of {_name[5:]} (1e-17 erg/s/cm2) before noise"
 COLUMN_DOCS.update(
@@ -145,85 +131,3 @@ COLUMN_DOCS.update(
 )
 
 
-# --- labels / kb_entries / predictions: the knowledge base and target search (issue 6)
-LABELS = pa.schema(
-    [
-        pa.field("spec_id", pa.string(), nullable=False),
-        pa.field("label", pa.string(), nullable=False),
-        pa.field("task", pa.string()),
-        pa.field("catalog", pa.string()),
-        pa.field("ra_deg", pa.float64()),
-        pa.field("dec_deg", pa.float64()),
-        pa.field("z", pa.float64()),
-        pa.field("match_sep_arcsec", pa.float64()),
-    ]
-)
-KB_ENTRIES = pa.schema(
-    [
-        pa.field("spec_id", pa.string(), nullable=False),
-        pa.field("label", pa.string(), nullable=False),
-        pa.field("task", pa.string()),
-        pa.field("catalog", pa.string()),
-        pa.field("ra_deg", pa.float64()),
-        pa.field("dec_deg", pa.float64()),
-        pa.field("z", pa.float64()),
-        pa.field("model_version", pa.string()),
-        pa.field("shard", pa.int32(), nullable=False),
-        pa.field("local_id", pa.int64(), nullable=False),
-    ]
-)
-PREDICTIONS = pa.schema(
-    [
-        pa.field("spec_id", pa.string(), nullable=False),
-        pa.field("label", pa.string()),
-        pa.field("score", pa.float64()),
-        pa.field("neighbor_ids", pa.list_(pa.string())),
-        pa.field("neighbor_labels", pa.list_(pa.string())),
-        pa.field("neighbor_distances", pa.list_(pa.float32())),
-        pa.field("kb_version", pa.string()),
-    ]
-)
-COLUMN_DOCS.update(
-    {
-        "label": "class label of a reference object (labels, kb_entries) or the KB vote's prediction (predictions)",
-        "task": "labelling task the label belongs to: bpt | agn3 | lens | outlier | class | ... (from load-catalog)",
-        "catalog": "reference catalog the label came from (load-catalog's catalog_name)",
-        "match_sep_arcsec": "separation of a position match in arcsec (null when matched by spec_id)",
-        "model_version": "version of the encoder that produced the embedding (embeddings table)",
-        "shard": "KB shard (faiss index file shards/shard-NNNNN.faiss) holding the entry",
-        "local_id": "row of the entry inside its shard index (faiss id)",
-        "score": "KB vote score of the predicted label: sum of softmax(exp(-d)) weights of its neighbours, in (0, 1]",
-        "neighbor_ids": "spec_id of the K nearest KB entries, nearest first",
-        "neighbor_labels": "labels of the K nearest KB entries, nearest first",
-        "neighbor_distances": "Euclidean (L2, not squared) embedding distances to the K nearest KB entries",
-        "kb_version": "content hash of the KB (shard files + entries) that answered the query",
-    }
-)
-
-# --- embeddings: one encoder embedding per spectrum (embed-spectra, issue 5)
-EMBEDDINGS = pa.schema(
-    [
-        pa.field("spec_id", pa.string(), nullable=False),
-        pa.field("embedding", pa.list_(pa.float32())),
-        pa.field("model_uri", pa.string()),
-        pa.field("model_version", pa.string()),
-    ]
-)
-COLUMN_DOCS.update(
-    {
-        "embedding": "float32 encoder embedding (length D), patch tokens pooled as embed-spectra's `pooling`",
-        "model_uri": "model the embedding came from as given (models:/NAME@ALIAS, runs:/..., or a path)",
-    }
-)
-
-
-def spark_schema(schema: pa.Schema):
-    """The Spark StructType for an Arrow schema (for mapInPandas / createDataFrame)."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return from_arrow_schema(schema)
-
-
-def describe(schema: pa.Schema) -> str:
-    """Human-readable column list with types and docs."""
-    return "\n".join(f"{f.name:18s} {str(f.type):14s} {COLUMN_DOCS.get(f.name, '')}" for f in schema)
