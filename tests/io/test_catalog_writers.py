@@ -259,6 +259,15 @@ def test_write_catalog_from_spark(spark, tmp_path):
     got = lsdb.read_hats(str(tmp_path / "hats")).compute().reset_index()
     assert rows(pa.Table.from_pandas(got, preserve_index=False)) == want
 
+    # a session limit on rows per file must not split a pixel into several files (HATS wants one per pixel)
+    spark.conf.set("spark.sql.files.maxRecordsPerFile", "40")
+    try:
+        split = write_catalog(df, tmp_path / "split", "hats", pixel_threshold=100, histogram_order=9)
+    finally:
+        spark.conf.unset("spark.sql.files.maxRecordsPerFile")
+    assert split["pixels"] == info["pixels"] == len(list((tmp_path / "split" / "dataset").glob("Norder=*/Dir=*/*.parquet")))
+    assert hats.io.validation.is_valid_catalog(tmp_path / "split", strict=True)
+
     small = write_catalog(df, tmp_path / "fits", "fits", max_rows=1200)
     assert small["rows"] == 1200
     with pytest.raises(CatalogOutputError, match=r"more than 1199 rows is too many"):

@@ -137,7 +137,7 @@ def write_hats_spark(df, folder: str | os.PathLike, ra_column: str = "ra_deg", d
 
     The rows are first written as plain Parquet to ``folder/_work`` (so the producing stages run
     once), histogrammed at ``histogram_order``, then shuffled by partition pixel (one task holds all
-    rows of a pixel) and written sorted by ``healpix29``; each pixel's file is moved to its HATS path.
+    rows of a pixel) and written sorted by ``healpix29``, one file per pixel, moved to its HATS path.
     """
     from hats.io.paths import pixel_catalog_file
     from hats.pixel_math import HealpixPixel
@@ -172,21 +172,16 @@ def write_hats_spark(df, folder: str | os.PathLike, ra_column: str = "ra_deg", d
     tagged = rows.mapInPandas(tag, schema).repartition(n_parts, "Norder", "Npix").sortWithinPartitions(
         "Norder", "Npix", HEALPIX
     )
-    tagged.write.partitionBy("Norder", "Npix").parquet(str(work / "pixels"))
+    # One task holds all rows of a pixel, sorted, so it writes one file per pixel; the per-write option
+    # overrides a session's spark.sql.files.maxRecordsPerFile, which would split pixels into several files.
+    tagged.write.option("maxRecordsPerFile", 0).partitionBy("Norder", "Npix").parquet(str(work / "pixels"))
     # Spark leaves _SUCCESS and .crc files beside its parts; only the parts move into dataset/.
-    parts = {(int(o), int(p)): sorted((work / "pixels" / f"Norder={o}" / f"Npix={p}").glob("part-*.parquet"))
-             for o, p in zip(orders, pixels)}
-    # One task writes each pixel, so one file per pixel unless spark.sql.files.maxRecordsPerFile splits
-    # it; then every pixel becomes a folder of files (hats_npix_suffix "/"), the other layout HATS allows.
-    suffix = ".parquet" if all(len(v) == 1 for v in parts.values()) else "/"
-    for (order, npix), files in parts.items():
-        target = Path(str(pixel_catalog_file(folder, HealpixPixel(order, npix), npix_suffix=suffix)))
+    for order, npix in zip(orders.tolist(), pixels.tolist()):
+        parts = sorted((work / "pixels" / f"Norder={order}" / f"Npix={npix}").glob("part-*.parquet"))
+        if len(parts) != 1:
+            raise RuntimeError(f"Spark wrote {len(parts)} files for HATS pixel Norder={order} Npix={npix}, expected 1")
+        target = Path(str(pixel_catalog_file(folder, HealpixPixel(order, npix))))
         target.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".parquet":
-            os.replace(files[0], target)
-        else:
-            target.mkdir(parents=True, exist_ok=True)
-            for i, part in enumerate(files):
-                os.replace(part, target / f"part-{i:05d}.parquet")
+        os.replace(parts[0], target)
     shutil.rmtree(work, ignore_errors=True)
-    return finish_hats_catalog(folder, name, ra_column, dec_column, pixel_threshold, orders, pixels, suffix)
+    return finish_hats_catalog(folder, name, ra_column, dec_column, pixel_threshold, orders, pixels)
