@@ -4,11 +4,20 @@ VENV ?= .venv
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast install check-java clean
+.PHONY: demo test test-fast install check-java check-stilts clean
 
 check-java:
 	@command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ] || { \
 	  echo "error: Java not found. Spark needs Java 17: apt-get install openjdk-17-jre-headless (or set JAVA_HOME)." >&2; exit 1; }
+
+# STILTS (TOPCAT's engine) is the independent reader of our FITS / VOTable outputs in the tests; optional.
+check-stilts:
+	@command -v stilts >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing STILTS (apt-get install stilts) for the FITS / VOTable tests"; \
+	    { apt-get update -qq && apt-get install -y -qq stilts; } >/dev/null 2>&1 || true; \
+	  fi; \
+	  command -v stilts >/dev/null 2>&1 || echo "STILTS not installed: its tests will be skipped"; }
 
 $(STAMP): setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || { \
@@ -17,7 +26,7 @@ $(STAMP): setup.py
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: check-java $(STAMP)
+install: check-java check-stilts $(STAMP)
 
 demo: install
 	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/skysift demo

@@ -1,240 +1,294 @@
-"""Catalog outputs: plain Parquet, HATS (HEALPix-partitioned Parquet that LSDB reads), FITS and VOTable.
+"""Catalog outputs, one entry point for every catalog-writing job: Parquet, HATS, FITS and VOTable.
 
-HATS layout written here (HATS v1.0, as hats/lsdb 0.11 read it)::
+``write_catalog(data, output, format)`` takes a Spark DataFrame or a pyarrow Table and writes into the
+folder ``output`` (a job's staging folder, which may already hold ``_rejects``):
 
-    CATALOG/properties, hats.properties   key=value: columns of ra/dec/healpix, row count, max order
-    CATALOG/partition_info.csv            Norder,Npix of every partition pixel
-    CATALOG/dataset/Norder=K/Dir=D/Npix=N.parquet   rows of that pixel, sorted by healpix29
-    CATALOG/dataset/_metadata             every file's footer (row groups, statistics)
-    CATALOG/dataset/_common_metadata      the schema
+    parquet   part files in ``output`` (Spark's writer, or one pyarrow file)
+    hats      a HATS catalog rooted at ``output`` (``io/hats_output.py``; lsdb reads it)
+    fits      ``output/NAME.fits``: one binary-table HDU (EXTNAME = NAME) after an empty primary HDU
+    votable   ``output/NAME.vot``: VOTable 1.4, TABLEDATA serialisation
 
-Partition pixels follow hats-import's rule: the coarsest pixel whose row count is
-at most ``pixel_threshold`` (counts from a histogram at ``histogram_order``; a
-histogram cell above the threshold stays one pixel). The writer is our own
-(pyarrow + Spark); tests read the result with ``lsdb`` as the independent check.
+FITS and VOTable hold the whole table in the driver, so they are for small outputs: more than
+``max_rows`` rows (``SMALL_EXPORT_MAX_ROWS`` by default) raises an error suggesting parquet or hats.
+They take scalar columns (integers, floats, booleans, strings); a list or struct column raises.
+Nulls: FITS TNULLn for integers, NaN for floats, the logical null byte for booleans; VOTable empty cells.
+A null string is written as "" (neither format has a string null).
+
+Column units and descriptions (FITS ``TUNITn`` / ``TCOMMn``, VOTable ``FIELD unit`` / ``DESCRIPTION``):
+a field's Arrow metadata keys ``unit`` and ``doc`` win; else the unit comes from the column-name
+suffix (``UNIT_SUFFIXES``: ``_deg`` -> deg, ``_arcsec`` -> arcsec, ``_angstrom`` -> Angstrom, ``_kms`` ->
+km/s, ``_mag`` -> mag, ``_px`` -> pix; the project names columns with their unit, see the style rules)
+and the description from ``skysift.schema.COLUMN_DOCS``. The VOTable also marks the position columns
+with the UCDs ``pos.eq.ra;meta.main`` / ``pos.eq.dec;meta.main`` so that TOPCAT plots them on the sky.
 """
 from __future__ import annotations
 
-import datetime as _dt
+import dataclasses
 import os
-import shutil
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-HEALPIX = "healpix29"
-MAX_ORDER = 29
-DIR_STEP = 10_000
+from skysift.runtime.errors import SkysiftError
+from skysift.config import require
+from skysift.io.hats_output import MAX_ORDER, write_hats_spark, write_hats_table
+
+CatalogFormat = Literal["parquet", "hats", "fits", "votable"]
+"""Output formats of a catalog-writing job."""
+CATALOG_FORMATS: tuple[str, ...] = typing.get_args(CatalogFormat)
+SMALL_FORMATS = ("fits", "votable")
 SMALL_EXPORT_MAX_ROWS = 2_000_000
+"""Most rows of a FITS / VOTable output: the table is collected to the driver (2M rows of ~20 scalar
+columns is ~0.3 GB). Measured for 200k rows x 5 columns on 2 cores: FITS 0.03 s / 6 MB, VOTable
+(astropy, TABLEDATA) 5-8 s / 30 MB, so a VOTable near the limit takes minutes; BINARY2 was no faster."""
+FILE_SUFFIX = {"fits": ".fits", "votable": ".vot"}
+UNIT_SUFFIXES: dict[str, str] = {
+    "_deg": "deg",
+    "_arcsec": "arcsec",
+    "_angstrom": "Angstrom",
+    "_kms": "km/s",
+    "_mag": "mag",
+    "_px": "pix",
+}
+"""Column-name suffix -> unit (VOUnit / FITS spelling), used when a field has no ``unit`` metadata."""
 
 
-def hats_partitions(cells: np.ndarray, counts: np.ndarray, histogram_order: int, pixel_threshold: int
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Partition pixels (order, pixel, rows) from a histogram of non-empty cells at ``histogram_order``.
+class CatalogOutputError(SkysiftError, ValueError):
+    """A catalog output the writer cannot produce (too many rows, unsupported column, unknown format)."""
 
-    Each cell goes to its coarsest ancestor holding at most ``pixel_threshold`` rows
-    (counts only grow toward coarser orders, so the choice is consistent within a pixel).
+
+@dataclasses.dataclass(frozen=True)
+class CatalogOutputConfig:
+    """How a job writes its catalog; job configs embed it (``output_format.format=hats`` on the command line)."""
+
+    format: CatalogFormat = "parquet"
+    """parquet: plain Parquet files; hats: a HATS catalog (HEALPix-partitioned Parquet that lsdb reads);
+    fits / votable: one file NAME.fits / NAME.vot for small outputs (at most 2,000,000 rows)."""
+    pixel_threshold: int = 1_000_000
+    """HATS: most rows in one partition pixel (hats-import's pixel_threshold default)."""
+    histogram_order: int = 8
+    """HATS: HEALPix order of the row histogram, the finest order a partition pixel can have
+    (hats-import's default highest_healpix_order is 10; 8 keeps the driver's histogram small)."""
+
+    def __post_init__(self):
+        require(self.format in CATALOG_FORMATS,
+                f"format: {self.format!r} is not allowed; allowed: {', '.join(CATALOG_FORMATS)}")
+        require(self.pixel_threshold >= 1, f"pixel_threshold must be >= 1, got {self.pixel_threshold}")
+        require(0 <= self.histogram_order <= 12, f"histogram_order must be in [0, 12], got {self.histogram_order}")
+
+
+def write_catalog(data, output: str | os.PathLike, format: CatalogFormat, *, ra_column: str = "ra_deg",
+                  dec_column: str = "dec_deg", name: str = "catalog", pixel_threshold: int = 1_000_000,
+                  histogram_order: int = 8, max_rows: int = SMALL_EXPORT_MAX_ROWS) -> dict[str, Any]:
+    """Write ``data`` (Spark DataFrame or pyarrow Table) into the folder ``output`` as ``format``.
+
+    Returns the layout: ``{"format", "path", "rows"}``, plus ``"pixels"`` and ``"max_order"`` for
+    HATS. ``ra_column`` / ``dec_column`` are the catalog's position (HATS partitioning, VOTable UCDs);
+    ``name`` names the HATS catalog and the FITS / VOTable file.
     """
-    cells = np.asarray(cells, dtype=np.int64)
-    counts = np.asarray(counts, dtype=np.int64)
-    chosen = np.full(cells.size, histogram_order, dtype=np.int64)
-    settled = np.zeros(cells.size, dtype=bool)
-    for order in range(histogram_order + 1):
-        anc = cells >> (2 * (histogram_order - order))
-        uniq, inv = np.unique(anc, return_inverse=True)
-        total = np.bincount(inv, weights=counts)
-        ok = ~settled & (total[inv] <= pixel_threshold)
-        chosen[ok] = order
-        settled |= ok
-    pixel = cells >> (2 * (histogram_order - chosen))
-    key = np.stack([chosen, pixel], axis=1)
-    uniq, inv = np.unique(key, axis=0, return_inverse=True)
-    rows = np.bincount(inv.ravel(), weights=counts).astype(np.int64)
-    start = uniq[:, 1] << (2 * (MAX_ORDER - uniq[:, 0]))
-    sort = np.argsort(start)
-    return uniq[sort, 0], uniq[sort, 1], rows[sort]
+    if format not in CATALOG_FORMATS:
+        raise CatalogOutputError(f"unknown catalog format {format!r}; allowed: {', '.join(CATALOG_FORMATS)}")
+    is_table = isinstance(data, pa.Table)
+    if not is_table and not hasattr(data, "sparkSession"):
+        raise TypeError(f"write_catalog takes a Spark DataFrame or a pyarrow Table, got {type(data).__name__}")
+    folder = Path(output)
+    if format == "hats":
+        if not 0 <= histogram_order <= MAX_ORDER:
+            raise CatalogOutputError(f"histogram_order must be in [0, {MAX_ORDER}], got {histogram_order}")
+        writer = write_hats_table if is_table else write_hats_spark
+        return writer(data, folder, ra_column=ra_column, dec_column=dec_column, name=name,
+                      pixel_threshold=pixel_threshold, histogram_order=histogram_order)
+    if format == "parquet":
+        if is_table:
+            path = write_parquet(data, folder)
+            return {"format": "parquet", "path": str(folder), "rows": pq.read_metadata(path).num_rows}
+        from skysift.io.tables import count_rows
 
-
-def pixel_of(h29: np.ndarray, orders: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    """Index of the partition pixel holding each order-29 index (partitions sorted by start)."""
-    starts = pixels << (2 * (MAX_ORDER - orders))
-    return np.searchsorted(starts, np.asarray(h29, dtype=np.int64), side="right") - 1
-
-
-def _properties(name: str, ra: str, dec: str, nrows: int, orders: np.ndarray, threshold: int,
-                suffix: str, extra: dict[str, Any] | None = None) -> str:
-    sky_fraction = float(np.sum(1.0 / (12.0 * 4.0 ** orders.astype(float)))) if orders.size else 0.0
-    now = _dt.datetime.now(_dt.timezone.utc)
-    props = {
-        "obs_collection": name,
-        "dataproduct_type": "object",
-        "hats_nrows": nrows,
-        "hats_col_ra": ra,
-        "hats_col_dec": dec,
-        "hats_col_healpix": HEALPIX,
-        "hats_col_healpix_order": MAX_ORDER,
-        "hats_npix_suffix": suffix,
-        "hats_max_rows": threshold,
-        "moc_sky_fraction": f"{sky_fraction:.6f}",
-        "hats_builder": "skysift",
-        "hats_creation_date": now.strftime("%Y-%m-%dT%H:%MUTC"),
-        "hats_version": "v1.0",
-        "hats_order": int(orders.max()) if orders.size else 0,
-        **(extra or {}),
-    }
-    return "#HATS catalog\n" + "".join(f"{k}={v}\n" for k, v in props.items())
-
-
-def write_hats_metadata(folder: str | os.PathLike, name: str, ra: str, dec: str, threshold: int) -> dict[str, Any]:
-    """Write properties, partition_info.csv, dataset/_metadata and _common_metadata from the data files."""
-    folder = Path(folder)
-    dataset = folder / "dataset"
-    files = sorted(p for p in dataset.glob("Norder=*/Dir=*/Npix=*") if p.suffix == ".parquet" or p.is_dir())
-    entries, footers, schema = [], [], None
-    for path in files:
-        order = int(path.parent.parent.name.split("=")[1])
-        npix = int(path.name.split("=")[1].split(".")[0])
-        parts = [path] if path.is_file() else sorted(path.glob("*.parquet"))
-        for part in parts:
-            md = pq.read_metadata(part)
-            md.set_file_path(part.relative_to(dataset).as_posix())
-            footers.append(md)
-            schema = schema or pq.read_schema(part)
-        entries.append((order, npix, sum(pq.read_metadata(p).num_rows for p in parts)))
-    entries.sort(key=lambda e: (e[1] << (2 * (MAX_ORDER - e[0]))))
-    orders = np.array([e[0] for e in entries], dtype=np.int64)
-    nrows = int(sum(e[2] for e in entries))
-    suffix = "/" if any(p.is_dir() for p in files) else ".parquet"
-    if schema is not None:
-        schema = schema.remove_metadata()
-        pq.write_metadata(schema, dataset / "_common_metadata")
-        pq.write_metadata(schema, dataset / "_metadata", metadata_collector=footers)
-    text = _properties(name, ra, dec, nrows, orders, threshold, suffix)
-    (folder / "properties").write_text(text)
-    (folder / "hats.properties").write_text(text)
-    (folder / "partition_info.csv").write_text("Norder,Npix\n" + "".join(f"{o},{n}\n" for o, n, _ in entries))
-    return {"format": "hats", "pixels": len(entries), "rows": nrows, "max_order": int(orders.max()) if orders.size else 0}
-
-
-def _pixel_dir(order: int, npix: int) -> str:
-    return f"Norder={order}/Dir={(npix // DIR_STEP) * DIR_STEP}/Npix={npix}"
-
-
-def write_hats_table(table: pa.Table, folder: str | os.PathLike, ra: str = "ra_deg", dec: str = "dec_deg",
-                     name: str = "catalog", pixel_threshold: int = 1_000_000, histogram_order: int = 8) -> dict[str, Any]:
-    """Write an in-memory Arrow table as a HATS catalog (adds ``healpix29`` when absent)."""
-    from skysift.sky.healpix import healpix29
-
-    folder = Path(folder)
-    if HEALPIX not in table.column_names:
-        h = healpix29(table.column(ra).to_numpy(), table.column(dec).to_numpy())
-        table = table.append_column(HEALPIX, pa.array(h, pa.int64()))
-    h = table.column(HEALPIX).to_numpy()
-    table = table.take(pa.array(np.argsort(h, kind="stable")))
-    h = table.column(HEALPIX).to_numpy()
-    cells, counts = np.unique(h >> (2 * (MAX_ORDER - histogram_order)), return_counts=True)
-    orders, pixels, _ = hats_partitions(cells, counts, histogram_order, pixel_threshold)
-    idx = pixel_of(h, orders, pixels)
-    bounds = np.searchsorted(idx, np.arange(orders.size + 1))
-    for k in range(orders.size):
-        path = folder / "dataset" / (_pixel_dir(int(orders[k]), int(pixels[k])) + ".parquet")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.slice(bounds[k], bounds[k + 1] - bounds[k]), path)
-    return write_hats_metadata(folder, name, ra, dec, pixel_threshold)
+        data.write.mode("append").parquet(str(folder))
+        return {"format": "parquet", "path": str(folder), "rows": count_rows(folder)}
+    table = data if is_table else _collect(data, max_rows)
+    path = folder / f"{name}{FILE_SUFFIX[format]}"
+    writer = write_fits if format == "fits" else write_votable
+    writer(table, path, max_rows=max_rows, ra_column=ra_column, dec_column=dec_column, name=name)
+    return {"format": format, "path": str(path), "rows": table.num_rows}
 
 
 def write_spark_catalog(df, folder: str | os.PathLike, format: str = "parquet", ra_column: str = "ra_deg",
                         dec_column: str = "dec_deg", name: str = "catalog", pixel_threshold: int = 1_000_000,
                         histogram_order: int = 8) -> dict[str, Any]:
-    """Write a Spark DataFrame into ``folder`` (which may already hold ``_rejects``) as Parquet or HATS.
-
-    HATS: the rows are first written as plain Parquet to ``folder/_work`` (so the
-    producing stages run once), histogrammed, then shuffled by partition pixel and
-    written as one file per pixel.
-    """
-    folder = Path(folder)
-    if format == "parquet":
-        df.write.mode("append").parquet(str(folder))
-        return {"format": "parquet"}
-    if format != "hats":
-        raise ValueError(f"unknown catalog format {format!r}; allowed: parquet, hats")
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    spark = df.sparkSession
-    work = folder / "_work"
-    df.write.mode("overwrite").parquet(str(work))
-    rows = spark.read.parquet(str(work))
-    if HEALPIX not in rows.columns:
-        from skysift.sky.healpix import healpix29
-
-        def add_healpix(batches):
-            for pdf in batches:
-                yield pdf.assign(**{HEALPIX: healpix29(pdf[ra_column].to_numpy(np.float64), pdf[dec_column].to_numpy(np.float64))})
-
-        rows = rows.mapInPandas(add_healpix, T.StructType(rows.schema.fields + [T.StructField(HEALPIX, T.LongType(), True)]))
-    shift = 2 * (MAX_ORDER - histogram_order)
-    hist = rows.select(F.shiftright(F.col(HEALPIX), shift).alias("c")).groupBy("c").count().toPandas()
-    orders, pixels, _ = hats_partitions(hist["c"].to_numpy(), hist["count"].to_numpy(), histogram_order, pixel_threshold)
-    schema = T.StructType(rows.schema.fields + [T.StructField(n, T.LongType(), False) for n in ("Norder", "Dir", "Npix")])
-
-    def tag(batches):
-        for pdf in batches:
-            k = pixel_of(pdf[HEALPIX].to_numpy(np.int64), orders, pixels)
-            yield pdf.assign(Norder=orders[k], Dir=(pixels[k] // DIR_STEP) * DIR_STEP, Npix=pixels[k])
-
-    n_parts = max(1, min(int(orders.size), int(spark.conf.get("spark.sql.shuffle.partitions", "8"))))
-    tagged = rows.mapInPandas(tag, schema).repartition(n_parts, "Norder", "Npix").sortWithinPartitions(
-        "Norder", "Npix", HEALPIX
-    )
-    dataset = folder / "dataset"
-    tagged.write.partitionBy("Norder", "Dir", "Npix").parquet(str(dataset))
-    shutil.rmtree(work, ignore_errors=True)
-    for junk in dataset.glob("_SUCCESS"):
-        junk.unlink()
-    # One Spark task holds all rows of a pixel, so each pixel folder has one file: flatten to Npix=N.parquet.
-    for pixel_dir in dataset.glob("Norder=*/Dir=*/Npix=*"):
-        if pixel_dir.is_dir():
-            parts = sorted(pixel_dir.glob("*.parquet"))
-            for hidden in pixel_dir.glob(".*.crc"):
-                hidden.unlink()
-            if len(parts) == 1:
-                target = pixel_dir.parent / (pixel_dir.name + ".parquet")
-                os.replace(parts[0], target)
-                shutil.rmtree(pixel_dir)
-    return write_hats_metadata(folder, name, ra_column, dec_column, pixel_threshold)
+    """``write_catalog`` for a Spark DataFrame, with the positional signature the jobs already call."""
+    return write_catalog(df, folder, format, ra_column=ra_column, dec_column=dec_column, name=name,
+                         pixel_threshold=pixel_threshold, histogram_order=histogram_order)
 
 
-def _astropy_table(table: pa.Table, max_rows: int):
-    from astropy.table import Table
+def _too_many(n: str, max_rows: int) -> CatalogOutputError:
+    return CatalogOutputError(f"{n} rows is too many for a FITS / VOTable output (limit max_rows={max_rows}); "
+                              "write format=parquet or format=hats instead")
 
+
+def _collect(df, max_rows: int) -> pa.Table:
+    """The DataFrame as one Arrow table in the driver, refusing more than ``max_rows`` rows."""
+    # limit(max_rows + 1) runs the producing stages once and never brings more than one row too many.
+    table = df.limit(max_rows + 1).toArrow()
     if table.num_rows > max_rows:
-        raise ValueError(f"{table.num_rows} rows is too many for a single-file export (max {max_rows}); use Parquet or HATS")
-    return Table.from_pandas(table.to_pandas())
+        raise _too_many(f"more than {max_rows}", max_rows)
+    return table
 
 
-def write_fits(table: pa.Table, path: str | os.PathLike, max_rows: int = SMALL_EXPORT_MAX_ROWS) -> Path:
-    """A small table as a FITS binary table (astropy); nulls become masked values."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _astropy_table(table, max_rows).write(path, format="fits", overwrite=True)
-    return path
-
-
-def write_votable(table: pa.Table, path: str | os.PathLike, max_rows: int = SMALL_EXPORT_MAX_ROWS) -> Path:
-    """A small table as a VOTable (astropy)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _astropy_table(table, max_rows).write(path, format="votable", overwrite=True)
-    return path
-
-
-def write_parquet(table: pa.Table, folder: str | os.PathLike, name: str = "part-0.parquet") -> Path:
-    """A table as one Parquet file inside ``folder``."""
+def write_parquet(table: pa.Table, folder: str | os.PathLike, name: str = "part-00000.parquet") -> Path:
+    """A table as one Parquet file inside ``folder`` (field metadata kept)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, folder / name)
     return folder / name
+
+
+def _meta(field: pa.Field, key: str) -> str | None:
+    value = (field.metadata or {}).get(key.encode())
+    return None if value is None else value.decode()
+
+
+def column_unit(field: pa.Field) -> str | None:
+    """The unit of a column: its ``unit`` field metadata, else its name suffix (``UNIT_SUFFIXES``)."""
+    unit = _meta(field, "unit")
+    if unit is not None:
+        return unit or None  # an explicit empty unit: dimensionless, no suffix guess
+    for suffix, suffix_unit in UNIT_SUFFIXES.items():
+        if field.name.endswith(suffix):
+            return suffix_unit
+    return None
+
+
+def column_description(field: pa.Field) -> str | None:
+    """The description of a column: its ``doc`` field metadata, else ``skysift.schema.COLUMN_DOCS``."""
+    doc = _meta(field, "doc")
+    if doc is not None:
+        return doc or None
+    from skysift.schema import COLUMN_DOCS
+
+    return COLUMN_DOCS.get(field.name)
+
+
+def _scalar_columns(table: pa.Table, max_rows: int, what: str):
+    """(field, numpy values, null mask) per column, for the FITS / VOTable writers."""
+    if table.num_rows > max_rows:
+        raise _too_many(str(table.num_rows), max_rows)
+    out = []
+    for field, col in zip(table.schema, table.columns):
+        kind = field.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+            col = col.cast(kind)
+        if pa.types.is_large_string(kind):
+            kind = pa.string()
+            col = col.cast(kind)
+        if pa.types.is_float16(kind):
+            kind = pa.float32()
+            col = col.cast(kind)
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+                or pa.types.is_string(kind)):
+            raise CatalogOutputError(f"column {field.name!r} has type {field.type}; a {what} output takes "
+                                     "integer, float, boolean and string columns: write parquet or hats")
+        mask = col.is_null().to_numpy(zero_copy_only=False)
+        if pa.types.is_string(kind):
+            values = np.asarray(col.fill_null("").to_numpy(zero_copy_only=False), dtype=str)
+        elif pa.types.is_boolean(kind):
+            values = col.fill_null(False).to_numpy(zero_copy_only=False)
+        else:
+            values = col.fill_null(0).to_numpy(zero_copy_only=False)
+        out.append((field.with_type(kind), values, mask))
+    return out
+
+
+def write_fits(table: pa.Table, path: str | os.PathLike, max_rows: int = SMALL_EXPORT_MAX_ROWS,
+               ra_column: str = "ra_deg", dec_column: str = "dec_deg", name: str = "catalog") -> Path:
+    """A small table as a FITS binary table with TUNITn / TCOMMn; nulls become TNULLn (ints) or NaN.
+
+    Strings must be ASCII (FITS); a null boolean is the logical null byte 0 (readers that know it, such as
+    STILTS, show it blank).
+    """
+    from astropy.io import fits
+    from astropy.table import Column, MaskedColumn, Table
+
+    del ra_column, dec_column  # FITS has no standard position marker; kept for one writer signature
+    columns, comments = [], []
+    for field, values, mask in _scalar_columns(table, max_rows, "FITS"):
+        if values.dtype.kind == "U" and values.size and not pc.all(pc.string_is_ascii(pa.array(values))).as_py():
+            raise CatalogOutputError(f"column {field.name!r} has non-ASCII strings, which FITS cannot hold: "
+                                     "write votable, parquet or hats")
+        cls = MaskedColumn if mask.any() else Column
+        kwargs = {"mask": mask} if mask.any() else {}
+        columns.append(cls(values, name=field.name, unit=column_unit(field), **kwargs))
+        comments.append(column_description(field))
+    # Descriptions go to TCOMMn ourselves: astropy would hide them in its YAML COMMENT block instead.
+    hdu = fits.table_to_hdu(Table(columns))
+    hdu.header["EXTNAME"] = name
+    for i, comment in enumerate(comments, start=1):
+        if comment:
+            hdu.header[f"TCOMM{i}"] = comment
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
+    null_logicals = {c.name: c.mask for c in columns if c.dtype.kind == "b" and isinstance(c, MaskedColumn)}
+    if null_logicals:
+        _write_null_logicals(path, null_logicals)
+    return path
+
+
+def _write_null_logicals(path: Path, masks: dict[str, np.ndarray]) -> None:
+    """Set masked cells of logical columns to the FITS null byte 0 (astropy writes its fill value, True)."""
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        data_start = hdul.fileinfo(1)["datLoc"]
+        record = hdul[1].data.dtype  # the on-disk record: a logical column is one byte
+        offsets = {name: record.fields[name][1] for name in masks}
+    cells = np.memmap(path, dtype=np.uint8, mode="r+", offset=data_start, shape=(len(next(iter(masks.values()))),
+                                                                                 record.itemsize))
+    for name, mask in masks.items():
+        cells[np.asarray(mask), offsets[name]] = 0
+    cells.flush()
+    del cells
+
+
+_VOTABLE_TYPES = {"int8": "short", "uint8": "unsignedByte", "int16": "short", "uint16": "int", "int32": "int",
+                  "uint32": "long", "int64": "long", "uint64": "long", "float": "float", "double": "double",
+                  "bool": "boolean"}
+
+
+def write_votable(table: pa.Table, path: str | os.PathLike, max_rows: int = SMALL_EXPORT_MAX_ROWS,
+                  ra_column: str = "ra_deg", dec_column: str = "dec_deg", name: str = "catalog") -> Path:
+    """A small table as a VOTable 1.4 (TABLEDATA) with FIELD units, descriptions and position UCDs."""
+    from astropy.io.votable.tree import Field, Resource, TableElement, VOTableFile
+
+    columns = _scalar_columns(table, max_rows, "VOTable")
+    votable = VOTableFile(version="1.4")
+    resource = Resource()
+    votable.resources.append(resource)
+    element = TableElement(votable, name=name)
+    resource.tables.append(element)
+    ucds = {ra_column: "pos.eq.ra;meta.main", dec_column: "pos.eq.dec;meta.main"}
+    for field, values, _ in columns:
+        if values.dtype.kind == "U":
+            ascii_only = not values.size or pc.all(pc.string_is_ascii(pa.array(values))).as_py()
+            kwargs = {"datatype": "char" if ascii_only else "unicodeChar", "arraysize": "*"}
+        else:
+            kwargs = {"datatype": _VOTABLE_TYPES[str(field.type)]}
+        vo_field = Field(votable, name=field.name, unit=column_unit(field), ucd=ucds.get(field.name), **kwargs)
+        description = column_description(field)
+        if description:
+            vo_field.description = description
+        element.fields.append(vo_field)
+    element.create_arrays(table.num_rows)
+    for field, values, mask in columns:
+        element.array[field.name] = values
+        element.array.mask[field.name] = mask
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    votable.to_xml(str(path))
+    return path
