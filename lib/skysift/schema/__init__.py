@@ -1,12 +1,13 @@
-"""Every table's Arrow schema with its column docs, split by domain (spectra, kb, ...); import from here.
+"""Every table's Arrow schema with its column docs, split by domain (spectra, kb, images, ...); import from here.
 
 Schemas are Arrow schemas (the on-disk truth, used by pandas UDF outputs and pyarrow readers); ``spark_schema``
 converts them for ``mapInPandas``. Each column's unit and origin is in ``COLUMN_DOCS`` so that
 ``describe(table)`` can print them.
 """
 from skysift.schema.common import COLUMN_DOCS, REJECTS, describe, spark_schema
+from skysift.schema.images import CUTOUTS, FIELDS, TILES
 from skysift.schema.kb import EMBEDDINGS, KB_ENTRIES, LABELS, PREDICTIONS
 from skysift.schema.spectra import LINE_FLUX_COLUMNS, SPECTRA, TRUTH
 
 __all__ = ["COLUMN_DOCS", "REJECTS", "describe", "spark_schema", "EMBEDDINGS", "KB_ENTRIES", "LABELS",
-           "PREDICTIONS", "LINE_FLUX_COLUMNS", "SPECTRA", "TRUTH"]
+           "PREDICTIONS", "LINE_FLUX_COLUMNS", "SPECTRA", "TRUTH", "FIELDS", "TILES", "CUTOUTS"]

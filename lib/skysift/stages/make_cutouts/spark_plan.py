@@ -1,0 +1,94 @@
+"""The Spark plan of `skysift make-cutouts` (see job.py): HEALPix join, field choice per row, one task per field."""
+from __future__ import annotations
+
+import functools
+import os
+
+import pandas as pd
+
+from skysift.runtime.filesystem import for_spark, join
+from skysift.runtime.rejects import spark_rejects, write_spark_rejects
+from skysift.runtime.spark import sql_conf
+from skysift.stages.make_cutouts.tasks import (
+    FIELDS_DIR, INVALID_REASON, OUTSIDE_REASON, STATS_COLUMNS, add_cells, candidate_positions, catalog_columns,
+    cut_field, empty_candidates, field_cells, load_fields, read_catalog_pandas)
+
+CATALOG_DDL = "source_file string, row_index long, object_id string, ra_deg double, dec_deg double"
+CANDIDATE_DDL = (CATALOG_DDL + ", field_id string, x_px double, y_px double, margin_px int, complete boolean, "
+                 "lacking string")
+STATS_DDL = ("field_id string, written long, flag_edge long, flag_nonfinite long, flag_masked long, seconds double, "
+             + ", ".join(f"{c} double" for c in STATS_COLUMNS if c.endswith("_s")))
+
+
+def _cells_batches(order: int, batches):
+    for pdf in batches:
+        yield add_cells(pdf, order)
+
+
+def _field_cells_batches(order: int, batches):
+    for pdf in batches:
+        yield field_cells(pdf, order)
+
+
+def _candidate_batches(input_uri: str, version: str, bands: tuple, size_px: int, batches):
+    fields = load_fields(input_uri, version)
+    for pdf in batches:
+        out = candidate_positions(pdf, fields, bands, size_px) if len(pdf) else empty_candidates()
+        yield out
+
+
+def _cut_group(staging: str, cfg, settings, pdf: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame([cut_field(staging, cfg, settings, pdf)])[STATS_COLUMNS]
+
+
+def catalog_frame(spark, cfg, fmt: str):
+    """The catalog as a Spark DataFrame of CATALOG_DDL: Parquet read by the executors, other formats by the driver."""
+    from pyspark.sql import functions as F
+
+    if fmt != "parquet":
+        return spark.createDataFrame(read_catalog_pandas(cfg, fmt), CATALOG_DDL)
+    path = cfg.catalog if "://" in cfg.catalog else os.path.abspath(cfg.catalog)
+    raw = spark.read.parquet(for_spark(path))
+    id_col, ra_col, dec_col = catalog_columns(raw.columns, cfg)
+    # _metadata.row_index is the row inside its file, the same number pyarrow gives (the twin's row_index).
+    file_path = F.regexp_replace(F.col("_metadata.file_path"), r"^file:(//)?", "")
+    object_id = F.trim(F.col(id_col).cast("string")) if id_col else F.col("_metadata.row_index").cast("string")
+    return raw.select(file_path.alias("source_file"), F.col("_metadata.row_index").alias("row_index"),
+                      object_id.alias("object_id"), F.col(ra_col).cast("double").alias("ra_deg"),
+                      F.col(dec_col).cast("double").alias("dec_deg"))
+
+
+def run_spark(spark, staging: str, cfg, settings, fmt: str) -> tuple[int, list[dict]]:
+    """Rows read and the per-field stats rows; cutouts and rejects written under ``staging``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    with sql_conf(spark, {"spark.sql.execution.arrow.maxRecordsPerBatch": cfg.catalog_batch_rows}):
+        cat = catalog_frame(spark, cfg, fmt)
+        cells = cat.mapInPandas(functools.partial(_cells_batches, cfg.join_order), CATALOG_DDL + ", cell long")
+        cells = cells.persist()
+        read = cells.count()
+        fields = spark.read.parquet(for_spark(join(settings.input, FIELDS_DIR))).select(
+            "field_id", "wcs_header", "height_px", "width_px", "corners_ra_deg", "corners_dec_deg")
+        fcells = fields.mapInPandas(functools.partial(_field_cells_batches, cfg.join_order), "field_id string, cell long")
+        pairs = cells.where(F.col("cell") >= 0).join(F.broadcast(fcells), "cell").drop("cell")
+        cands = pairs.mapInPandas(
+            functools.partial(_candidate_batches, settings.input, settings.version, tuple(cfg.bands), cfg.size_px),
+            CANDIDATE_DDL)
+        per_row = Window.partitionBy("source_file", "row_index")
+        order = per_row.orderBy(F.col("complete").desc(), F.col("margin_px").desc(), F.col("field_id"))
+        best = (cands.withColumn("n_fields", F.count(F.lit(1)).over(per_row).cast("int"))
+                .withColumn("_rank", F.row_number().over(order)).where(F.col("_rank") == 1).drop("_rank")).persist()
+        lost = cells.join(best.select("source_file", "row_index"), ["source_file", "row_index"], "left_anti")
+        reason = F.when(F.col("cell") < 0, F.lit(INVALID_REASON)).otherwise(F.lit(OUTSIDE_REASON))
+        rejects = spark_rejects(lost, stage="locate", reason=reason, source_file="source_file", spec_id="object_id",
+                                row_index="row_index").unionByName(
+            spark_rejects(best.where(~F.col("complete")), stage="bands", reason="lacking", source_file="source_file",
+                          spec_id="object_id", row_index="row_index"))
+        write_spark_rejects(rejects, staging)
+        stats = (best.where(F.col("complete"))
+                 .groupBy("field_id").applyInPandas(functools.partial(_cut_group, staging, cfg, settings), STATS_DDL)
+                 .collect())
+        best.unpersist()
+        cells.unpersist()
+    return int(read), [r.asDict() for r in stats]
