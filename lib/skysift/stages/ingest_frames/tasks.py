@@ -65,18 +65,24 @@ def read_field(ff: FieldFiles, cfg: IngestFramesConfig) -> tuple[dict[str, Frame
     """Read the field's frames: ({band: Frame} usable, rejects, (band, path) read but not stacked, seconds).
 
     Files of unknown band take their band from the header; one whose band is not stacked is read and
-    listed as unused, a second file of a band already present is rejected as a duplicate.
+    listed as unused, a second file of a band already present is rejected as a duplicate. Reading stops at
+    the first unusable required band (the caller rejects the whole field).
     """
     wanted = (*cfg.bands, *cfg.optional_bands)
     frames: dict[str, Frame] = {}
     rejects: list[Reject] = []
     unused: list[tuple[str, str]] = []
     seconds = {"decompress": 0.0, "parse": 0.0}
-    items = [(b, p) for b, p in ff.files.items()] + [(None, p) for p in ff.unknown_band]
+    # Files of unknown band first (they may hold a required band), then the required bands in order, then the
+    # optional ones; once a required band is unusable the field is lost, so the rest is not decompressed.
+    order = {b: i for i, b in enumerate(wanted)}
+    items = [(None, p) for p in ff.unknown_band] + sorted(ff.files.items(), key=lambda bp: order.get(bp[0], len(order)))
     for band, path in items:
         fr = _read(path)
         if isinstance(fr, Reject):
             rejects.append(fr)
+            if band in cfg.bands:
+                break
             continue
         s = fr.extra.get("seconds", {})
         seconds["decompress"] += s.get("decompress", 0.0)
@@ -100,7 +106,8 @@ def read_field(ff: FieldFiles, cfg: IngestFramesConfig) -> tuple[dict[str, Frame
 
 
 def missing_required(ff: FieldFiles, frames: dict[str, Frame], bad: list[Reject], required: tuple[str, ...]) -> dict[str, str]:
-    """band -> why, for each required band without a usable frame (its frame's reject reason, or none in the input)."""
+    """band -> why, for each required band without a usable frame (its frame's reject reason, or none in the input);
+    bands left unread after an earlier failure are not listed."""
     bad_by_path = {r.source_file: r for r in bad}
     lacking: dict[str, str] = {}
     for band in required:
@@ -109,8 +116,9 @@ def missing_required(ff: FieldFiles, frames: dict[str, Frame], bad: list[Reject]
         path = ff.files.get(band)
         if path is None:
             lacking[band] = "no frame in the input"
-        else:
-            lacking[band] = _short(bad_by_path[path].reason, path) if path in bad_by_path else "frame unusable"
+        elif path in bad_by_path:
+            lacking[band] = _short(bad_by_path[path].reason, path)
+        # else: not read, because an earlier required band already lost the field
     return lacking
 
 
