@@ -20,25 +20,31 @@ STATS_DDL = ("field_id string, written long, flag_edge long, flag_nonfinite long
              + ", ".join(f"{c} double" for c in STATS_COLUMNS if c.endswith("_s")))
 
 
+def _plain(pdf: pd.DataFrame) -> pd.DataFrame:
+    """String columns as object dtype: pandas 3's Arrow-backed ``str`` columns become ChunkedArrays, which
+    PySpark 4.3's mapInPandas output conversion refuses ("Cannot convert ChunkedArray to Array")."""
+    strings = [c for c in pdf.columns if isinstance(pdf[c].dtype, pd.StringDtype)]
+    return pdf.astype({c: object for c in strings}) if strings else pdf
+
+
 def _cells_batches(order: int, batches):
     for pdf in batches:
-        yield add_cells(pdf, order)
+        yield _plain(add_cells(pdf, order))
 
 
 def _field_cells_batches(order: int, batches):
     for pdf in batches:
-        yield field_cells(pdf, order)
+        yield _plain(field_cells(pdf, order))
 
 
 def _candidate_batches(input_uri: str, version: str, bands: tuple, size_px: int, batches):
     fields = load_fields(input_uri, version)
     for pdf in batches:
-        out = candidate_positions(pdf, fields, bands, size_px) if len(pdf) else empty_candidates()
-        yield out
+        yield _plain(candidate_positions(pdf, fields, bands, size_px) if len(pdf) else empty_candidates())
 
 
 def _cut_group(staging: str, cfg, settings, pdf: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame([cut_field(staging, cfg, settings, pdf)])[STATS_COLUMNS]
+    return _plain(pd.DataFrame([cut_field(staging, cfg, settings, pdf)])[STATS_COLUMNS])
 
 
 def catalog_frame(spark, cfg, fmt: str):

@@ -359,7 +359,7 @@ def _segmentation(stack: np.ndarray, bands: tuple[str, ...], info: FieldInfo, ma
     levels = np.array([sky_stats(stack[k], box_px=128).level for k in range(len(bands))], dtype=np.float32)
     st = sky_stats(stack[det], box_px=128)
     image = np.nan_to_num(stack[det] - np.float32(st.level), nan=0.0)
-    segm = detect_sources(image, mask_cfg.threshold_sigma * st.noise, npixels=mask_cfg.npixels)
+    segm = detect_sources(image, mask_cfg.threshold_sigma * st.noise, mask_cfg.npixels)  # positional: photutils 3 renamed it n_pixels
     labels = np.zeros(image.shape, dtype=np.float32) if segm is None else segm.data.astype(np.float32)
     return labels[None], np.nan_to_num(levels, nan=0.0)
 
