@@ -191,3 +191,22 @@ def bench_search(spark, cfg, workdir: Path, line) -> dict:
     from skysift.bench.search_bench import bench_search as run_search_case
 
     return run_search_case(spark, cfg, workdir, line)
+
+
+def bench_frames(spark, cfg, workdir: Path, line, make_inputs=None) -> dict:
+    """ingest-frames on Spark vs an astropy + reproject loop (inputs: the real field 2583-2-136 unless given)."""
+    from skysift.bench.frames_bench import real_frames_inputs, run_frames_benchmark
+
+    r = run_frames_benchmark(spark, make_inputs or real_frames_inputs, workdir)
+    return {**line("frames", r["ours_s"], r["baseline_s"], frames=r["frames"], tiles=r["tiles"],
+                   ours_frames_per_s=r["ours_frames_per_s"], baseline_frames_per_s=r["baseline_frames_per_s"],
+                   decompress_share=r["decompress_share"]), **r}
+
+
+def bench_cutouts(spark, cfg, workdir: Path, line, make_inputs=None) -> dict:
+    """make-cutouts on Spark vs a Cutout2D loop (inputs: the real u frame 3900-6-269 + photoObj unless given)."""
+    from skysift.bench.cutouts_bench import real_cutout_inputs, run_cutouts_benchmark
+
+    r = run_cutouts_benchmark(spark, make_inputs or real_cutout_inputs, workdir)
+    return {**line("cutouts", r["ours_s"], r["baseline_s"], cutouts=r["cutouts"],
+                   ours_cutouts_per_s=r["ours_cutouts_per_s"], baseline_cutouts_per_s=r["baseline_cutouts_per_s"]), **r}

@@ -20,7 +20,7 @@ from typing import Literal
 from skysift.config import require
 from skysift.paths import REPO_ROOT
 
-Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search"]
+Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search", "frames", "cutouts"]
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,16 @@ required band (no file is read for them), and runs one task per field (``fields_
 retries overwrite). The driver then checks that every listed file is stacked, listed as unused, or
 rejected.
 
+Where the time goes (real field 2583-2-136, local[2] on a 2-core machine shared with other jobs, per
+``executor_seconds`` in the summary): bz2 decompression 5.5 s of 7.2 s (76 %), registration 0.8 s, sky
+statistics 0.4 s, writing 51 MB of tiles 0.45 s, tiling 0.03 s. Decompression is Python's bz2, the
+same in the astropy baseline; only more executors make it faster.
+
+Tiles are stored as one ``list<float32>`` column (``schema.images``), snappy as ``runtime.output``
+writes every table. Measured on this field's 12 tiles: zstd with BYTE_STREAM_SPLIT and no dictionary
+would be 25 % smaller (39.9 vs 53.1 MB) at the same write and read time, but ``PartitionedParquetWriter``
+takes no writer options yet.
+
 Summary: ``read`` counts frame FILES listed in the input; ``written`` the frames stacked into a field
 row; ``rejected`` the frame files in ``_rejects`` (bad frames, and every frame of a field rejected
 whole); ``other_outcomes.frames_not_stacked`` the frames of bands neither required nor optional.

@@ -3,8 +3,8 @@ and write the field's rows (no Spark here: ``runtime.tasks`` runs ``ingest_field
 
 Per field: ``read_frame`` on each band's bytes (``io.frame_files.read_file_bytes``: any URI), then
 ``register_frames`` onto the reference band, ``sky_stats`` on each band's own frame (before
-resampling, which smooths the noise: bilinear interpolation at random sub-pixel offsets lowers a white
-noise's sd by up to ~1.8x), ``tile_grid`` / ``cut_tiles`` / ``tile_wcs_header`` for the tiles, and the
+resampling, which smooths the noise: bilinear interpolation at a (0.5, 0.5) px offset averages four
+pixels and halves a white noise's sd), ``tile_grid`` / ``cut_tiles`` / ``tile_wcs_header`` for the tiles, and the
 optional Lupton RGB PNG. A field missing a required band, or whose required frame is bad, is rejected
 whole: the bad frame with its own reason, every other frame of the field naming the band.
 """

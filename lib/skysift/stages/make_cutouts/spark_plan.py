@@ -7,10 +7,10 @@ import os
 import pandas as pd
 
 from skysift.runtime.filesystem import for_spark, join
-from skysift.runtime.rejects import spark_rejects, write_spark_rejects
+from skysift.runtime.rejects import write_spark_rejects
 from skysift.runtime.spark import sql_conf
 from skysift.stages.make_cutouts.tasks import (
-    FIELDS_DIR, INVALID_REASON, OUTSIDE_REASON, STATS_COLUMNS, add_cells, candidate_positions, catalog_columns,
+    FIELDS_DIR, STATS_COLUMNS, add_cells, candidate_positions, catalog_columns,
     cut_field, empty_candidates, field_cells, load_fields, read_catalog_pandas)
 
 CATALOG_DDL = "source_file string, row_index long, object_id string, ra_deg double, dec_deg double"
@@ -43,8 +43,13 @@ def _candidate_batches(input_uri: str, version: str, bands: tuple, size_px: int,
         yield _plain(candidate_positions(pdf, fields, bands, size_px) if len(pdf) else empty_candidates())
 
 
-def _cut_group(staging: str, cfg, settings, pdf: pd.DataFrame) -> pd.DataFrame:
-    return _plain(pd.DataFrame([cut_field(staging, cfg, settings, pdf)])[STATS_COLUMNS])
+def _cut_group_fn(staging: str, cfg, settings):
+    """The applyInPandas function (a plain closure: PySpark warns that it cannot read type hints off a partial)."""
+
+    def cut_group(pdf):
+        return _plain(pd.DataFrame([cut_field(staging, cfg, settings, pdf)])[STATS_COLUMNS])
+
+    return cut_group
 
 
 def catalog_frame(spark, cfg, fmt: str):
@@ -64,37 +69,56 @@ def catalog_frame(spark, cfg, fmt: str):
                       F.col(dec_col).cast("double").alias("dec_deg"))
 
 
+def catalog_row_count(cfg, fmt: str) -> int | None:
+    """Rows of a Parquet catalog from its footers (no Spark job); None for other formats (the driver reads them)."""
+    import pyarrow.parquet as pq
+
+    from skysift.runtime.output import count_rows
+
+    if fmt != "parquet":
+        return None
+    path = cfg.catalog if "://" in cfg.catalog else os.path.abspath(cfg.catalog)
+    return count_rows(path) if os.path.isdir(path) else pq.read_metadata(path).num_rows
+
+
 def run_spark(spark, staging: str, cfg, settings, fmt: str) -> tuple[int, list[dict]]:
-    """Rows read and the per-field stats rows; cutouts and rejects written under ``staging``."""
+    """Rows read and the per-field stats rows; cutouts and rejects written under ``staging``.
+
+    Three Spark jobs: the footprint cells (collected for the broadcast), the per-row choice written as the
+    rejects (``best`` is persisted for the next job), and the per-field cutting. Each costs a few seconds of
+    fixed work on a small machine, so the row count comes from the Parquet footers (or the driver's read),
+    and rows on no frame travel as placeholders instead of through an anti-join.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     with sql_conf(spark, {"spark.sql.execution.arrow.maxRecordsPerBatch": cfg.catalog_batch_rows}):
-        cat = catalog_frame(spark, cfg, fmt)
+        read = catalog_row_count(cfg, fmt)
+        if read is None:
+            pdf = read_catalog_pandas(cfg, fmt)
+            read, cat = len(pdf), spark.createDataFrame(pdf, CATALOG_DDL)
+        else:
+            cat = catalog_frame(spark, cfg, fmt)
         cells = cat.mapInPandas(functools.partial(_cells_batches, cfg.join_order), CATALOG_DDL + ", cell long")
-        cells = cells.persist()
-        read = cells.count()
         fields = spark.read.parquet(for_spark(join(settings.input, FIELDS_DIR))).select(
             "field_id", "wcs_header", "height_px", "width_px", "corners_ra_deg", "corners_dec_deg")
         fcells = fields.mapInPandas(functools.partial(_field_cells_batches, cfg.join_order), "field_id string, cell long")
-        pairs = cells.where(F.col("cell") >= 0).join(F.broadcast(fcells), "cell").drop("cell")
+        pairs = cells.join(F.broadcast(fcells), "cell", "left")
         cands = pairs.mapInPandas(
             functools.partial(_candidate_batches, settings.input, settings.version, tuple(cfg.bands), cfg.size_px),
             CANDIDATE_DDL)
         per_row = Window.partitionBy("source_file", "row_index")
-        order = per_row.orderBy(F.col("complete").desc(), F.col("margin_px").desc(), F.col("field_id"))
-        best = (cands.withColumn("n_fields", F.count(F.lit(1)).over(per_row).cast("int"))
+        order = per_row.orderBy(F.col("complete").desc(), F.col("margin_px").desc(), F.col("field_id").asc_nulls_last())
+        best = (cands.withColumn("n_fields", F.count("field_id").over(per_row).cast("int"))
                 .withColumn("_rank", F.row_number().over(order)).where(F.col("_rank") == 1).drop("_rank")).persist()
-        lost = cells.join(best.select("source_file", "row_index"), ["source_file", "row_index"], "left_anti")
-        reason = F.when(F.col("cell") < 0, F.lit(INVALID_REASON)).otherwise(F.lit(OUTSIDE_REASON))
-        rejects = spark_rejects(lost, stage="locate", reason=reason, source_file="source_file", spec_id="object_id",
-                                row_index="row_index").unionByName(
-            spark_rejects(best.where(~F.col("complete")), stage="bands", reason="lacking", source_file="source_file",
-                          spec_id="object_id", row_index="row_index"))
+        stage = F.when(F.col("field_id").isNull(), F.lit("locate")).otherwise(F.lit("bands"))
+        lost = best.where(~F.col("complete")).select("source_file", "row_index", "object_id", stage.alias("_stage"), "lacking")
+        # spark_rejects takes one stage name; the two kinds of reject are written together, one file.
+        rejects = lost.select(F.col("source_file"), F.col("row_index").cast("long"), F.col("object_id").alias("spec_id"),
+                              F.col("_stage").alias("stage"), F.col("lacking").alias("reason"))
         write_spark_rejects(rejects, staging)
         stats = (best.where(F.col("complete"))
-                 .groupBy("field_id").applyInPandas(functools.partial(_cut_group, staging, cfg, settings), STATS_DDL)
+                 .groupBy("field_id").applyInPandas(_cut_group_fn(staging, cfg, settings), STATS_DDL)
                  .collect())
         best.unpersist()
-        cells.unpersist()
     return int(read), [r.asDict() for r in stats]

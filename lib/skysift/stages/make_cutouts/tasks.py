@@ -212,12 +212,23 @@ def load_fields(input_uri: str, version: str = "") -> dict[str, FieldInfo]:
     return cached(("make-cutouts-fields", input_uri, version), "fields", load)
 
 
+NO_FIELD_MARGIN = np.iinfo(np.int32).min
+"""margin_px of a placeholder row (no frame holds the position): ranks after every real candidate."""
+
+
 def candidate_positions(pdf: pd.DataFrame, fields: dict[str, FieldInfo], bands: tuple[str, ...], size_px: int) -> pd.DataFrame:
-    """The (row, field) pairs whose position lies on the field's frame, with x_px, y_px, margin_px and complete."""
+    """The (row, field) pairs whose position lies on the field's frame, with x_px, y_px, margin_px, complete and lacking.
+
+    ``pdf``: catalog rows with ``cell`` and ``field_id`` (null where no field's footprint has the row's cell).
+    A row of ``pdf`` with no pair on a frame (in this batch) gets one placeholder (field_id null, complete False,
+    ``lacking`` the reject reason), so the per-row choice sees every row and no anti-join is needed; a row whose
+    pairs straddle two batches may also get a placeholder, which ranks last.
+    """
     from skysift.images.cutouts import cutout_origins
 
     parts = []
-    for field_id, group in pdf.groupby("field_id", sort=True):
+    has_field = pdf["field_id"].notna()
+    for field_id, group in pdf[has_field].groupby("field_id", sort=True):
         info = fields[field_id]
         x, y = info.wcs.all_world2pix(group["ra_deg"].to_numpy(), group["dec_deg"].to_numpy(), 0)
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -232,9 +243,19 @@ def candidate_positions(pdf: pd.DataFrame, fields: dict[str, FieldInfo], bands: 
         parts.append(group.loc[on, ["source_file", "row_index", "object_id", "ra_deg", "dec_deg", "field_id"]]
                      .assign(x_px=x[on], y_px=y[on], margin_px=margin, complete=complete,
                              lacking=None if complete else lacking_reason(field_id, info, bands)))
-    if not parts:
-        return empty_candidates()
-    return pd.concat(parts, ignore_index=True)[CANDIDATE_COLUMNS]
+    found = pd.concat(parts, ignore_index=True) if parts else empty_candidates()
+    key = ["source_file", "row_index"]
+    rows = pdf.drop_duplicates(key)
+    if len(found):
+        seen = pd.MultiIndex.from_frame(found[key])
+        rows = rows[~pd.MultiIndex.from_frame(rows[key]).isin(seen)]
+    if len(rows):
+        holders = rows[key + ["object_id", "ra_deg", "dec_deg"]].assign(
+            field_id=None, x_px=np.nan, y_px=np.nan, margin_px=np.int32(NO_FIELD_MARGIN), complete=False,
+            lacking=np.where(rows["cell"].to_numpy() < 0, INVALID_REASON, OUTSIDE_REASON))
+        found = pd.concat([found, holders], ignore_index=True) if len(found) else holders
+    out = found[CANDIDATE_COLUMNS].reset_index(drop=True)
+    return out.astype({"margin_px": np.int32, "row_index": np.int64, "complete": bool})
 
 
 def empty_candidates() -> pd.DataFrame:
@@ -248,15 +269,16 @@ def empty_candidates() -> pd.DataFrame:
 
 
 def choose_fields(cands: pd.DataFrame) -> pd.DataFrame:
-    """One row per catalog row: the complete field with the largest margin (ties: smaller field_id), plus n_fields."""
+    """One row per catalog row: the complete field with the largest margin (ties: smaller field_id), plus n_fields
+    (frames holding the position). Rows with ``complete`` False are the rejects (reason in ``lacking``)."""
     if cands.empty:
         return cands.assign(n_fields=pd.Series([], dtype=np.int32))
     key = ["source_file", "row_index"]
-    n_fields = cands.groupby(key, sort=False)["field_id"].transform("size").astype(np.int32)
+    n_fields = cands.groupby(key, sort=False)["field_id"].transform("count").astype(np.int32)
     ranked = cands.assign(n_fields=n_fields, _neg_margin=-cands["margin_px"].astype(np.int64),
-                          _incomplete=~cands["complete"])
-    ranked = ranked.sort_values([*key, "_incomplete", "_neg_margin", "field_id"], kind="mergesort")
-    best = ranked.drop_duplicates(key, keep="first").drop(columns=["_neg_margin", "_incomplete"])
+                          _incomplete=~cands["complete"], _fid=cands["field_id"].fillna(""))
+    ranked = ranked.sort_values([*key, "_incomplete", "_neg_margin", "_fid"], kind="mergesort")
+    best = ranked.drop_duplicates(key, keep="first").drop(columns=["_neg_margin", "_incomplete", "_fid"])
     return best.reset_index(drop=True)
 
 
