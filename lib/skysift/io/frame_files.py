@@ -3,9 +3,9 @@
 SDSS corrected frames group by ``frame-BAND-RUN-CAMCOL-FIELD`` (``io.frames.group_frame_paths``).
 Other files group by a band token in the name: the stem (name without ``.fits[.gz|.bz2]``) is split
 on '-', the first token that is a known band name is the band, and the other tokens, joined by '-',
-are the field key (``stamp-u-164.4311-39.0359.fits`` -> band u of field ``stamp-164.4311-39.0359``).
-A file with no band token is a field of its own whose band the executor reads from the header
-(FILTER / BAND). Everything here is names and paths: no file is opened.
+are the field key (``stamp-u-164.4311-39.0359.fits`` -> band u of field ``stamp-164.4311-39.0359``;
+known bands: u g r i z y and the job's own). A file with no band token is a field of its own whose band
+the executor reads from the header (FILTER / BAND). Everything here is names and paths: no file is opened.
 """
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def group_fields(paths: Iterable[str], wanted_bands: Iterable[str]) -> tuple[lis
         ff = fields.setdefault(field_id, FieldFiles(field_id, sdss=True))
         for band, path in bands.items():
             (ff.files if band in wanted else ff.unused)[band] = path
-    known = set(SDSS_BANDS) | set(wanted)
+    known = set(SDSS_BANDS) | {"y"} | set(wanted)
     for path in others:
         band, key = band_token(path, known)
         if key in fields and fields[key].sdss:
