@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from skysift.config import require
+from skysift.io.catalog_writers import CatalogFormat
 from skysift.xmatch.catalogs import MAX_RADIUS_ARCSEC
 
 
@@ -52,8 +53,9 @@ class CrossmatchConfig:
     """Rows per Arrow batch for the tagging mapInPandas (set for this job only)."""
     input_split_mb: int = 64
     """Most input bytes per read task (spark.sql.files.maxPartitionBytes for this job only)."""
-    format: Literal["parquet", "hats"] = "parquet"
-    """Output layout: plain Parquet, or a HATS catalog (HEALPix-partitioned, LSDB reads it)."""
+    format: CatalogFormat = "parquet"
+    """Output layout: plain Parquet, a HATS catalog (HEALPix-partitioned, LSDB reads it), or one FITS / VOTable
+    file for small outputs (at most 2M rows)."""
     hats_pixel_threshold: int = 1_000_000
     """HATS: most rows in one partition pixel (hats-import's pixel_threshold default)."""
     hats_histogram_order: int = 8

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from skysift.config import require
+from skysift.io.catalog_writers import CatalogFormat
 from skysift.xmatch.catalogs import MAX_RADIUS_ARCSEC
 
 
@@ -34,8 +35,9 @@ class DedupeConfig:
     """Rows per Arrow batch for mapInPandas (set for this job only)."""
     max_links: int = 20_000_000
     """Most links (pairs closer than the radius) brought to the driver for the group labels."""
-    format: Literal["parquet", "hats"] = "parquet"
-    """Output layout: plain Parquet or a HATS catalog (LSDB reads it)."""
+    format: CatalogFormat = "parquet"
+    """Output layout: plain Parquet, a HATS catalog (LSDB reads it), or one FITS / VOTable file for small outputs
+    (at most 2M rows)."""
     hats_pixel_threshold: int = 1_000_000
     """HATS: most rows in one partition pixel."""
     seed: int = 0

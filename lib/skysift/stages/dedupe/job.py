@@ -45,7 +45,7 @@ def run(spark, cfg: DedupeConfig) -> dict[str, Any]:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from skysift.io.catalog_writers import write_spark_catalog
+    from skysift.io.catalog_writers import write_catalog
 
     raw = read_catalog(spark, cfg.input, "input")
     require_columns(raw, [cfg.ra_column, cfg.dec_column] + [c for c in (cfg.score_column, cfg.id_column) if c],
@@ -92,10 +92,10 @@ def run(spark, cfg: DedupeConfig) -> dict[str, Any]:
             out_cols = list(raw.columns) + [N_MERGED]
             result = singles.select(*out_cols[:-1], F.col(N_MERGED).cast("int")).unionByName(
                 best.select(*out_cols[:-1], F.col(N_MERGED).cast("int")))
-            layout = write_spark_catalog(result, staging, format=cfg.format, ra_column=ra, dec_column=dec,
-                                         name=Path(cfg.output).name, pixel_threshold=cfg.hats_pixel_threshold)
+            layout = write_catalog(result, staging, cfg.format, ra_column=ra, dec_column=dec,
+                                   name=Path(cfg.output).name, pixel_threshold=cfg.hats_pixel_threshold)
             rejected = read_rejects(staging).num_rows
-            written = count_rows(staging)
+            written = int(layout["rows"])
             valid_rows = prepared.left_rows
             summary = {
                 "read": valid_rows + rejected,
