@@ -50,7 +50,7 @@ class CrossmatchConfig:
     sample_rows: int = 200_000
     """Most planning points per side (the scan's per-batch quantile summaries, thinned to this many)."""
     arrow_batch_rows: int = 100_000
-    """Rows per Arrow batch for the tagging mapInPandas (set for this job only)."""
+    """Rows per Arrow batch of the tag and match tasks (spark.sql.execution.arrow.maxRecordsPerBatch for this job only)."""
     input_split_mb: int = 64
     """Most input bytes per read task (spark.sql.files.maxPartitionBytes for this job only)."""
     format: CatalogFormat = "parquet"
@@ -60,8 +60,6 @@ class CrossmatchConfig:
     """HATS: most rows in one partition pixel (hats-import's pixel_threshold default)."""
     hats_histogram_order: int = 8
     """HATS: finest order considered for partition pixels."""
-    seed: int = 0
-    """Seed of the planning sample (plans differ, results do not)."""
 
     def __post_init__(self):
         require(bool(self.left), "left is required (--left PARQUET)")

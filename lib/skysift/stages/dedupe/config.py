@@ -30,7 +30,7 @@ class DedupeConfig:
     target_rows_per_group: int = 200_000
     """Rows per kernel call of the self-match."""
     sample_rows: int = 200_000
-    """Rows sampled to plan the buckets."""
+    """Most planning points per side (the scan's quantile summaries, thinned to this many)."""
     arrow_batch_rows: int = 100_000
     """Rows per Arrow batch for mapInPandas (set for this job only)."""
     max_links: int = 20_000_000
@@ -40,8 +40,6 @@ class DedupeConfig:
     (at most 2M rows)."""
     hats_pixel_threshold: int = 1_000_000
     """HATS: most rows in one partition pixel."""
-    seed: int = 0
-    """Seed of the planning sample."""
 
     def __post_init__(self):
         require(bool(self.input), "input is required (--input PARQUET)")

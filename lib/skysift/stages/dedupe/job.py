@@ -66,7 +66,7 @@ def run(spark, cfg: DedupeConfig) -> dict[str, Any]:
             spec = MatchSpec(order=neighbour_order(cfg.radius_arcsec), radius_arcsec=cfg.radius_arcsec, mode="all",
                              left_ra=ra, left_dec=dec, right_ra=ra, right_dec=dec, left_columns=(ra,),
                              right_columns=(ra,), keep_ids=True, pairs_only_upper=True)
-            prepared = prepare(spark, left, right, spec, cfg.target_rows_per_group, cfg.sample_rows, cfg.seed)
+            prepared = prepare(spark, left, right, spec, cfg.target_rows_per_group, cfg.sample_rows)
             links = matched_frame(spark, left, right, prepared).select(LEFT_ID, RIGHT_ID)
             # Written once and counted from the footers: the self-match runs once, and the
             # driver reads the links only when there are few enough.
