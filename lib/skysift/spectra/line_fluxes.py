@@ -376,8 +376,16 @@ def _gaussian_fit(resid, ivar, good, cont_var, wave, z, names, cfg):
     at_bound = np.stack([np.abs(shift) >= cfg.max_shift_kms, (sigma <= lo_s) | (sigma >= hi_s)], axis=1)
     fixed = np.concatenate([~active, at_bound], axis=1)
     jac = np.where(fixed[:, None, :], 0.0, jac)
-    jtj = np.einsum("npa,np,npb->nab", jac, w_f, jac) + np.eye(n_par)[None] * fixed[:, :, None]
-    cov = np.linalg.inv(jtj)
+    jtj = np.einsum("npa,np,npb->nab", jac, w_f, jac)
+    # a width/shift with no lever (all fluxes ~ 0) has a ~zero column: hold it fixed too
+    diag = np.einsum("naa->na", jtj)
+    fixed |= diag <= 1e-12 * np.maximum(diag.max(axis=1, keepdims=True), 1e-300)
+    jac = np.where(fixed[:, None, :], 0.0, jac)
+    jtj = np.where(fixed[:, :, None] | fixed[:, None, :], 0.0, jtj) + eye_p * fixed[:, :, None]
+    try:
+        cov = np.linalg.inv(jtj)
+    except np.linalg.LinAlgError:  # a degenerate row left: pseudo-inverse for the whole chunk
+        cov = np.linalg.pinv(jtj)
     var_f = np.einsum("nkk->nk", cov)[:, :n_lines]
     # Continuum term: an offset dc_l common to line l's window moves the fit by cov J^T W 1_l dc_l.
     own = np.repeat(np.arange(n_lines), pix.shape[2])  # line owning each flat window position
