@@ -174,12 +174,14 @@ def line_thresholds(values: np.ndarray, good: np.ndarray, reading: ThresholdRead
 
     Line pixels are those whose residual is STRICTLY above the threshold, for every reading.
     """
-    values = np.asarray(values, dtype=np.float64)
+    values = np.asarray(values)
+    if values.dtype != np.float32:
+        values = values.astype(np.float64)  # float32 input is sorted as is: 2x faster, and the result is one of its values
     n_good = good.sum(axis=1)
     out = np.full(values.shape[0], np.inf)
     has = n_good > 0
     if reading == "max_fraction":
-        top = np.max(np.where(good, values, -np.inf), axis=1)
+        top = np.max(np.where(good, values, -np.inf), axis=1).astype(np.float64)
         out[has] = fraction * top[has]
         return out
     # Masked pixels sort first as -inf, so the descending rank k sits at ascending position n_pix - 1 - k.
@@ -191,7 +193,7 @@ def line_thresholds(values: np.ndarray, good: np.ndarray, reading: ThresholdRead
     else:
         raise ValueError(f"threshold reading must be rank, top_fraction or max_fraction, got {reading!r}")
     k = np.clip(k, 0, np.maximum(n_good - 1, 0))
-    value = np.take_along_axis(ordered, (values.shape[1] - 1 - k)[:, None], axis=1)[:, 0]
+    value = np.take_along_axis(ordered, (values.shape[1] - 1 - k)[:, None], axis=1)[:, 0].astype(np.float64)
     if reading == "top_fraction":
         value = np.nextafter(value, -np.inf)  # ">=" the k-th largest is "> just below it"
     out[has] = value[has]

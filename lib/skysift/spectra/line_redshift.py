@@ -19,8 +19,9 @@ per-line redshift error threshold of 0.001, z = (lambda - lambda_0) / lambda_0, 
 Vectorised over the whole batch's lines: one sort of all candidates by (spectrum, z), windows by
 ``searchsorted``, distinct-line counts by a bitwise-OR ``reduceat`` over the windows, the winner per
 spectrum by one lexsort. ``line_redshift_reference`` is the same rule as a plain per-spectrum loop (the test
-reference). Measured on this machine for 10,000 spectra with 5 lines each (300,000 candidates): 0.06 s here
-(~170,000 spectra/s) against 3.1 s for the per-spectrum loop.
+reference). Measured on this machine (synthetic galaxies found by ``find_lines``): 2,000 spectra / 12,215
+lines in 0.012 s against 0.20 s for the per-spectrum loop (17x); 10,000 spectra / 61,075 lines in 0.057 s
+(~175,000 spectra/s), negligible beside line finding (~2,200 spectra/s).
 """
 from __future__ import annotations
 
