@@ -146,3 +146,10 @@ def test_real_sdss_bpt_agrees_with_the_spzline_fluxes(paper_grid_sample):
         assert abs(ours["log_nii_ha"][j] - x_spz) < 0.12, s.spectra[i].spec_id
         assert abs(ours["log_oiii_hb"][j] - y_spz) < 0.12, s.spectra[i].spec_id
     assert compared >= 4  # measured: 4 spectra (2 star-forming, 2 Seyfert), all agree
+
+
+def test_empty_batch():
+    empty = np.zeros((0, len(WAVE)), np.float32)
+    for method in ("gaussian", "integrate"):
+        out = measure_line_fluxes(empty, empty, WAVE, np.zeros(0), cfg=LineFluxConfig(method=method))
+        assert out.flux.shape == (0, len(FLUX_LINES))

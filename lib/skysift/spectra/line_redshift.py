@@ -30,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..config import require
+from ..config import ConfigError, require
 from .line_finding import DetectedLines
 from .line_list import CL_REDSHIFT_LINES, redshift_lines
 
@@ -54,7 +54,10 @@ class LineRedshiftConfig:
     3900-8900 A grid at z = 0.777, so no three of the six lines fit beyond)."""
 
     def __post_init__(self):
-        names, waves = redshift_lines(self.line_names)  # raises on unknown / repeated / too-close names
+        try:
+            names, _ = redshift_lines(self.line_names)
+        except ValueError as exc:  # unknown / repeated / too-close names
+            raise ConfigError(f"line_names: {exc}") from None
         require(len(names) <= 63, f"line_names holds {len(names)} lines; at most 63 are supported")
         require(self.min_lines >= 1, f"min_lines must be >= 1, got {self.min_lines}")
         require(self.min_lines <= len(names),
