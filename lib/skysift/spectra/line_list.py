@@ -11,8 +11,8 @@ dz = 2.7e-4, a quarter of the paper's 0.001 redshift tolerance.
 2.8 A apart, less than LAMOST's ~2.8 A FWHM and the 2 A grid step, so line finding sees one peak. (A
 flux-weighted centroid would move it by < 0.3 A, dz < 1e-4, for any density-sensitive ratio 0.35..1.5.)
 
-``kind`` is ``balmer`` (H recombination), ``forbidden`` (collisionally excited) or ``blend`` (an unresolved
-doublet given as one line).
+``kind`` is ``balmer`` (H recombination), ``forbidden`` (collisionally excited), ``blend`` (an unresolved
+doublet given as one line), ``recombination`` (He) or ``broad`` (quasar broad lines).
 """
 from __future__ import annotations
 
@@ -58,11 +58,26 @@ CL_REDSHIFT_LINES: tuple[str, ...] = ("Halpha", "Hbeta", "[OIII]5008", "[OII]372
 BPT_LINES: tuple[str, ...] = ("Hbeta", "[OIII]5008", "Halpha", "[NII]6585", "[SII]6718", "[SII]6733")
 """Lines whose fluxes the BPT [N II] diagram and the H II diagnostic need (Lu et al. 2022 section 4.2)."""
 
-_BY_NAME = {line.name: line for line in LINES}
+OTHER_LINES: tuple[Line, ...] = (
+    Line("Lyalpha", 1215.67, "broad"),
+    Line("CIV1549", 1549.48, "broad"),
+    Line("CIII]1909", 1908.73, "broad"),
+    Line("MgII2799", 2799.49, "broad"),
+    Line("[OII]3727", OII_3727_ANGSTROM, "forbidden"),
+    Line("[OII]3730", OII_3730_ANGSTROM, "forbidden"),
+    Line("Hepsilon", 3971.20, "balmer"),
+    Line("HeI5877", 5877.25, "recombination"),
+    Line("[OI]6366", 6365.54, "forbidden"),
+)
+"""Lines the synthetic survey draws but line finding does not look for: the quasar broad lines (ultraviolet,
+redshifted into the optical), the two [O II] components, and weak lines. Not part of ``LINES``, so they change
+neither the CL redshift nor the line-flux masks."""
+
+_BY_NAME = {line.name: line for line in LINES + OTHER_LINES}
 
 
 def line_names() -> tuple[str, ...]:
-    """Names of every line in the table, ascending in wavelength."""
+    """Names of the lines line finding uses (``LINES``), ascending in wavelength."""
     return tuple(line.name for line in LINES)
 
 
