@@ -16,7 +16,7 @@ Task = Callable[[int, list], dict[str, Any]]
 
 
 def task_slices(n_items: int, n_tasks: int) -> list[tuple[int, int]]:
-    """[start, stop) of each task's items: Spark's own rule for slicing a parallelized list."""
+    """[start, stop) of each task's items: ``n_tasks`` contiguous slices whose sizes differ by at most one."""
     n_tasks = max(1, min(n_tasks, n_items)) if n_items else 1
     return [((i * n_items) // n_tasks, ((i + 1) * n_items) // n_tasks) for i in range(n_tasks)]
 
