@@ -5,12 +5,12 @@ The rows 0..n_spectra-1 are cut into partitions of ``rows_per_partition``;
 ``mapInPandas`` and the task generates its rows in
 chunks of ``batch_rows`` (``model.generate``), writes its own output files into
 the staging folder and returns one line of counts. Only those counts reach the
-driver. Output (committed atomically with io.tables staging):
+driver. Output (committed atomically by runtime.output.staged):
 
 * format=fits:    OUTPUT/spectra/<plate>/spec-*.fits (SDSS/BOSS/LAMOST layouts),
                   OUTPUT/truth/part-<first row>.parquet (TRUTH schema)
 * format=parquet: OUTPUT/spectra/healpix_part=<p>/part-<first row>.parquet (SPECTRA
-                  schema, via the lead's ingest.transform.process_spectra_arrow: the
+                  schema, via spectra.processing.process_spectra_arrow: the
                   same resampling/normalisation as ingest-spectra), OUTPUT/truth/...,
                   OUTPUT/_rejects/ for spectra the processing refused.
 
