@@ -85,11 +85,6 @@ def run(spark, cfg: SynthSurveyConfig) -> dict:
     return {**summary, "output": stage.output}
 
 
-def run_sequential(cfg: SynthSurveyConfig) -> dict:
-    """The same job without Spark: one process, partition after partition."""
-    return run(None, cfg)
-
-
 def read_truth(output: str | Path) -> pd.DataFrame:
     """The truth table of a synth-survey output, sorted by row number."""
     import pyarrow.dataset as pads
@@ -98,4 +93,4 @@ def read_truth(output: str | Path) -> pd.DataFrame:
     return table.to_pandas().sort_values("row_number", kind="stable").reset_index(drop=True)
 
 
-__all__ = ["CONFIG", "SynthSurveyConfig", "run", "run_sequential", "read_truth"]
+__all__ = ["CONFIG", "SynthSurveyConfig", "run", "read_truth"]
