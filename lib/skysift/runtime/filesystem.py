@@ -14,8 +14,9 @@ wrapping, and installs them in the Python worker while ``fn`` runs (``runtime.ta
 every task). Environment variables alone do not reach local-mode executors reliably. The JVM starts the
 Python workers with the environment it had at SparkSession start, so a variable set later never arrives.
 The settings travel in the pickled closure, never in a URI, so credentials stay out of paths, manifests,
-``_table.json`` and logs. skysift never creates or deletes buckets. HDFS goes through pyarrow's HadoopFileSystem, which needs libhdfs and
-a Hadoop client on every node. It is routed here but cannot be tested on this machine.
+``_table.json`` and logs. skysift never creates or deletes buckets. HDFS goes through pyarrow's
+HadoopFileSystem, which needs libhdfs and a Hadoop client on every node. It is routed here but cannot
+be tested on this machine.
 
 Hidden entries: a path component that starts with ``_`` or ``.`` is hidden (side tables such as
 ``_rejects``, temporary files), unless it is a hive partition folder ``key=value``. This is the same
