@@ -20,8 +20,6 @@ from skysift.runtime.rejects import read_rejects
 from skysift.stages.build_kb import job as build
 from skysift.stages.search_kb import job as search
 
-pytestmark = pytest.mark.slow  # two KB builds and two searches on local Spark: 40-60 s on 2 shared cores
-
 DIM, N_KB, N_Q = 8, 400, 60
 
 
