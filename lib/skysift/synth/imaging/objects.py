@@ -126,6 +126,9 @@ def _qsos(gen: np.random.Generator, r: np.ndarray) -> dict[str, np.ndarray]:
     ew_scale = 10 ** gen.uniform(-0.2, 0.2, n)
     mags, f_cgs = sed.scale_to_r(sed.qso_f_lambda(z, alpha, ew_scale), r)
     cols.update(z=z, qso_alpha_nu=alpha, qso_ew_scale=ew_scale, mags=mags, f_lambda_5500_cgs=sed.f_lambda_at(f_cgs, 5500.0))
+    # Host-galaxy SFR of QSOs (Rustamov 2025 keep ~1,000 QSOs with MPA-JHU SFRs): not tied to the
+    # image or spectrum, which the QSO light dominates; log SFR ~ N(0.8 + log10(1 + z), 0.5) (skysift choice).
+    cols["log_sfr"] = 0.8 + np.log10(1.0 + z) + 0.5 * gen.standard_normal(n)
     cols["class"] = np.full(n, "QSO", dtype=object)
     cols["spec_class"] = np.full(n, "qso", dtype=object)
     return cols

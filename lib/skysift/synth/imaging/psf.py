@@ -55,7 +55,7 @@ def centre_index(size_px: int, os: int) -> int:
     return (size_px // 2) * os + os // 2
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def _kernel(size_px: int, os: int, fwhm_key: int, profile_name: str, beta: float) -> np.ndarray:
     fwhm_px = fwhm_key / 1e6
     psf = PSFConfig(profile=profile_name, moffat_beta=beta, fwhm_min_arcsec=0.3, fwhm_max_arcsec=5.0)
@@ -77,7 +77,7 @@ def kernel(size_px: int, os: int, fwhm_px: float, psf: PSFConfig) -> np.ndarray:
     return _kernel(int(size_px), int(os), int(round(fwhm_px * 1e6)), psf.profile, float(psf.moffat_beta))
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def _otf(size_px: int, os: int, fwhm_key: int, profile_name: str, beta: float) -> np.ndarray:
     k = _kernel(size_px, os, fwhm_key, profile_name, beta)
     out = np.fft.rfft2(k.astype(np.float32)).astype(np.complex64)
@@ -98,15 +98,26 @@ def pixel_psf(fwhm_px: float, psf: PSFConfig, size_px: int = 65, os: int = 9) ->
     return p / p.sum()
 
 
-@lru_cache(maxsize=64)
-def _neff(fwhm_key: int, profile_name: str, beta: float) -> float:
+@lru_cache(maxsize=8)
+def _neff_table(profile_name: str, beta: float) -> tuple[np.ndarray, np.ndarray]:
     psf = PSFConfig(profile=profile_name, moffat_beta=beta, fwhm_min_arcsec=0.3, fwhm_max_arcsec=5.0)
-    fwhm_px = fwhm_key / 1e6
-    size = int(2 * np.ceil(8 * fwhm_px) + 1)
-    p = pixel_psf(fwhm_px, psf, size_px=size)
-    return float(1.0 / np.sum(p**2))
+    grid = np.arange(1.5, 12.0001, 0.1)
+    neff = np.empty_like(grid)
+    for i, f in enumerate(grid):
+        p = pixel_psf(f, psf, size_px=int(2 * np.ceil(5 * f) + 1), os=3)
+        neff[i] = 1.0 / np.sum(p**2)
+    return grid, neff
 
 
 def neff_px(fwhm_px: float, psf: PSFConfig) -> float:
-    """Noise-equivalent area 1 / sum(p^2) of the pixel-integrated PSF (pixels): PSF-fit flux error = sigma_pix sqrt(neff)."""
-    return _neff(int(round(fwhm_px * 1e6)), psf.profile, float(psf.moffat_beta))
+    """Noise-equivalent area 1 / sum(p^2) of the pixel-integrated PSF (pixels): PSF-fit flux error = sigma_pix sqrt(neff).
+
+    Interpolated in a table over FWHM 1.5-12 px (0.1 px steps, 3x oversampled, out to 5 FWHM: 0.6 %
+    below a 9x oversampled sum out to 15 FWHM, i.e. 0.003 mag in a depth), computed once per profile
+    (~0.2 s); outside the table computed directly.
+    """
+    grid, neff = _neff_table(psf.profile, float(psf.moffat_beta))
+    if not grid[0] <= fwhm_px <= grid[-1]:
+        p = pixel_psf(fwhm_px, psf, size_px=int(2 * np.ceil(6 * fwhm_px) + 1), os=5)
+        return float(1.0 / np.sum(p**2))
+    return float(np.interp(fwhm_px, grid, neff))

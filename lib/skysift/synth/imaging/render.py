@@ -221,6 +221,15 @@ def _shift_phase(size_px: int, os: int, shift_px: np.ndarray, at_centre_delta: b
     return py, px
 
 
+def _otfs(fwhm_px: np.ndarray, j: int, n_obj: int, size_px: int, os: int, psf: PSFConfig) -> np.ndarray:
+    """PSF transfer functions of band j: (1, N, M) for one FWHM per band, (B, N, M) for one per object and band."""
+    f = np.asarray(fwhm_px, dtype=np.float64)
+    if f.ndim == 1:
+        return P.otf(size_px, os, float(f[j]), psf)[None]
+    # Per-object PSFs (stamps): FWHM rounded to 0.01 px so that the cache is reused.
+    return np.stack([P.otf(size_px, os, round(float(v), 2), psf) for v in f[:, j]])
+
+
 def _finish(spec: np.ndarray, size_px: int, os: int) -> np.ndarray:
     img = np.fft.irfft2(spec, s=(size_px * os, size_px * os), axes=(-2, -1))
     if os > 1:
@@ -242,7 +251,7 @@ def render_galaxies(
 ) -> np.ndarray:
     """(B, n_bands, S, S) galaxy stamps: centre pixel S // 2 plus the sub-pixel offsets ``frac_px`` (B, n_bands, 2).
 
-    The profile is sampled ``os`` times per pixel on a ``profile_px`` grid (default S) and
+    ``fwhm_px`` is (n_bands,) for one PSF per band or (B, n_bands) for one per object. The profile is sampled ``os`` times per pixel on a ``profile_px`` grid (default S) and
     summed into native pixels, which integrates it over each pixel; it is then convolved
     with the PSF sampled at pixel centres on the S x S stamp, where the sub-pixel shift is
     applied as a phase ramp. Pixel integration and convolution commute, and the PSF (FWHM >=
@@ -268,7 +277,7 @@ def render_galaxies(
         stamp[:, lo : lo + prof, lo : lo + prof] = img
         spec = np.fft.rfft2(stamp)
         py, px = _shift_phase(size_px, 1, frac_px[:, j, :])
-        spec *= P.otf(size_px, 1, float(fwhm_px[j]), psf)[None]
+        spec *= _otfs(fwhm_px, j, n_obj, size_px, 1, psf)
         spec *= py
         spec *= px
         out[:, j] = _finish(spec, size_px, 1) * np.asarray(flux[:, j], dtype=np.float32)[:, None, None]
@@ -276,12 +285,15 @@ def render_galaxies(
 
 
 def render_points(flux: np.ndarray, frac_px: np.ndarray, fwhm_px: np.ndarray, size_px: int, psf: PSFConfig, os: int = 3) -> np.ndarray:
-    """(B, n_bands, S, S) point-source stamps (pixel-integrated PSF) at centre pixel S // 2 + ``frac_px``."""
+    """(B, n_bands, S, S) point-source stamps (pixel-integrated PSF) at centre pixel S // 2 + ``frac_px``.
+
+    ``fwhm_px``: (n_bands,) or (B, n_bands) as for ``render_galaxies``.
+    """
     n_obj, n_bands = flux.shape
     out = np.empty((n_obj, n_bands, size_px, size_px), np.float32)
     for j in range(n_bands):
         py, px = _shift_phase(size_px, os, frac_px[:, j, :], at_centre_delta=True)
-        spec = P.otf(size_px, os, float(fwhm_px[j]), psf)[None] * py * px
+        spec = _otfs(fwhm_px, j, n_obj, size_px, os, psf) * py * px
         out[:, j] = _finish(spec, size_px, os) * np.asarray(flux[:, j], dtype=np.float32)[:, None, None]
     return out
 
