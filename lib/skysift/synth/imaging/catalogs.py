@@ -2,8 +2,8 @@
 
 photoObj rows are *measurements* of the truth with the noise the frames have:
 
-* PSF flux: the PSF-weighted flux, F 2 s_p^2 / (s_g^2 + 2 s_p^2) for a galaxy of Gaussian-equivalent
-  width s_g under a PSF of width s_p (exact for Gaussians; F for point sources), error
+* PSF flux: the flux a PSF fit at the centre measures, F sum(G P) / sum(P^2), from the renderer
+  (exact for the rendered model; F for point sources), error
   sqrt(sigma_sky^2 n_eff + calib F / gain) with the PSF's noise-equivalent area n_eff;
 * model flux: the truncated model's total, error over 4 pi (s_g^2 + s_p^2) pixels;
 * Petrosian radius (eta = 0.2) of the Sersic profile (bulge or disk, whichever dominates) added
@@ -118,7 +118,9 @@ def measure(seed: int, cfg: ImagingSurveyConfig, fi: FieldImage) -> pd.DataFrame
         sig = fi.sigma_sky_nmgy[b]
         calib = float(np.median(fi.calib[b]))
         poisson = calib * np.maximum(flux, 0) / cfg.gain[b]
-        psf_flux = flux * 2 * sp**2 / (s_g**2 + 2 * sp**2)
+        # The renderer's exact PSF-fit fraction when present, else the Gaussian approximation.
+        ratio = df[f"psf_frac_{band}"].to_numpy() if f"psf_frac_{band}" in df else 2 * sp**2 / (s_g**2 + 2 * sp**2)
+        psf_flux = flux * ratio
         e_psf = np.sqrt(sig**2 * P.neff_px(fwhm_px[b], cfg.psf) + calib * np.maximum(psf_flux, 0) / cfg.gain[b])
         e_model = np.where(s_g > 0, np.sqrt(sig**2 * 4 * np.pi * (s_g**2 + sp**2) + poisson), e_psf)
         petro = flux * frac_petro

@@ -190,7 +190,7 @@ class ImagingSurveyConfig:
     saturation_dn: float = 40000.0
     """Pixels saturate at this many DN above the bias (chosen so stars saturate near r = 14 at 1.4 arcsec seeing)."""
     cosmic_rays_per_frame: float = 30.0
-    """Mean cosmic-ray hits per frame and band (~24 cm2 CCD, 54 s drift scan; skysift choice)."""
+    """Mean cosmic-ray hits per 2048 x 1489 frame and band (~24 cm2 CCD, 54 s drift scan; skysift choice); scaled by area."""
     population: PopulationConfig = field(default_factory=PopulationConfig)
     """Object populations and spectroscopic targets."""
     catalog: CatalogConfig = field(default_factory=CatalogConfig)

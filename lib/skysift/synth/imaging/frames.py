@@ -97,9 +97,13 @@ def _positions(df: pd.DataFrame, idx: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def render_model(cfg: ImagingSurveyConfig, df: pd.DataFrame, cond: geo.FieldConditions, cd_deg: np.ndarray,
                  sigma_nmgy: np.ndarray) -> np.ndarray:
-    """(5, rows, cols) float32 noiseless images (nMgy) of the objects in ``df``."""
+    """(5, rows, cols) float32 noiseless images (nMgy) of the objects in ``df``.
+
+    Adds columns psf_frac_<band> to ``df``: the PSF-fit flux of each object over its flux (1 for points).
+    """
     ny, nx = cfg.shape_px
     images = np.zeros((5, ny, nx), np.float32)
+    psf_frac = np.ones((len(df), 5))
     fwhm_px = cond.fwhm_arcsec / cfg.pixel_scale_arcsec
     flux = np.stack([df[f"flux_{b}"].to_numpy() for b in BANDS], axis=1)
     point = df["morphology"].to_numpy() < 0
@@ -131,9 +135,12 @@ def render_model(cfg: ImagingSurveyConfig, df: pd.DataFrame, cond: geo.FieldCond
                 rows = gal[chunk]
                 ix, iy, frac = _positions(df, rows)
                 p = {c: v[chunk] for c, v in shape.items()}
-                st = R.render_galaxies(p, flux[rows], frac, fwhm_px, (0, 1, 2, 3, 4), int(s), int(o), cd_deg, cfg.psf, profile_px=int(pr))
+                st, ratio = R.render_galaxies(p, flux[rows], frac, fwhm_px, (0, 1, 2, 3, 4), int(s), int(o), cd_deg, cfg.psf, profile_px=int(pr))
+                psf_frac[rows] = ratio
                 for b in range(5):
                     R.add_stamps(images[b], st[:, b], ix[:, b], iy[:, b])
+    for b, band in enumerate(BANDS):
+        df[f"psf_frac_{band}"] = psf_frac[:, b]
     return images
 
 
@@ -180,8 +187,8 @@ def _bleed(counts: np.ndarray, saturation: float) -> np.ndarray:
 
 
 def _cosmic_rays(gen: np.random.Generator, cfg: ImagingSurveyConfig, band: int) -> pd.DataFrame:
-    n = gen.poisson(cfg.cosmic_rays_per_frame)
     ny, nx = cfg.shape_px
+    n = gen.poisson(cfg.cosmic_rays_per_frame * ny * nx / (1489 * 2048))
     return pd.DataFrame(
         {
             "band": np.full(n, BANDS[band], dtype=object),

@@ -221,6 +221,15 @@ def _shift_phase(size_px: int, os: int, shift_px: np.ndarray, at_centre_delta: b
     return py, px
 
 
+def _RFFT_WEIGHTS(n: int) -> np.ndarray:
+    """Multiplicity of each rfft column in the full spectrum (1 for DC and Nyquist, 2 otherwise)."""
+    w = np.full(n // 2 + 1, 2.0)
+    w[0] = 1.0
+    if n % 2 == 0:
+        w[-1] = 1.0
+    return w
+
+
 def _otfs(fwhm_px: np.ndarray, j: int, n_obj: int, size_px: int, os: int, psf: PSFConfig) -> np.ndarray:
     """PSF transfer functions of band j: (1, N, M) for one FWHM per band, (B, N, M) for one per object and band."""
     f = np.asarray(fwhm_px, dtype=np.float64)
@@ -248,7 +257,7 @@ def render_galaxies(
     cd_deg: np.ndarray,
     psf: PSFConfig,
     profile_px: int | None = None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """(B, n_bands, S, S) galaxy stamps: centre pixel S // 2 plus the sub-pixel offsets ``frac_px`` (B, n_bands, 2).
 
     ``fwhm_px`` is (n_bands,) for one PSF per band or (B, n_bands) for one per object. The profile is sampled ``os`` times per pixel on a ``profile_px`` grid (default S) and
@@ -258,13 +267,19 @@ def render_galaxies(
     2.5 px) is smooth on the pixel scale, so this matches the oversampled convolution to
     well under 1 % per pixel while the FFTs stay at native resolution.
     ``flux`` (B, n_bands) in the image unit; each stamp sums to it.
+
+    Also returns the PSF-flux ratio (B, n_bands): sum(G P) / sum(P^2) for the unit-flux galaxy G and
+    the PSF P, the flux a PSF fit at the galaxy's centre measures, computed exactly in Fourier space
+    (sum_k G(k) |P(k)|^2 / sum_k |P(k)|^2; the shift phases cancel). 1 for a point source.
     """
     prof = size_px if profile_px is None else int(profile_px)
     comps = component_images(p, prof, os, cd_deg)
     weights = component_weights(p, band_indices)
     n_obj = len(flux)
     out = np.empty((n_obj, len(band_indices), size_px, size_px), np.float32)
+    ratio = np.empty((n_obj, len(band_indices)))
     lo = size_px // 2 - prof // 2
+    cy, cx = (a[0] for a in _shift_phase(size_px, 1, np.full((1, 2), float(size_px // 2))))
     for j in range(len(band_indices)):
         img = np.zeros((n_obj, prof * os, prof * os), np.float32)
         for c, name in enumerate(COMPONENTS):
@@ -276,12 +291,17 @@ def render_galaxies(
         stamp = np.zeros((n_obj, size_px, size_px), np.float32)
         stamp[:, lo : lo + prof, lo : lo + prof] = img
         spec = np.fft.rfft2(stamp)
+        otf = _otfs(fwhm_px, j, n_obj, size_px, 1, psf)
+        power = (otf.real**2 + otf.imag**2) * _RFFT_WEIGHTS(size_px)[None, None, :]
+        # The galaxy sits at pixel (S//2, S//2): undo that phase so the fit is centred on it.
+        centred = spec * np.conj(cy)[None] * np.conj(cx)[None]
+        ratio[:, j] = (centred.real * power).sum(axis=(1, 2)) / power.sum(axis=(1, 2))
         py, px = _shift_phase(size_px, 1, frac_px[:, j, :])
-        spec *= _otfs(fwhm_px, j, n_obj, size_px, 1, psf)
+        spec *= otf
         spec *= py
         spec *= px
         out[:, j] = _finish(spec, size_px, 1) * np.asarray(flux[:, j], dtype=np.float32)[:, None, None]
-    return out
+    return out, ratio
 
 
 def render_points(flux: np.ndarray, frac_px: np.ndarray, fwhm_px: np.ndarray, size_px: int, psf: PSFConfig, os: int = 3) -> np.ndarray:

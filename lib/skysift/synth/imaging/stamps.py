@@ -101,7 +101,7 @@ def stamp_batch(seed: int, cfg: StampConfig, first: int, count: int) -> StampBat
     frac = np.repeat((centre - ic)[:, None, :], nb, axis=1)
     for chunk in R.chunks(np.arange(count), S, 1):
         p = {k: v[chunk] for k, v in shape.items()}
-        st = R.render_galaxies(p, flux[chunk], frac[chunk], fwhm_px[chunk], bidx, S, 1, cd, cfg.psf)
+        st, _ = R.render_galaxies(p, flux[chunk], frac[chunk], fwhm_px[chunk], bidx, S, 1, cd, cfg.psf)
         for j, c in enumerate(chunk):
             for b in range(nb):
                 R.add_stamps(images[c, b], st[j : j + 1, b], [ic[c, 0]], [ic[c, 1]])
@@ -123,7 +123,7 @@ def stamp_batch(seed: int, cfg: StampConfig, first: int, count: int) -> StampBat
             for chunk in R.chunks(sel, int(pr), int(o)):
                 ix = np.rint(nxy[chunk]).astype(np.int64)
                 fr = np.repeat((nxy[chunk] - ix)[:, None, :], nb, axis=1)
-                st = R.render_galaxies({k: v[chunk] for k, v in nshape.items()}, nflux[chunk], fr, nfw[chunk], bidx, int(s), int(o), cd, cfg.psf, profile_px=int(pr))
+                st, _ = R.render_galaxies({k: v[chunk] for k, v in nshape.items()}, nflux[chunk], fr, nfw[chunk], bidx, int(s), int(o), cd, cfg.psf, profile_px=int(pr))
                 for j, c in enumerate(chunk):
                     for b in range(nb):
                         R.add_stamps(images[owner[c], b], st[j : j + 1, b], [ix[j, 0]], [ix[j, 1]])
