@@ -49,10 +49,24 @@ def test_types_magnitudes_and_modes(cfg, field, catalogs):
     assert big.sum() >= 3 and (photo["type"].to_numpy()[big] == 3).all()
     assert np.all(truth["psf_frac_r"].to_numpy()[point] == 1.0) and np.all(truth["psf_frac_r"].to_numpy()[~point] < 1.0)
     # PSF magnitudes of bright point sources scatter about the truth by their errors.
-    pull = (photo["psfMag_r"] - truth["mag_r"].to_numpy()) / photo["psfMagErr_r"]
-    assert abs(np.median(pull[point & bright])) < 1 and np.std(pull[point & bright]) < 2
     assert set(photo["mode"].unique()) <= {1, 2}
     np.testing.assert_array_equal(photo["mode"] == 1, truth["primary"].to_numpy())
+
+
+def test_psf_flux_errors_are_honest(make_config, seed):
+    """PSF fluxes of point sources scatter about the truth by their catalogued errors (pulls ~ N(0, 1))."""
+    from skysift.synth.imaging.frames import render_field
+
+    pop = dataclasses.replace(PopulationConfig(), star_density_per_deg2=20000.0, star_mag_min=15.0, star_mag_max=23.0)
+    cfg = make_config(population=pop)
+    fi = render_field(seed, cfg, 1)
+    photo = catalogs.photoobj_table(seed, cfg, fi).to_pandas()
+    truth = fi.objects.set_index("object_id").loc[photo["object_id"]]
+    point = (truth["morphology"] < 0).to_numpy()
+    for band in ("u", "g", "r", "i", "z"):
+        pull = ((photo[f"psfFlux_{band}"] - truth[f"flux_{band}"].to_numpy()) * np.sqrt(photo[f"psfFluxIvar_{band}"])).to_numpy()[point]
+        assert len(pull) >= 40
+        assert abs(np.mean(pull)) < 4 / np.sqrt(len(pull)) and 0.7 < np.std(pull) < 1.3, band
 
 
 def test_objid_packs_like_sdss(catalogs, cfg):

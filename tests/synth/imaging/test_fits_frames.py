@@ -16,7 +16,7 @@ SEED = 7
 
 @pytest.fixture(scope="module")
 def full_size_r(tmp_path_factory, make_config):
-    """One full-size (1489 x 2048) field; only the r frame is written (bzip2)."""
+    """One full-size (1489 x 2048) field; only the r frame is written (bzip2). ~10-20 s with the reads: slow."""
     cfg = make_config(shape_px=(1489, 2048), field_step_rows=1361)
     fi = frames.render_field(SEED, cfg, 0)
     out = tmp_path_factory.mktemp("full")
@@ -29,6 +29,7 @@ def _open_real(shared_data, band="r"):
     return fits.open(shared_data / "sdss-imaging" / name)
 
 
+@pytest.mark.slow
 def test_layout_matches_real_frame(full_size_r, shared_data):
     cfg, fi, path = full_size_r
     assert path.name == "frame-r-009000-1-0011.fits.bz2"
@@ -62,6 +63,7 @@ def test_layout_matches_real_frame(full_size_r, shared_data):
             assert np.all((bits & np.uint32(0x3FFF)) == 0)
 
 
+@pytest.mark.slow
 def test_counts_are_image_over_calib_plus_sky(full_size_r):
     """DN = image / calib + sky (HDU2 interpolated with XINTERP / YINTERP) are whole numbers, as in real frames."""
     from scipy.ndimage import map_coordinates
@@ -79,6 +81,7 @@ def test_counts_are_image_over_calib_plus_sky(full_size_r):
     assert fi.sky_grid[2].min() <= s.min() and s.max() <= fi.sky_grid[2].max()
 
 
+@pytest.mark.slow
 def test_astropy_opens_and_wcs_matches_render(full_size_r):
     cfg, fi, path = full_size_r
     with fits.open(path) as h, warnings.catch_warnings():

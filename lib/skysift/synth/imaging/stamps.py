@@ -99,12 +99,16 @@ def stamp_batch(seed: int, cfg: StampConfig, first: int, count: int) -> StampBat
     centre = np.stack([d["centre"] for d in draws])
     ic = np.rint(centre).astype(np.int64)
     frac = np.repeat((centre - ic)[:, None, :], nb, axis=1)
-    for chunk in R.chunks(np.arange(count), S, 1):
-        p = {k: v[chunk] for k, v in shape.items()}
-        st, _ = R.render_galaxies(p, flux[chunk], frac[chunk], fwhm_px[chunk], bidx, S, 1, cd, cfg.psf)
-        for j, c in enumerate(chunk):
-            for b in range(nb):
-                R.add_stamps(images[c, b], st[j : j + 1, b], [ic[c, 0]], [ic[c, 1]])
+    # The profile grid only needs to hold the galaxy (smaller galaxies: fewer samples); the PSF
+    # convolution runs on the whole stamp.
+    prof = np.minimum(R.choose_size(G.extent_arcsec(shape) / cfg.pixel_scale_arcsec), S)
+    for pr in np.unique(prof):
+        for chunk in R.chunks(np.flatnonzero(prof == pr), S, 1):
+            p = {k: v[chunk] for k, v in shape.items()}
+            st, _ = R.render_galaxies(p, flux[chunk], frac[chunk], fwhm_px[chunk], bidx, S, 1, cd, cfg.psf, profile_px=int(pr))
+            for j, c in enumerate(chunk):
+                for b in range(nb):
+                    R.add_stamps(images[c, b], st[j : j + 1, b], [ic[c, 0]], [ic[c, 1]])
     # Neighbour galaxies of all stamps together, grouped by stamp size and oversampling.
     owner = np.concatenate([np.full(len(d["nb_xy"]), k) for k, d in enumerate(draws)]).astype(np.int64)
     if len(owner):
