@@ -16,4 +16,5 @@ One module per job (pure numpy / astropy, seeded, no Spark):
 * ``schema``      the Arrow schemas of those tables, with column docs
 * ``spectra_link`` the spectral model's per-object parameters for the spectroscopic subset; Kennicutt SFR
 * ``stamps``      Galaxy10-DECaLS-like 3-band 256 x 256 stamps in seeded batches
+* ``survey``      job entry points: one field's files + catalogs (``make_field``), the survey-wide tables
 """

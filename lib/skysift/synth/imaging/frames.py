@@ -81,7 +81,10 @@ def field_objects(seed: int, cfg: ImagingSurveyConfig, fid: geo.FieldId, wcs: li
     keep = geo.inside_frame(cfg, df["x_r"].to_numpy(), df["y_r"].to_numpy(), margin_px=cfg.cell_margin_px)
     df = df[keep].reset_index(drop=True)
     df["in_frame"] = geo.inside_frame(cfg, df["x_r"].to_numpy(), df["y_r"].to_numpy())
-    df["primary"] = df["cell"].to_numpy() == fid.k
+    # Primary: the field whose unique area holds the object; the outer cells -1 and n_fields belong to the end fields.
+    first = cfg.camcols.index(fid.camcol) * cfg.n_fields
+    df["primary_field_index"] = (first + np.clip(df["cell"].to_numpy(), 0, cfg.n_fields - 1)).astype(np.int32)
+    df["primary"] = df["primary_field_index"].to_numpy() == fid.index
     for b, band in enumerate(BANDS):
         df[f"flux_{band}"] = mag_to_nmgy(df[f"mag_{band}"].to_numpy())
     return df

@@ -107,7 +107,7 @@ def _stars(gen: np.random.Generator, r: np.ndarray) -> dict[str, np.ndarray]:
     n = len(r)
     cols = _empty_frame(n)
     itype = sed.draw_star_types(gen.random(n))
-    mags = sed.star_mags(r, itype, gen.standard_normal((n, 4)))
+    mags = sed.star_mags(r, itype, gen.standard_normal((n, 4)), gen.uniform(-0.5, 0.5, n))
     cols.update(star_type=itype.astype(np.int16), z=gen.uniform(-300.0, 300.0, n) / 299792.458, mags=mags)
     # f_lambda at 5500 A from the g and r AB magnitudes interpolated in wavelength.
     t = (5500.0 - WAVE_EFF_ANGSTROM[1]) / (WAVE_EFF_ANGSTROM[2] - WAVE_EFF_ANGSTROM[1])
@@ -263,21 +263,20 @@ def _to_frame(cols: dict[str, np.ndarray], cfg: ImagingSurveyConfig, camcol: int
 
 
 def survey_objects(seed: int, cfg: ImagingSurveyConfig) -> pd.DataFrame:
-    """The survey's object list: every cell of every camcol whose objects fall on at least one frame.
+    """The survey's object list: the objects of every cell whose centre lies on an r frame.
 
     ``primary_field_index`` is the field whose unique area holds the object (cells -1 and
-    n_fields: the first / last field). Objects of the outer cells that no frame sees are dropped.
+    n_fields: the first / last field). Objects that no r frame sees (the cells' cross-scan
+    margins, the outer halves of cells -1 and n_fields) are left out: they only lend light.
     """
     out = []
     for ci, camcol in enumerate(cfg.camcols):
         for k in range(-1, cfg.n_fields + 1):
             df = cell_objects(seed, cfg, camcol, k)
             kk = min(max(k, 0), cfg.n_fields - 1)
-            if k != kk:
-                fid = geo.field_id(cfg, ci * cfg.n_fields + kk)
-                w = geo.band_wcs(cfg, fid, 2, geo.field_conditions(seed, cfg, fid))
-                x, y = w.wcs_world2pix(df["ra"].to_numpy(), df["dec"].to_numpy(), 0)
-                df = df[geo.inside_frame(cfg, x, y)]
-            df = df.assign(primary_field_index=np.int32(ci * cfg.n_fields + kk))
-            out.append(df)
+            fid = geo.field_id(cfg, ci * cfg.n_fields + kk)
+            w = geo.band_wcs(cfg, fid, 2, geo.field_conditions(seed, cfg, fid))
+            x, y = w.wcs_world2pix(df["ra"].to_numpy(), df["dec"].to_numpy(), 0)
+            df = df[geo.inside_frame(cfg, x, y)]
+            out.append(df.assign(primary_field_index=np.int32(ci * cfg.n_fields + kk)))
     return pd.concat(out, ignore_index=True)

@@ -50,9 +50,18 @@ def draw_star_types(u: np.ndarray) -> np.ndarray:
     return np.minimum(np.searchsorted(np.cumsum(freq) / freq.sum(), u, side="right"), len(STAR_TYPES) - 1)
 
 
-def star_mags(r_mag: np.ndarray, star_type: np.ndarray, normals: np.ndarray) -> np.ndarray:
-    """(n, 5) AB magnitudes of stars of r magnitude ``r_mag`` and type index; ``normals`` (n, 4) standard normals."""
-    col = STAR_LOCUS[star_type] + LOCUS_SCATTER_MAG[None, :] * normals
+def star_mags(r_mag: np.ndarray, star_type: np.ndarray, normals: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
+    """(n, 5) AB magnitudes of stars of r magnitude ``r_mag`` and type index; ``normals`` (n, 4) standard normals.
+
+    ``offset`` in [-0.5, 0.5) moves a star along the locus towards the neighbouring type (linear
+    interpolation between nodes), so the locus is continuous while the nearest node stays its type.
+    """
+    pos = np.asarray(star_type, dtype=np.float64)
+    if offset is not None:
+        pos = np.clip(pos + np.asarray(offset), 0.0, len(STAR_LOCUS) - 1.0)
+    lo = np.minimum(np.floor(pos).astype(np.int64), len(STAR_LOCUS) - 2)
+    t = (pos - lo)[:, None]
+    col = (1 - t) * STAR_LOCUS[lo] + t * STAR_LOCUS[lo + 1] + LOCUS_SCATTER_MAG[None, :] * normals
     return colours_to_mags(r_mag, col)
 
 

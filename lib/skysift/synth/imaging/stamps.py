@@ -70,7 +70,7 @@ def _draw(seed: int, cfg: StampConfig, i: int) -> dict:
     nb_xy = gen.uniform(0, cfg.size_px - 1, (n_nb, 2))
     n_st = gen.poisson(cfg.mean_field_stars)
     st_r = gen.uniform(15.0, 22.0, n_st)
-    st_mags = sed.star_mags(st_r, sed.draw_star_types(gen.random(n_st)), gen.standard_normal((n_st, 4)))
+    st_mags = sed.star_mags(st_r, sed.draw_star_types(gen.random(n_st)), gen.standard_normal((n_st, 4)), gen.uniform(-0.5, 0.5, n_st))
     st_xy = gen.uniform(0, cfg.size_px - 1, (n_st, 2))
     noise_seed = int(gen.integers(0, 2**62))
     return {
@@ -207,6 +207,7 @@ def to_uint8_rgb(images: np.ndarray, bands: tuple[str, ...] = ("g", "r", "z")) -
 
     gi, ri, zi = (bands.index(b) for b in ("g", "r", "z"))
     out = np.empty(images.shape[:1] + images.shape[2:] + (3,), np.uint8)
-    for k, im in enumerate(images):
-        out[k] = make_lupton_rgb(im[zi] * 2.2, im[ri] * 3.4, im[gi] * 6.0, minimum=0.0, stretch=0.4, Q=6)
+    with np.errstate(invalid="ignore", divide="ignore"):  # astropy divides 0 / 0 where all bands are <= 0
+        for k, im in enumerate(images):
+            out[k] = make_lupton_rgb(im[zi] * 2.2, im[ri] * 3.4, im[gi] * 6.0, minimum=0.0, stretch=0.4, Q=6)
     return out
