@@ -49,7 +49,7 @@ def bright_cfg() -> ImagingSurveyConfig:
 
 
 @pytest.fixture(scope="session")
-def catalogs(cfg, field):
+def field_cats(cfg, field):
     from skysift.synth.imaging.catalogs import field_catalogs
 
     return field_catalogs(SEED, cfg, field)

@@ -9,14 +9,14 @@ import pytest
 
 from skysift.synth.imaging import catalogs, objects
 from skysift.synth.imaging.bands import asinh_mag
-from skysift.synth.imaging.config import PopulationConfig
+from skysift.synth.imaging.config import GALAXY10_CLASSES, PopulationConfig
 from skysift.synth.imaging.schema import IMAGING_TRUTH, MPAJHU, PHOTOOBJ, SPECPHOTO, STAMP_TRUTH, STAMPS, undocumented
 
 SEED = 7
 
 
-def test_photoobj_misses_only_faint_sources(cfg, field, catalogs):
-    truth = catalogs["truth"].to_pandas()
+def test_photoobj_misses_only_faint_sources(cfg, field, field_cats):
+    truth = field_cats["truth"].to_pandas()
     on = truth[truth["in_frame"]]
     r = on["mag_r"].to_numpy()
     det = on["detected"].to_numpy()
@@ -28,7 +28,7 @@ def test_photoobj_misses_only_faint_sources(cfg, field, catalogs):
         sel = (r >= lo) & (r < hi)
         p = catalogs_module_probability(r[sel], cfg)
         assert abs(det[sel].mean() - p.mean()) < 4 * np.sqrt(p.mean() * (1 - p.mean()) / sel.sum()) + 0.02
-    photo = catalogs["photoobj"].to_pandas()
+    photo = field_cats["photoobj"].to_pandas()
     assert len(photo) == det.sum()
     assert set(photo["object_id"]) == set(on["object_id"][det])
 
@@ -37,8 +37,8 @@ def catalogs_module_probability(r, cfg):
     return 1.0 / (1.0 + np.exp((r - cfg.catalog.miss_half_mag_r) / cfg.catalog.miss_width_mag))
 
 
-def test_types_magnitudes_and_modes(cfg, field, catalogs):
-    photo = catalogs["photoobj"].to_pandas()
+def test_types_magnitudes_and_modes(cfg, field, field_cats):
+    photo = field_cats["photoobj"].to_pandas()
     truth = field.objects.set_index("object_id").loc[photo["object_id"]]
     assert set(photo["type"].unique()) <= {3, 6}
     point = (truth["morphology"] < 0).to_numpy()
@@ -69,8 +69,8 @@ def test_psf_flux_errors_are_honest(make_config, seed):
         assert abs(np.mean(pull)) < 4 / np.sqrt(len(pull)) and 0.7 < np.std(pull) < 1.3, band
 
 
-def test_objid_packs_like_sdss(catalogs, cfg):
-    photo = catalogs["photoobj"].to_pandas()
+def test_objid_packs_like_sdss(field_cats, cfg):
+    photo = field_cats["photoobj"].to_pandas()
     oid = photo["objid"].to_numpy()
     assert ((oid >> 59) & 0xF == 2).all() and ((oid >> 48) & 0x7FF == 301).all()
     assert ((oid >> 32) & 0xFFFF == cfg.run).all() and ((oid >> 29) & 0x7 == 1).all()
@@ -133,11 +133,11 @@ def test_petrosian_and_asinh_against_published_values():
     assert asinh_mag(np.array([1000.0]), 2)[0] == pytest.approx(22.5 - 2.5 * 3, abs=1e-4)
 
 
-def test_tables_follow_documented_schemas(catalogs):
+def test_tables_follow_documented_schemas(field_cats):
     for schema in (PHOTOOBJ, SPECPHOTO, IMAGING_TRUTH, MPAJHU, STAMPS, STAMP_TRUTH):
         assert undocumented(schema) == []
-    assert catalogs["photoobj"].schema.equals(PHOTOOBJ)
-    assert catalogs["specphoto"].schema.equals(SPECPHOTO)
-    assert catalogs["truth"].schema.equals(IMAGING_TRUTH)
-    t = catalogs["truth"].to_pandas()
-    assert set(t["morphology"]) <= set(("point",) + __import__("skysift.synth.imaging.config", fromlist=["x"]).GALAXY10_CLASSES)
+    assert field_cats["photoobj"].schema.equals(PHOTOOBJ)
+    assert field_cats["specphoto"].schema.equals(SPECPHOTO)
+    assert field_cats["truth"].schema.equals(IMAGING_TRUTH)
+    t = field_cats["truth"].to_pandas()
+    assert set(t["morphology"]) <= set(("point",) + GALAXY10_CLASSES)

@@ -143,29 +143,28 @@ def test_aperture_photometry_of_bright_stars_matches_catalogued_flux(bright, bri
 
 def test_saturated_stars_bleed_and_conserve_charge(make_config):
     small_config = make_config
-    pop = dataclasses.replace(small_config().population, star_density_per_deg2=600.0, star_mag_min=10.5, star_mag_max=12.5,
+    pop = dataclasses.replace(small_config().population, star_density_per_deg2=1500.0, star_mag_min=10.5, star_mag_max=12.5,
                               galaxy_density_bright_per_deg2=0.0, qso_density_per_deg2=0.0, spec_density_per_deg2=0.0)
     cfg = small_config(population=pop, noiseless=True, float_mantissa_bits=23)
     fi = frames.render_field(SEED, cfg, 1)
     t = fi.objects
     sat = t[(t["saturated_bands"] & 4).to_numpy() > 0]
-    assert len(sat) >= 1
-    calib = float(np.median(fi.calib[2]))
-    sat_nmgy = cfg.saturation_dn * calib
+    assert len(sat) >= 3
+    ny, nx = cfg.shape_px
+    checked = 0
     for _, s in sat.iterrows():
         x, y = int(round(s["x_r"])), int(round(s["y_r"]))
-        col = fi.images[2][:, x] / fi.calib[2][x] + fi.sky_grid[2].mean()
-        assert col.max() <= cfg.saturation_dn * (1 + 1e-3)
-        run = np.flatnonzero(col >= cfg.saturation_dn * 0.999)
-        # The bleed trail runs along the column (the scan direction), longer than the star's core.
+        dn = fi.images[2][:, x] / fi.calib[2][x] + fi.sky_grid[2].mean()
+        assert dn.max() <= cfg.saturation_dn * 1.001
+        run = np.flatnonzero(dn >= cfg.saturation_dn * 0.99)
+        # The bleed trail runs along the column (the scan direction, y), far beyond the star's core.
         assert run.max() - run.min() > 8
-        ny, nx = cfg.shape_px
-        if 30 < x < nx - 30 and run.min() > 0 and run.max() < ny - 1:
-            box = fi.images[2][:, x - 25 : x + 26].sum()
-            others = t[(abs(t["x_r"] - x) < 40) & (t["object_id"] != s["object_id"])]
-            if others.empty:
-                assert box == pytest.approx(s["flux_r"], rel=0.02)
-    assert sat_nmgy > 0
+        others = t[(np.abs(t["x_r"] - x) < 60) & (t["object_id"] != s["object_id"])]
+        if 30 < x < nx - 30 and run.min() > 0 and run.max() < ny - 1 and others.empty:
+            # Charge moved along the column, not lost: the columns around the star hold its flux.
+            assert fi.images[2][:, x - 25 : x + 26].sum() == pytest.approx(s["flux_r"], rel=0.02)
+            checked += 1
+    assert checked >= 1
 
 
 def test_cosmic_rays_are_sharp_and_catalogued(field, cfg):

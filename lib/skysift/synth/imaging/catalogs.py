@@ -106,12 +106,14 @@ def measure(seed: int, cfg: ImagingSurveyConfig, fi: FieldImage) -> pd.DataFrame
     fwhm_px = fi.cond.fwhm_arcsec / scale
     out: dict[str, np.ndarray] = {}
     r_p = np.sqrt((petro_ratio(n_sersic) * re) ** 2 + (GAUSS_PETRO_PER_FWHM * fi.cond.fwhm_arcsec[2]) ** 2)
-    frac_petro = np.where(
-        df["morphology"].to_numpy() < 0,
-        1.0 - (1.0 + (2 * r_p / (P.moffat_alpha(fi.cond.fwhm_arcsec[2], cfg.psf.moffat_beta)))**2) ** (1 - cfg.psf.moffat_beta)
-        if cfg.psf.profile == "moffat" else 1.0 - np.exp(-0.5 * (2 * r_p / (fi.cond.fwhm_arcsec[2] / 2.3548)) ** 2),
-        G.sersic_enclosed(n_sersic, 2 * r_p / np.maximum(re, 1e-6)),
-    )
+    # Light inside 2 R_P: the PSF's for point sources, the Sersic profile's (seeing ignored) for galaxies.
+    fwhm_r = fi.cond.fwhm_arcsec[2]
+    if cfg.psf.profile == "moffat":
+        beta = cfg.psf.moffat_beta
+        psf_in = 1.0 - (1.0 + (2 * r_p / P.moffat_alpha(fwhm_r, beta)) ** 2) ** (1 - beta)
+    else:
+        psf_in = 1.0 - np.exp(-0.5 * (2 * r_p / (fwhm_r / P.FWHM_PER_SIGMA)) ** 2)
+    frac_petro = np.where(df["morphology"].to_numpy() < 0, psf_in, G.sersic_enclosed(n_sersic, 2 * r_p / np.maximum(re, 1e-6)))
     for b, band in enumerate(BANDS):
         flux = df[f"flux_{band}"].to_numpy()
         sp = fwhm_px[b] / 2.3548

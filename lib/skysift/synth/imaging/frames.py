@@ -189,6 +189,9 @@ def _bleed(counts: np.ndarray, saturation: float) -> np.ndarray:
     return touched
 
 
+CR_COLUMNS = ("band", "x", "y", "length_px", "angle_deg", "dn_per_px")
+
+
 def _cosmic_rays(gen: np.random.Generator, cfg: ImagingSurveyConfig, band: int) -> pd.DataFrame:
     ny, nx = cfg.shape_px
     n = gen.poisson(cfg.cosmic_rays_per_frame * ny * nx / (1489 * 2048))
@@ -275,15 +278,9 @@ def render_field(seed: int, cfg: ImagingSurveyConfig, index: int) -> FieldImage:
         images[b] = truncate_mantissa((counts - sky) * cal[None, :], cfg.float_mantissa_bits)
     t3 = time.perf_counter()
     df["saturated_bands"] = (saturated * (1 << np.arange(5))).sum(axis=1).astype(np.int16)
-    crs = pd.concat(crs_all, ignore_index=True) if crs_all else _cosmic_rays(np.random.default_rng(0), _no_crs(cfg), 0)
+    crs = pd.concat(crs_all, ignore_index=True) if crs_all else pd.DataFrame({c: [] for c in CR_COLUMNS})
     return FieldImage(
         fid=fid, cond=cond, wcs=wcs, images=images, calib=calib, sky_grid=np.stack(sky_grids),
         sky_interp=(x_interp, y_interp), sigma_sky_nmgy=sigma, objects=df, cosmic_rays=crs, mantissa_bits=cfg.float_mantissa_bits,
         seconds={"objects": t1 - t0, "render": t2 - t1, "noise": t3 - t2},
     )
-
-
-def _no_crs(cfg: ImagingSurveyConfig):
-    import dataclasses
-
-    return dataclasses.replace(cfg, cosmic_rays_per_frame=0.0)

@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from astropy.io import fits
 from astropy.wcs import WCS
 
 from .bands import BANDS, WAVE_EFF_ANGSTROM
@@ -194,15 +193,6 @@ def wcs_cards(w: WCS) -> list[tuple[str, object, str]]:
         ("CD2_1", float(cd[1, 0]), "Dec deg per column pixel"),
         ("CD2_2", float(cd[1, 1]), "Dec deg per row pixel"),
     ]
-
-
-def wcs_from_header(header: fits.Header) -> WCS:
-    """A frame header's celestial WCS (for tests and callers that hold a header)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return WCS(header)
 
 
 def inside_frame(cfg: ImagingSurveyConfig, x: np.ndarray, y: np.ndarray, margin_px: float = 0.0) -> np.ndarray:
