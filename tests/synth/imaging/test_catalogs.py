@@ -10,7 +10,7 @@ import pytest
 from skysift.synth.imaging import catalogs, objects
 from skysift.synth.imaging.bands import asinh_mag
 from skysift.synth.imaging.config import GALAXY10_CLASSES, PopulationConfig
-from skysift.synth.imaging.schema import IMAGING_TRUTH, MPAJHU, PHOTOOBJ, SPECPHOTO, STAMP_TRUTH, STAMPS, undocumented
+from skysift.schema.imaging_survey import IMAGING_TRUTH, MPAJHU, PHOTOOBJ, SPECPHOTO, STAMP_TRUTH, STAMPS, undocumented
 
 SEED = 7
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from skysift.synth.imaging import survey
-from skysift.synth.imaging.schema import IMAGING_TRUTH, MPAJHU
+from skysift.schema.imaging_survey import IMAGING_TRUTH, MPAJHU
 
 
 def test_field_work_item_and_survey_tables(cfg, seed, tmp_path):

@@ -13,7 +13,7 @@ One module per job (pure numpy / astropy, seeded, no Spark):
 * ``frames``      one SDSS-like field (ugriz images, sky, noise, saturation, cosmic rays) from (seed, field index)
 * ``fits_frames`` frame-BAND-RUN-CAMCOL-FIELD.fits[.bz2] in the SDSS corrected-frame layout
 * ``catalogs``    photoObj-like, SpecPhoto-like, truth and MPA-JHU-like tables (pyarrow)
-* ``schema``      the Arrow schemas of those tables, with column docs
+* (schemas of those tables, with column docs: ``skysift.schema.imaging_survey``)
 * ``spectra_link`` the spectral model's per-object parameters for the spectroscopic subset; Kennicutt SFR
 * ``stamps``      Galaxy10-DECaLS-like 3-band 256 x 256 stamps in seeded batches
 * ``survey``      job entry points: one field's files + catalogs (``make_field``), the survey-wide tables

@@ -21,14 +21,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..model import STAR_TYPES
-from . import galaxies as G
-from . import geometry as geo
-from . import psf as P
-from .bands import BANDS, asinh_mag, asinh_mag_err
-from .config import GALAXY10_CLASSES, ImagingSurveyConfig
-from .frames import FieldImage
-from .schema import IMAGING_TRUTH, MPAJHU, PHOTOOBJ, SPECPHOTO
+from skysift.synth.model import STAR_TYPES
+from skysift.synth.imaging import galaxies as G
+from skysift.synth.imaging import geometry as geo
+from skysift.synth.imaging import psf as P
+from skysift.synth.imaging.bands import BANDS, asinh_mag, asinh_mag_err
+from skysift.synth.imaging.config import GALAXY10_CLASSES, ImagingSurveyConfig
+from skysift.synth.imaging.frames import FieldImage
+from skysift.schema.imaging_survey import IMAGING_TRUTH, MPAJHU, PHOTOOBJ, SPECPHOTO
 
 SATURATED = 1 << 18
 """SDSS photo flag bit SATUR."""
@@ -152,7 +152,7 @@ def measure(seed: int, cfg: ImagingSurveyConfig, fi: FieldImage) -> pd.DataFrame
 
 def photoobj_table(seed: int, cfg: ImagingSurveyConfig, fi: FieldImage, meas: pd.DataFrame | None = None) -> pa.Table:
     """The photoObj-like table of one field (detected objects only), PHOTOOBJ schema."""
-    from ...healpix import healpix_index
+    from skysift.healpix import healpix_index
 
     meas = measure(seed, cfg, fi) if meas is None else meas
     truth = fi.objects[fi.objects["in_frame"]].reset_index(drop=True)
@@ -221,7 +221,7 @@ def specphoto_table(cfg: ImagingSurveyConfig, fi: FieldImage, photo: pa.Table) -
 
 def truth_table(objects: pd.DataFrame, field: FieldImage | None = None, detected: pd.Series | None = None) -> pa.Table:
     """IMAGING_TRUTH rows of ``objects`` (survey_objects, or a FieldImage's objects with its field columns)."""
-    from ...healpix import healpix_index
+    from skysift.healpix import healpix_index
 
     df = objects
     n = len(df)

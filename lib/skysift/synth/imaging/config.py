@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ...config import require
+from skysift.config import require
 
 GALAXY10_CLASSES = (
     "disturbed",
@@ -257,7 +257,7 @@ class StampConfig:
 
     def __post_init__(self):
         require(32 <= self.size_px <= 1024, f"stamps.size_px must be in [32, 1024], got {self.size_px}")
-        from .bands import BANDS
+        from skysift.synth.imaging.bands import BANDS
 
         require(len(self.bands) >= 1 and all(b in BANDS for b in self.bands), f"stamps.bands must be among {BANDS}, got {self.bands}")
         require(len(self.depth_5sigma_mag) == len(self.bands), f"stamps.depth_5sigma_mag needs one value per band {self.bands}")

@@ -25,8 +25,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.time import Time
 
-from .bands import BANDS
-from .frames import FieldImage
+from skysift.synth.imaging.bands import BANDS
+from skysift.synth.imaging.frames import FieldImage
 
 CAMROW = {"r": 1, "i": 2, "u": 3, "z": 4, "g": 5}
 """SDSS camera row of each filter (CCDLOC = 10 * camrow + camcol; the real r frame of camcol 2 has 12)."""
@@ -47,7 +47,7 @@ def frame_name(band: str, run: int, camcol: int, field: int, compress: bool = Tr
 
 def primary_header(fi: FieldImage, band_index: int, seed: int, rerun: str) -> fits.Header:
     """HDU0 header of one band, in the real frames' keyword order."""
-    from .geometry import wcs_cards
+    from skysift.synth.imaging.geometry import wcs_cards
 
     band = BANDS[band_index]
     fid, cond = fi.fid, fi.cond

@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 from astropy.wcs import WCS
 
-from . import galaxies as G
-from . import geometry as geo
-from . import psf as P
-from . import render as R
-from .bands import BANDS, mag_to_nmgy
-from .config import ImagingSurveyConfig
-from .objects import SHAPE_COLUMNS, cell_objects
+from skysift.synth.imaging import galaxies as G
+from skysift.synth.imaging import geometry as geo
+from skysift.synth.imaging import psf as P
+from skysift.synth.imaging import render as R
+from skysift.synth.imaging.bands import BANDS, mag_to_nmgy
+from skysift.synth.imaging.config import ImagingSurveyConfig
+from skysift.synth.imaging.objects import SHAPE_COLUMNS, cell_objects
 
 SKY_BINNING_PX = 8
 """The sky grid of HDU2 is the frame binned 8 x 8 (real frames: 256 x 192 for 2048 x 1489)."""

@@ -19,8 +19,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .config import GALAXY10_CLASSES
-from . import sed
+from skysift.synth.imaging.config import GALAXY10_CLASSES
+from skysift.synth.imaging import sed
 
 (DISTURBED, MERGING, ROUND, IN_BETWEEN, CIGAR, BARRED, TIGHT, LOOSE, EDGE_NO_BULGE, EDGE_BULGE) = range(10)
 SMOOTH_CLASSES = (ROUND, IN_BETWEEN, CIGAR)
@@ -86,7 +86,7 @@ def halpha_flux_cgs(sfr_msun_yr: np.ndarray, z: np.ndarray, a_v_mag: np.ndarray)
     L(Halpha) = SFR / 7.9e-42 (Kennicutt 1998); attenuation A_Halpha = A_V (6564.61 / 5500)^-0.7
     (Charlot & Fall 2000, the law of the spectral model's narrow lines).
     """
-    from .. import lines as L
+    from skysift.synth import lines as L
 
     lum = np.asarray(sfr_msun_yr, dtype=np.float64) / KENNICUTT_SFR_PER_ERG_S
     d = luminosity_distance_cm(z)
@@ -95,7 +95,7 @@ def halpha_flux_cgs(sfr_msun_yr: np.ndarray, z: np.ndarray, a_v_mag: np.ndarray)
 
 def sfr_from_halpha(flux_halpha_cgs: np.ndarray, z: np.ndarray, a_v_mag: np.ndarray) -> np.ndarray:
     """Kennicutt SFR (Msun/yr) from an observed total Halpha flux, corrected for A_V: the inverse of halpha_flux_cgs."""
-    from .. import lines as L
+    from skysift.synth import lines as L
 
     d = luminosity_distance_cm(z)
     lum = np.asarray(flux_halpha_cgs, dtype=np.float64) * 4.0 * np.pi * d**2 * 10.0 ** (0.4 * np.asarray(a_v_mag) * L.charlot_fall_k(L.HALPHA))

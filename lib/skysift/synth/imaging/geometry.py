@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.wcs import WCS
 
-from .bands import BANDS, WAVE_EFF_ANGSTROM
-from .config import ImagingSurveyConfig, PSFConfig
+from skysift.synth.imaging.bands import BANDS, WAVE_EFF_ANGSTROM
+from skysift.synth.imaging.config import ImagingSurveyConfig, PSFConfig
 
 FIELD_STREAM = 11
 OBJECT_STREAM = 12

@@ -20,11 +20,11 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from . import galaxies as G
-from . import geometry as geo
-from . import sed
-from .bands import BANDS, WAVE_EFF_ANGSTROM, f_lambda_cgs
-from .config import ImagingSurveyConfig
+from skysift.synth.imaging import galaxies as G
+from skysift.synth.imaging import geometry as geo
+from skysift.synth.imaging import sed
+from skysift.synth.imaging.bands import BANDS, WAVE_EFF_ANGSTROM, f_lambda_cgs
+from skysift.synth.imaging.config import ImagingSurveyConfig
 
 QSO_COUNT_BREAK_MAG = 19.3
 QSO_COUNT_SLOPES = (0.85, 0.3)

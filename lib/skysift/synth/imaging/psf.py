@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .config import PSFConfig
+from skysift.synth.imaging.config import PSFConfig
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 

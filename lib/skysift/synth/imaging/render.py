@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import galaxies as G
-from . import psf as P
-from .config import PSFConfig
+from skysift.synth.imaging import galaxies as G
+from skysift.synth.imaging import psf as P
+from skysift.synth.imaging.config import PSFConfig
 
 STAMP_SIZES = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 """Allowed stamp sides (FFT-friendly 2^a 3^b)."""

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import continuum as cont
-from .. import lines as L
-from ..model import STAR_TYPES
-from .bands import PHOT_WAVE_ANGSTROM, synthetic_mags
+from skysift.synth import continuum as cont
+from skysift.synth import lines as L
+from skysift.synth.model import STAR_TYPES
+from skysift.synth.imaging.bands import PHOT_WAVE_ANGSTROM, synthetic_mags
 
 STAR_LOCUS = np.array(
     [

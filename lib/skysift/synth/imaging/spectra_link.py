@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import galaxies as G
-from .catalogs import spec_id
+from skysift.synth.imaging import galaxies as G
+from skysift.synth.imaging.catalogs import spec_id
 
 SNR_AT_3E17 = 10.0
 """Continuum S/N per pixel of a spectrum with flux_5500 = 3e-17 erg/s/cm2/A (skysift choice)."""
@@ -84,14 +84,14 @@ def spectral_parameters(objects: pd.DataFrame) -> pd.DataFrame:
 
 def model_overrides(params: pd.DataFrame) -> dict[str, np.ndarray]:
     """The ``overrides`` mapping of ``model.generate`` for the rows ``params['spec_row']``."""
-    from ..model import OVERRIDE_KEYS
+    from skysift.synth.model import OVERRIDE_KEYS
 
     return {k: params[k].to_numpy() for k in OVERRIDE_KEYS}
 
 
 def generate_spectra(seed: int, params: pd.DataFrame, model_cfg=None):
     """Spectra of the objects in ``params`` with the spectral model (rows = object ids): a SynthBatch."""
-    from ..model import SynthModelConfig, generate
+    from skysift.synth.model import SynthModelConfig, generate
 
     cfg = SynthModelConfig() if model_cfg is None else model_cfg
     return generate(params["spec_row"].to_numpy(), seed, cfg, model_overrides(params))

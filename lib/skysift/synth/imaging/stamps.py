@@ -21,15 +21,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import galaxies as G
-from . import geometry as geo
-from . import psf as P
-from . import render as R
-from . import sed
-from .bands import BANDS, mag_to_nmgy
-from .config import GALAXY10_CLASSES, PopulationConfig, StampConfig
-from .objects import SHAPE_COLUMNS
-from .schema import STAMP_TRUTH, STAMPS
+from skysift.synth.imaging import galaxies as G
+from skysift.synth.imaging import geometry as geo
+from skysift.synth.imaging import psf as P
+from skysift.synth.imaging import render as R
+from skysift.synth.imaging import sed
+from skysift.synth.imaging.bands import BANDS, mag_to_nmgy
+from skysift.synth.imaging.config import GALAXY10_CLASSES, PopulationConfig, StampConfig
+from skysift.synth.imaging.objects import SHAPE_COLUMNS
+from skysift.schema.imaging_survey import STAMP_TRUTH, STAMPS
 
 _POP = PopulationConfig()
 

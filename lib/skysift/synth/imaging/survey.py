@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from . import catalogs, fits_frames, frames, objects, spectra_link
-from .bands import BANDS
-from .config import ImagingSurveyConfig
+from skysift.synth.imaging import catalogs, fits_frames, frames, objects, spectra_link
+from skysift.synth.imaging.bands import BANDS
+from skysift.synth.imaging.config import ImagingSurveyConfig
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Arrow schemas of the synthetic imaging survey's tables, with a doc per column.
 
-(Kept in this package for now; the lead moves them to ``skysift.schema`` later.)
+Column docs join ``schema.COLUMN_DOCS`` for names no other table documents yet (CasJobs names such as ``ra``,
+``objid`` are this survey's own).
 
 * PHOTOOBJ   photoObj-like detections per field (CasJobs PhotoObj column names)
 * SPECPHOTO  SpecPhoto-like: the spectroscopic subset joined to its photometry
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from .bands import BANDS
+from skysift.schema.common import COLUMN_DOCS
+from skysift.synth.imaging.bands import BANDS
 
 
 def _per_band(name: str, typ: pa.DataType) -> list[pa.Field]:
@@ -166,7 +168,7 @@ STAMP_TRUTH = pa.schema(
     ]
 )
 
-COLUMN_DOCS: dict[str, str] = {
+IMAGING_COLUMN_DOCS: dict[str, str] = {
     "objid": "SDSS-style objID: skyVersion 2 | rerun << 48 | run << 32 | camcol << 29 | field << 16 | obj",
     "run": "imaging run", "rerun": "processing rerun ('301')", "camcol": "camera column 1-6", "field": "field number",
     "obj": "detection number within the field, 1-based",
@@ -221,7 +223,7 @@ COLUMN_DOCS: dict[str, str] = {
     "fwhm_r_arcsec": "PSF FWHM in r", "n_stars": "field stars in the stamp", "n_neighbours": "neighbour galaxies in the stamp",
 }
 for _b in BANDS:
-    COLUMN_DOCS.update(
+    IMAGING_COLUMN_DOCS.update(
         {
             f"psfMag_{_b}": f"asinh PSF magnitude in {_b} (SDSS softening)",
             f"psfMagErr_{_b}": f"error of psfMag_{_b}",
@@ -238,11 +240,10 @@ for _b in BANDS:
     )
 
 
-def describe(schema: pa.Schema) -> str:
-    """Human-readable column list with types and docs."""
-    return "\n".join(f"{f.name:22s} {str(f.type):14s} {COLUMN_DOCS.get(f.name, '')}" for f in schema)
-
-
 def undocumented(schema: pa.Schema) -> list[str]:
-    """Columns of ``schema`` without a doc (tests keep this empty)."""
-    return [f.name for f in schema if f.name not in COLUMN_DOCS]
+    """Columns of ``schema`` without a doc in this module."""
+    return [f.name for f in schema if f.name not in IMAGING_COLUMN_DOCS]
+
+
+for _name, _doc in IMAGING_COLUMN_DOCS.items():
+    COLUMN_DOCS.setdefault(_name, _doc)
