@@ -152,7 +152,7 @@ def measure(seed: int, cfg: ImagingSurveyConfig, fi: FieldImage) -> pd.DataFrame
 
 def photoobj_table(seed: int, cfg: ImagingSurveyConfig, fi: FieldImage, meas: pd.DataFrame | None = None) -> pa.Table:
     """The photoObj-like table of one field (detected objects only), PHOTOOBJ schema."""
-    from skysift.healpix import healpix_index
+    from skysift.sky.healpix import healpix_index
 
     meas = measure(seed, cfg, fi) if meas is None else meas
     truth = fi.objects[fi.objects["in_frame"]].reset_index(drop=True)
@@ -221,7 +221,7 @@ def specphoto_table(cfg: ImagingSurveyConfig, fi: FieldImage, photo: pa.Table) -
 
 def truth_table(objects: pd.DataFrame, field: FieldImage | None = None, detected: pd.Series | None = None) -> pa.Table:
     """IMAGING_TRUTH rows of ``objects`` (survey_objects, or a FieldImage's objects with its field columns)."""
-    from skysift.healpix import healpix_index
+    from skysift.sky.healpix import healpix_index
 
     df = objects
     n = len(df)
