@@ -23,7 +23,7 @@ $(STAMP): setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || { \
 	  echo "error: skysift needs Python 3.11 (found $$($(PYTHON) --version 2>&1) at $(PYTHON))." >&2; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -e '.[dev,detect]'
 	touch $(STAMP)
 
 install: check-java check-stilts $(STAMP)

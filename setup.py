@@ -19,6 +19,9 @@ CORE = [
     "tqdm==4.70.1",
     "matplotlib==3.11.2",
     "scikit-learn==1.9.1",
+    "scipy==1.17.1",
+    # Imaging background maps (images/background.py) and source segmentation.
+    "photutils==3.0.0",
 ]
 DEV = [
     "pytest==9.2.0",
@@ -33,6 +36,12 @@ DEV = [
     "fitsio==1.4.2",
     # A local S3-compatible server (moto's server mode on 127.0.0.1) and its client, for tests/runtime.
     "moto[server]==5.2.5",
+    # Independent references for the imaging tests: WCS reprojection and SExtractor's extraction.
+    "reproject==0.21.0",
+    "sep==1.4.1",
+    # The emission-line baseline users know (benchmark lines) and the fuzz suite of the readers.
+    "specutils==2.4.0",
+    "hypothesis==6.170.17",
     "boto3==1.44.8",
 ]
 # ultralytics is AGPL-3.0: kept optional, imported lazily by the detection pipeline only.

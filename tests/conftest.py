@@ -1,7 +1,8 @@
-"""Shared fixtures: one local[2] SparkSession for the whole run, the real sample, temp dirs."""
+"""Shared fixtures: one local[2] SparkSession for the whole run, the real sample, a local S3 server."""
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -31,6 +32,63 @@ def shared_data() -> Path:
     if path is None:
         pytest.skip("real sample ../shared/data not present")
     return path
+
+
+S3_BUCKET = "skysift-test"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server (server mode) on a free port of 127.0.0.1 with one empty bucket; its endpoint URL.
+
+    Skips the test cleanly when moto[server] or boto3 is not installed."""
+    server_mod = pytest.importorskip("moto.server", reason="moto[server] not installed (pip install '.[dev]')")
+    boto3 = pytest.importorskip("boto3", reason="boto3 not installed (pip install '.[dev]')")
+    with socket.socket() as s:  # a free port, so parallel runs do not collide
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test",
+                 region_name="us-east-1").create_bucket(Bucket=S3_BUCKET)
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_bucket() -> str:
+    """The bucket ``s3_server`` creates."""
+    return S3_BUCKET
+
+
+def set_s3_env(mp: pytest.MonkeyPatch, endpoint: str) -> None:
+    """Point skysift (and subprocesses) at the S3 server ``endpoint`` through the AWS_* variables."""
+    for name, value in {
+        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true", "NO_PROXY": "127.0.0.1,localhost",
+    }.items():
+        mp.setenv(name, value)
+    mp.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    mp.delenv("AWS_SESSION_TOKEN", raising=False)
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """The AWS_* variables pointing skysift at the local server, for one test; the endpoint URL."""
+    set_s3_env(monkeypatch, s3_server)
+    return s3_server
+
+
+@pytest.fixture(scope="module")
+def s3_env_module(s3_server):
+    """``s3_env`` for a whole test module (module-scoped fixtures that run a job on S3).
+
+    Set on the driver only: a SparkSession started earlier (the ``spark`` fixture) keeps Python workers
+    that never see these variables, which is what the stage S3 tests rely on."""
+    with pytest.MonkeyPatch.context() as mp:
+        set_s3_env(mp, s3_server)
+        yield s3_server
 
 
 def pytest_collection_modifyitems(config, items):

@@ -19,7 +19,7 @@ def quickstart() -> nbf.NotebookNode:
         code("import json, tempfile\nfrom pathlib import Path\n\n"
              "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nimport numpy as np\n"
              "import pyarrow.dataset as pads\n\n"
-             "from skysift.cli import run_job\nfrom skysift.io.tables import read_rejects\n"
+             "from skysift.cli import run_job\nfrom skysift.runtime.rejects import read_rejects\n"
              "from skysift.paths import shared_data_dir\nfrom skysift.runtime.spark import session\n\n"
              "out = Path(OUT or tempfile.mkdtemp(prefix='skysift-quickstart-'))\n"
              "spark = session('local', app_name='skysift-quickstart')\nout"),

@@ -26,7 +26,8 @@ from skysift.io.catalog_writers import (
     column_unit,
     write_catalog,
 )
-from skysift.io.tables import count_rows, read_rejects
+from skysift.runtime.output import count_rows
+from skysift.runtime.rejects import read_rejects
 from skysift.schema import COLUMN_DOCS
 from skysift.synth.mock_catalogs import benchmark_pair
 from skysift.sky.separation import angular_separation_arcsec

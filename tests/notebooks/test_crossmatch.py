@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04_crossmatch.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "04_crossmatch.ipynb"
 
 
 @pytest.mark.slow

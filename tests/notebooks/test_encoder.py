@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_encoder.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "02_encoder.ipynb"
 
 
 @pytest.mark.slow

@@ -117,3 +117,79 @@ def test_local_write_bytes_is_atomic_rename(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk gone"):
         fsx.write_bytes(str(target), b"new")
     assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["f"]
+
+
+# ---- S3 settings shipped to executors -------------------------------------------------------------------
+
+AWS_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                 "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def _clear_aws(monkeypatch):
+    for name in AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def _settings_during_iteration(n):
+    for _ in range(n):
+        yield fsx.s3_settings()
+
+
+def test_shipped_settings_override_the_worker_env_while_the_function_runs(monkeypatch):
+    _clear_aws(monkeypatch)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://driver:9000")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "driver-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "driver-secret")
+    shipped = fsx.with_s3_settings(fsx.s3_settings)
+    assert shipped.settings == {"endpoint_override": "http://driver:9000", "access_key": "driver-key",
+                                "secret_key": "driver-secret"}
+    assert "driver-secret" not in repr(shipped)
+    # the "worker": another endpoint, another key with a session token, a region of its own
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://worker:9000")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "worker-key")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "worker-token")
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    # shipped values win, credentials as one group (no worker token beside the driver's key), the rest stays
+    assert shipped() == {"endpoint_override": "http://driver:9000", "access_key": "driver-key",
+                         "secret_key": "driver-secret", "region": "eu-west-3"}
+    assert fsx.s3_settings()["endpoint_override"] == "http://worker:9000"  # restored after the call
+    # a generator (mapInPandas function) keeps the settings while it is consumed, and restores them after
+    it = fsx.with_s3_settings(_settings_during_iteration)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://elsewhere:9000")
+    seen = list(it(2))
+    assert [s["endpoint_override"] for s in seen] == ["http://worker:9000"] * 2
+    assert fsx.s3_settings()["endpoint_override"] == "http://elsewhere:9000"
+    # a driver without AWS variables ships nothing: the worker keeps its own environment
+    _clear_aws(monkeypatch)
+    nothing = fsx.with_s3_settings(fsx.s3_settings)
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    assert nothing.settings == {} and nothing() == {"region": "eu-west-3"}
+
+
+SHIPPED_READER = """
+import pickle, sys
+from skysift.runtime import filesystem as fsx
+task = pickle.loads(sys.stdin.buffer.read())
+sys.stdout.write(task().decode())
+"""
+
+
+def test_shipped_settings_reach_a_process_without_the_variables(s3_env, s3_bucket, tmp_path):
+    """A fresh Python process, as a local-mode Python worker started before the variables were set: it
+    reaches the S3 server only through the pickled settings, its own endpoint points at a closed port."""
+    import functools
+    import pickle
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    uri = f"s3://{s3_bucket}/shipped/{tmp_path.name}.txt"
+    fsx.write_text(uri, "reached the server")
+    task = pickle.dumps(fsx.with_s3_settings(functools.partial(fsx.read_bytes, uri)))
+    env = {k: v for k, v in os.environ.items() if k not in AWS_VARIABLES}
+    env.update(AWS_ENDPOINT_URL="http://127.0.0.1:9", AWS_EC2_METADATA_DISABLED="true",
+               PYTHONPATH=str(Path(__file__).resolve().parents[2] / "lib"))
+    done = subprocess.run([sys.executable, "-c", SHIPPED_READER], input=task, env=env, capture_output=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode() == "reached the server"

@@ -1,6 +1,6 @@
 """Benchmark case `crossmatch`: skysift on Spark vs lsdb and astropy on the same Parquet files and cores.
 
-Input: two Parquet catalogs written to disk first (``sky.mock_catalogs.benchmark_pair``:
+Input: two Parquet catalogs written to disk first (``synth.mock_catalogs.benchmark_pair``:
 a 10 x 10 deg field with a dense clump, half of the right side within 0.5 arcsec of a
 left source). Each contender runs end to end: Parquet in, nearest match within the
 radius, matches written to disk.

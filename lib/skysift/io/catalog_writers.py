@@ -107,7 +107,7 @@ def write_catalog(data, output: str | os.PathLike, format: CatalogFormat, *, ra_
         if is_table:
             path = write_parquet(data, folder)
             return {"format": "parquet", "path": str(folder), "rows": pq.read_metadata(path).num_rows}
-        from skysift.io.tables import count_rows
+        from skysift.runtime.output import count_rows
 
         data.write.mode("append").parquet(str(folder))
         return {"format": "parquet", "path": str(folder), "rows": count_rows(folder)}

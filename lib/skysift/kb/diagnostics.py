@@ -7,10 +7,13 @@ random sample of KB entries (all sample pairs), as JSON and PNG.
 """
 from __future__ import annotations
 
+import io
 import json
-from pathlib import Path
+import os
 
 import numpy as np
+
+from skysift.runtime.filesystem import join, write_bytes, write_text
 
 PAPER_REFERENCE = {"mean": 2.84, "median": 2.71, "std": 1.18}
 
@@ -55,17 +58,17 @@ def kb_diagnostics(sample: np.ndarray, bins: int = 50) -> dict:
     }
 
 
-def write_diagnostics(folder: str | Path, diag: dict) -> list[Path]:
-    """Write kb_diagnostics.json and kb_distances.png into ``folder``; returns the files."""
+def write_diagnostics(folder: str | os.PathLike, diag: dict) -> list[str]:
+    """Write kb_diagnostics.json and kb_distances.png into ``folder`` (any ``runtime.filesystem`` URI);
+    returns the files' URIs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    js = folder / "kb_diagnostics.json"
-    js.write_text(json.dumps(diag, indent=2))
+    folder = os.fspath(folder)
+    js = join(folder, "kb_diagnostics.json")
+    write_text(js, json.dumps(diag, indent=2))
     files = [js]
     if diag.get("pairwise_l2", {}).get("n"):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -83,8 +86,9 @@ def write_diagnostics(folder: str | Path, diag: dict) -> list[Path]:
             ax.legend(fontsize=8)
         fig.suptitle(f"KB diagnostics ({diag['n_sample']} entries sampled)")
         fig.tight_layout()
-        png = folder / "kb_distances.png"
-        fig.savefig(png, dpi=110)
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=110)
         plt.close(fig)
-        files.append(png)
+        files.append(join(folder, "kb_distances.png"))
+        write_bytes(files[-1], png.getvalue())
     return files

@@ -6,13 +6,12 @@ Layout of a KB folder (written by ``skysift build-kb``)::
     KB/trained.faiss             the trained, empty index every shard started from
     KB/shards/shard-NNNNN.faiss  one faiss index per shard (faiss ids = local_id)
     KB/shards/shard-NNNNN.ids.parquet   its ID map: spec_id, label, ... in local_id order
-    KB/entries/                  all entries with (shard, local_id): the provenance table (KB_ENTRIES)
+    KB/entries/part-NNNNN.parquet  each shard's entries with (shard, local_id): the provenance table (KB_ENTRIES)
     KB/diagnostics/              kb_diagnostics.json + PNGs
     KB/_rejects                  rows that could not enter the KB
 
-Shard files are read and written through pyarrow's filesystem layer, so a KB
-may sit on any filesystem pyarrow reaches (local, HDFS, S3) when executors and
-driver share it.
+Every file is read and written through ``runtime.filesystem``, so a KB may sit wherever it reaches (local
+paths, ``file://``, ``s3://``, ``hdfs://``); driver and executors must both reach it.
 """
 from __future__ import annotations
 
@@ -20,15 +19,15 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from skysift.kb.faiss_index import IndexSpec, apply_search_params, deserialize
+from skysift.runtime import filesystem as fsx
+from skysift.runtime.output import write_parquet_atomic
 
 KB_JSON = "_kb.json"
 SHARDS_DIR = "shards"
@@ -92,32 +91,30 @@ def shard_ids_file(kb: str, shard: int) -> str:
     return f"{str(kb).rstrip('/')}/{SHARDS_DIR}/shard-{shard:05d}.ids.parquet"
 
 
-def _fs(path: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in path:
-        return pafs.FileSystem.from_uri(path)
-    return pafs.LocalFileSystem(), str(Path(path).absolute())
+def entries_file(kb: str, shard: int) -> str:
+    """Path of shard ``shard``'s part of the entries table."""
+    return f"{str(kb).rstrip('/')}/{ENTRIES_DIR}/part-{shard:05d}.parquet"
 
 
 def write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` (any pyarrow filesystem), creating parent folders."""
-    fs, p = _fs(path)
-    fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(p) as out:
-        out.write(data)
+    """Write ``data`` to ``path`` whole (``runtime.filesystem.write_bytes``: any URI it reaches)."""
+    fsx.write_bytes(path, data)
 
 
 def read_bytes(path: str) -> bytes:
-    """Read a whole file from any pyarrow filesystem."""
-    fs, p = _fs(path)
-    with fs.open_input_stream(p) as src:
-        return src.read()
+    """Read a whole file (``runtime.filesystem.read_bytes``: any URI it reaches)."""
+    return fsx.read_bytes(path)
 
 
 def write_id_map(path: str, table: pa.Table) -> None:
-    """Write a shard's ID map table."""
-    fs, p = _fs(path)
-    fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
-    pq.write_table(table, p, filesystem=fs)
+    """Write a shard's ID map table (or its entries part) as one Parquet file that appears whole."""
+    write_parquet_atomic(path, table, schema=table.schema)
+
+
+def read_id_map(path: str, columns: list[str] | None = None) -> pa.Table:
+    """Read a shard's ID map table."""
+    fs, p = fsx.resolve(path)
+    return pq.read_table(p, filesystem=fs, columns=columns)
 
 
 def read_meta(kb: str) -> KbMeta:
@@ -130,6 +127,7 @@ def read_meta(kb: str) -> KbMeta:
 
 
 def write_meta(kb: str, meta: KbMeta) -> None:
+    """Write KB/_kb.json."""
     write_bytes(f"{str(kb).rstrip('/')}/{KB_JSON}", meta.to_json().encode())
 
 
@@ -138,7 +136,7 @@ def content_version(kb: str, shards: tuple[int, ...]) -> str:
     h = hashlib.sha256()
     for s in shards:
         for path in (shard_file(kb, s), shard_ids_file(kb, s)):
-            fs, p = _fs(path)
+            fs, p = fsx.resolve(path)
             with fs.open_input_stream(p) as src:
                 while chunk := src.read(1 << 24):
                     h.update(chunk)
@@ -168,8 +166,7 @@ def load_shard(kb: str, shard: int, spec: IndexSpec, kb_version: str, k: int) ->
 
     def load() -> LoadedShard:
         index = apply_search_params(deserialize(read_bytes(shard_file(kb, shard))), spec, k)
-        fs, p = _fs(shard_ids_file(kb, shard))
-        ids = pq.read_table(p, filesystem=fs, columns=["spec_id", "label"])
+        ids = read_id_map(shard_ids_file(kb, shard), columns=["spec_id", "label"])
         return LoadedShard(index=index,
                            spec_ids=ids.column("spec_id").to_numpy(zero_copy_only=False).astype(object),
                            labels=ids.column("label").to_numpy(zero_copy_only=False).astype(object))

@@ -1,1 +1,1 @@
-"""metrics"""
+"""Thin wrappers over scikit-learn's metrics that return the plain dicts skysift's reports store."""

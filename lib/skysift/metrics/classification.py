@@ -1,63 +1,58 @@
-"""Classification metrics: confusion matrix, per-class precision / recall / F1, macro-F1, accuracy.
+"""Classification metrics from scikit-learn: confusion matrix, per-class precision / recall / F1, macro
+averages and accuracy, as one JSON-ready dict.
 
-Plain numpy over label arrays (strings or ints). A class with no predicted
-(true) members has precision (recall) 0, as scikit-learn's ``zero_division=0``.
+Predictions may be None ("no neighbour voted"): such a row is a miss for its true class and counts in no
+column of the confusion matrix. A class never predicted (never true) has precision (recall) 0
+(``zero_division=0``).
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
+from sklearn import metrics as skm
+
+_NONE = "\x00no-prediction"  # stands for None; never a label
 
 
-def confusion_matrix(y_true, y_pred, labels: Sequence | None = None) -> tuple[list, np.ndarray]:
-    """(labels, counts) with counts[i, j] = rows of true labels[i] predicted as labels[j].
-
-    Predictions outside ``labels`` (e.g. None for "no neighbour") count in no column.
-    """
+def _labels_and_arrays(y_true, y_pred, labels: Sequence | None):
     t = np.asarray(y_true, dtype=object)
     p = np.asarray(y_pred, dtype=object)
     if t.shape != p.shape:
         raise ValueError(f"y_true has {t.shape} entries, y_pred {p.shape}")
     if labels is None:
         labels = sorted(set(t.tolist()) | {v for v in p.tolist() if v is not None}, key=str)
-    labels = list(labels)
-    index = {lab: i for i, lab in enumerate(labels)}
-    ti = np.array([index.get(v, -1) for v in t.tolist()], dtype=np.int64)
-    pi = np.array([index.get(v, -1) for v in p.tolist()], dtype=np.int64)
-    ok = (ti >= 0) & (pi >= 0)
-    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    np.add.at(counts, (ti[ok], pi[ok]), 1)
-    return labels, counts
+    t = np.array([str(v) for v in t.tolist()], dtype=object)
+    p = np.array([_NONE if v is None else str(v) for v in p.tolist()], dtype=object)
+    return [str(x) for x in labels], list(labels), t, p
+
+
+def confusion_matrix(y_true, y_pred, labels: Sequence | None = None) -> tuple[list, np.ndarray]:
+    """(labels, counts) with counts[i, j] = rows of true labels[i] predicted as labels[j]."""
+    names, labels, t, p = _labels_and_arrays(y_true, y_pred, labels)
+    if not names:
+        return labels, np.zeros((0, 0), dtype=np.int64)
+    return labels, skm.confusion_matrix(t, p, labels=names).astype(np.int64)
 
 
 def classification_report(y_true, y_pred, labels: Sequence | None = None) -> dict:
-    """Per-class precision / recall / F1 / support, macro averages and accuracy."""
-    labels, cm = confusion_matrix(y_true, y_pred, labels)
-    tp = np.diag(cm).astype(float)
-    pred_n = cm.sum(axis=0).astype(float)
-    # true counts include rows predicted outside `labels` (they are misses)
-    t = np.asarray(y_true, dtype=object).tolist()
-    true_n = np.array([sum(1 for v in t if v == lab) for lab in labels], dtype=float)
-    precision = np.divide(tp, pred_n, out=np.zeros_like(tp), where=pred_n > 0)
-    recall = np.divide(tp, true_n, out=np.zeros_like(tp), where=true_n > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    per_class = {
-        str(lab): {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                   "support": int(true_n[i])}
-        for i, lab in enumerate(labels)
-    }
+    """Per-class precision / recall / F1 / support, macro averages, accuracy, n and the confusion matrix."""
+    names, labels, t, p = _labels_and_arrays(y_true, y_pred, labels)
     n = len(t)
+    if not names or n == 0:
+        return {"labels": names, "per_class": {}, "macro_precision": 0.0, "macro_recall": 0.0, "macro_f1": 0.0,
+                "accuracy": 0.0, "n": n, "confusion": []}
+    precision, recall, f1, support = skm.precision_recall_fscore_support(t, p, labels=names, zero_division=0)
     return {
-        "labels": [str(x) for x in labels],
-        "per_class": per_class,
-        "macro_precision": float(precision.mean()) if len(labels) else 0.0,
-        "macro_recall": float(recall.mean()) if len(labels) else 0.0,
-        "macro_f1": float(f1.mean()) if len(labels) else 0.0,
-        "accuracy": float(tp.sum() / n) if n else 0.0,
+        "labels": names,
+        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                             "support": int(support[i])} for i, name in enumerate(names)},
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
+        "macro_f1": float(f1.mean()),
+        "accuracy": float(skm.accuracy_score(t, p)),
         "n": n,
-        "confusion": cm.tolist(),
+        "confusion": skm.confusion_matrix(t, p, labels=names).tolist(),
     }
 
 

@@ -8,9 +8,15 @@ filesystem object.
 
 S3: endpoint, credentials and region come from the standard AWS variables (``AWS_ENDPOINT_URL_S3`` or
 ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION``),
-read by the process that resolves the URI, so executors need them too (``spark.executorEnv.*``). skysift
-never creates or deletes buckets. HDFS goes through pyarrow's HadoopFileSystem, which needs libhdfs and
-a Hadoop client on every node. It is routed here but cannot be tested on this machine.
+read by the process that resolves the URI. Executors get the driver's: ``with_s3_settings(fn)`` wraps a
+function that Spark ships to the executors together with the S3 settings the driver resolves when
+wrapping, and installs them in the Python worker while ``fn`` runs (``runtime.tasks.run_tasks`` wraps
+every task). Environment variables alone do not reach local-mode executors reliably. The JVM starts the
+Python workers with the environment it had at SparkSession start, so a variable set later never arrives.
+The settings travel in the pickled closure, never in a URI, so credentials stay out of paths, manifests,
+``_table.json`` and logs. skysift never creates or deletes buckets. HDFS goes through pyarrow's
+HadoopFileSystem, which needs libhdfs and a Hadoop client on every node. It is routed here but cannot
+be tested on this machine.
 
 Hidden entries: a path component that starts with ``_`` or ``.`` is hidden (side tables such as
 ``_rejects``, temporary files), unless it is a hive partition folder ``key=value``. This is the same
@@ -22,7 +28,9 @@ import os
 import posixpath
 import threading
 import uuid
-from typing import Union
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Callable, Union
 
 import pyarrow.fs as pafs
 
@@ -80,21 +88,96 @@ def _cached(key: tuple, make) -> pafs.FileSystem:
     return fs
 
 
-def _s3() -> pafs.S3FileSystem:
+# Setting name (pyarrow.fs.S3FileSystem argument) -> the AWS variables that give it, first set wins.
+_S3_ENV = {
+    "endpoint_override": ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+    "access_key": ("AWS_ACCESS_KEY_ID",),
+    "secret_key": ("AWS_SECRET_ACCESS_KEY",),
+    "session_token": ("AWS_SESSION_TOKEN",),
+    "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+}
+_CREDENTIALS = ("access_key", "secret_key", "session_token")
+_SHIPPED: dict[str, str] = {}
+"""Settings a driver shipped with the function running now in this worker (``with_s3_settings``)."""
+
+
+def _env_s3_settings() -> dict[str, str]:
     env = os.environ
-    settings = {
-        "endpoint_override": env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL"),
-        "access_key": env.get("AWS_ACCESS_KEY_ID"),
-        "secret_key": env.get("AWS_SECRET_ACCESS_KEY"),
-        "session_token": env.get("AWS_SESSION_TOKEN"),
-        "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
-    }
-    if bool(settings["access_key"]) != bool(settings["secret_key"]):
+    found = {}
+    for name, variables in _S3_ENV.items():
+        value = next((env[v] for v in variables if env.get(v)), None)
+        if value:
+            found[name] = value
+    return found
+
+
+def s3_settings() -> dict[str, str]:
+    """The S3 settings (``S3FileSystem`` arguments) this process resolves ``s3://`` URIs with.
+
+    The AWS variables of this process, overridden by the settings a driver shipped with the function
+    that runs now (``with_s3_settings``). Credentials count as one group: shipped credentials replace the
+    worker's access key, secret and token together, so that a key is never paired with another's token.
+    """
+    settings = _env_s3_settings()
+    if "access_key" in _SHIPPED:
+        settings = {k: v for k, v in settings.items() if k not in _CREDENTIALS}
+    return {**settings, **_SHIPPED}
+
+
+@contextmanager
+def _shipped(settings: dict[str, str]) -> Iterator[None]:
+    global _SHIPPED
+    before = _SHIPPED
+    _SHIPPED = dict(settings)
+    try:
+        yield
+    finally:
+        _SHIPPED = before
+
+
+class WithS3Settings:
+    """A function with the S3 settings of the process that wrapped it; made by ``with_s3_settings``."""
+
+    def __init__(self, fn: Callable, settings: dict[str, str]):
+        self.fn = fn
+        self.settings = dict(settings)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with _shipped(self.settings):
+            result = self.fn(*args, **kwargs)
+        if isinstance(result, Iterator):
+            # mapInPandas / mapInArrow functions are generators: their body runs while Spark iterates
+            return self._iterate(result)
+        return result
+
+    def _iterate(self, items: Iterator) -> Iterator:
+        with _shipped(self.settings):
+            yield from items
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"with_s3_settings({self.fn!r}, settings={sorted(self.settings)})"
+
+
+def with_s3_settings(fn: Callable) -> WithS3Settings:
+    """``fn`` carrying the S3 settings this process resolves now (``s3_settings``), installed wherever it runs.
+
+    Wrap every function that Spark ships to executors and that reads or writes ``s3://`` URIs (the task
+    of ``run_tasks`` is wrapped already, mapInPandas / mapInArrow functions are not). While ``fn`` runs, and
+    while its returned iterator is consumed, ``resolve`` in that Python worker uses the driver's endpoint,
+    region and credentials instead of the worker's environment. Nothing is shipped when the driver has
+    no AWS variables, and the worker then uses its own environment and the AWS default credential chain
+    (instance roles).
+    """
+    return WithS3Settings(fn, s3_settings())
+
+
+def _s3() -> pafs.S3FileSystem:
+    settings = s3_settings()
+    if bool(settings.get("access_key")) != bool(settings.get("secret_key")):
         raise OutputError("S3: set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither")
-    given = {k: v for k, v in settings.items() if v}
     # Keyed by every setting, not only the endpoint, so that rotated credentials get a new client.
-    return _cached(("s3",) + tuple(sorted(given.items())),
-                   lambda: pafs.S3FileSystem(allow_bucket_creation=False, allow_bucket_deletion=False, **given))
+    return _cached(("s3",) + tuple(sorted(settings.items())),
+                   lambda: pafs.S3FileSystem(allow_bucket_creation=False, allow_bucket_deletion=False, **settings))
 
 
 def _hdfs(uri: Uri, netloc: str) -> pafs.FileSystem:

@@ -78,7 +78,7 @@ def read_rejects(output: str | os.PathLike) -> pa.Table:
     if not files:
         return REJECTS.empty_table()
     fs, _ = resolve(str(output))
-    return pa.concat_tables([pq.read_table(f, filesystem=fs).cast(REJECTS) for f in files])
+    return pa.concat_tables([pq.read_table(resolve(f)[1], filesystem=fs).cast(REJECTS) for f in files])
 
 
 def spark_rejects(bad_rows, *, stage: str, reason, source_file=None, spec_id=None, row_index=None):

@@ -5,7 +5,8 @@ the driver lists) into ``n_tasks`` contiguous slices and calls ``task(first_inde
 on Spark one task per slice, or, with ``spark=None``, one after the other in this process — the sequential
 twin that tests and benchmark baselines run. Both cut the same slices, so a task's deterministic file names
 (``part-<first index>``) are the same either way, and a retried Spark task overwrites its own files.
-Only the stats rows come back to the driver.
+Only the stats rows come back to the driver. On Spark the task is shipped with the driver's S3 settings
+(``filesystem.with_s3_settings``), so tasks can write ``s3://`` URIs whatever the executors' environment.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ Task = Callable[[int, list], dict[str, Any]]
 
 
 def task_slices(n_items: int, n_tasks: int) -> list[tuple[int, int]]:
-    """[start, stop) of each task's items: Spark's own rule for slicing a parallelized list."""
+    """[start, stop) of each task's items: ``n_tasks`` contiguous slices whose sizes differ by at most one."""
     n_tasks = max(1, min(n_tasks, n_items)) if n_items else 1
     return [((i * n_items) // n_tasks, ((i + 1) * n_items) // n_tasks) for i in range(n_tasks)]
 
@@ -33,6 +34,9 @@ def run_tasks(task: Task, items: Sequence[T], n_tasks: int, spark=None) -> list[
         return [task(first, part) for first, part in slices]
     if not slices:
         return []
+    from skysift.runtime.filesystem import with_s3_settings
+
+    shipped = with_s3_settings(task)
     # one element per partition: parallelize keeps the list order, so partition i holds slice i
     rdd = spark.sparkContext.parallelize(slices, len(slices))
-    return rdd.map(lambda s: task(s[0], s[1])).collect()
+    return rdd.map(lambda s: shipped(s[0], s[1])).collect()

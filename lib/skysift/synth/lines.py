@@ -14,28 +14,20 @@ from __future__ import annotations
 
 import numpy as np
 
-# --- emission lines (vacuum Angstrom)
-LYA = 1215.67
-CIV = 1549.48
-CIII = 1908.73
-MGII = 2799.49
-OII_3727 = 3727.09
-OII_3730 = 3729.88
-NEIII_3869 = 3869.86
-HEPS = 3971.20
-HDELTA = 4102.89
-HGAMMA = 4341.68
-HBETA = 4862.68
-OIII_4959 = 4960.30
-OIII_5007 = 5008.24
-HEI_5876 = 5877.25
-OI_6300 = 6302.05
-OI_6364 = 6365.54
-NII_6548 = 6549.86
-HALPHA = 6564.61
-NII_6584 = 6585.27
-SII_6717 = 6718.29
-SII_6731 = 6732.67
+from skysift.spectra import bpt
+from skysift.spectra.line_list import get_line
+
+# --- emission lines (vacuum Angstrom): the one line list, spectra/line_list.py
+LYA, CIV, CIII, MGII = (get_line(n).wave_angstrom for n in ("Lyalpha", "CIV1549", "CIII]1909", "MgII2799"))
+OII_3727, OII_3730 = get_line("[OII]3727").wave_angstrom, get_line("[OII]3730").wave_angstrom
+NEIII_3869 = get_line("[NeIII]3870").wave_angstrom
+HEPS = get_line("Hepsilon").wave_angstrom
+HDELTA, HGAMMA, HBETA = (get_line(n).wave_angstrom for n in ("Hdelta", "Hgamma", "Hbeta"))
+OIII_4959, OIII_5007 = get_line("[OIII]4960").wave_angstrom, get_line("[OIII]5008").wave_angstrom
+HEI_5876 = get_line("HeI5877").wave_angstrom
+OI_6300, OI_6364 = get_line("[OI]6302").wave_angstrom, get_line("[OI]6366").wave_angstrom
+NII_6548, HALPHA, NII_6584 = (get_line(n).wave_angstrom for n in ("[NII]6550", "Halpha", "[NII]6585"))
+SII_6717, SII_6731 = get_line("[SII]6718").wave_angstrom, get_line("[SII]6733").wave_angstrom
 
 # Doublet ratios fixed by atomic physics (Storey & Zeippen 2000; Osterbrock & Ferland 2006).
 OIII_5007_TO_4959 = 2.98
@@ -101,42 +93,18 @@ LENS_SOURCE_WAVES = np.array([0.5 * (OII_3727 + OII_3730), HBETA, OIII_5007, HAL
 EMISSION_CLASSES = ("star_forming", "composite", "seyfert", "liner")
 
 
-def kauffmann03(x: np.ndarray) -> np.ndarray:
-    """Kauffmann 2003 upper boundary of pure star formation; -inf right of its asymptote x=0.05."""
+def _left_of(curve, x: np.ndarray, asymptote: float) -> np.ndarray:
+    """A BPT hyperbola where it holds (left of its asymptote); -inf right of it, where nothing lies below."""
     x = np.asarray(x, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(x < 0.05, 0.61 / (x - 0.05) + 1.30, -np.inf)
-
-
-def kewley01(x: np.ndarray) -> np.ndarray:
-    """Kewley 2001 maximum-starburst line; -inf right of its asymptote x=0.47."""
-    x = np.asarray(x, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(x < 0.47, 0.61 / (x - 0.47) + 1.19, -np.inf)
-
-
-def seyfert_liner_split(x: np.ndarray) -> np.ndarray:
-    """Schawinski 2007 Seyfert/LINER division in the [N II] diagram."""
-    return 1.05 * np.asarray(x, dtype=np.float64) + 0.45
+        return np.where(x < asymptote, curve(np.minimum(x, asymptote - 1e-9)), -np.inf)
 
 
 def bpt_classify(nii: np.ndarray, ha: np.ndarray, oiii: np.ndarray, hb: np.ndarray) -> np.ndarray:
-    """BPT class from line fluxes: star_forming | composite | seyfert | liner | none (a flux <= 0)."""
-    nii, ha, oiii, hb = (np.asarray(a, dtype=np.float64) for a in (nii, ha, oiii, hb))
-    ok = (nii > 0) & (ha > 0) & (oiii > 0) & (hb > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.log10(np.where(ok, nii / np.where(ok, ha, 1), 1))
-        y = np.log10(np.where(ok, oiii / np.where(ok, hb, 1), 1))
-    sf = y < kauffmann03(x)
-    # Below x ~ -1.3 the two curves cross; a point under Kauffmann's line stays star-forming.
-    agn = ~sf & (y > kewley01(x))
-    seyfert = agn & (y > seyfert_liner_split(x))
-    out = np.full(x.shape, "composite", dtype=object)
-    out[sf] = "star_forming"
-    out[agn] = "liner"
-    out[seyfert] = "seyfert"
-    out[~ok] = "none"
-    return out
+    """The truth's BPT class of line fluxes: ``spectra.bpt.classify_bpt`` on the [N II] diagram with the
+    Schawinski 2007 Seyfert/LINER split; 'none' where a flux is not positive."""
+    label = bpt.classify_bpt(hb, oiii, ha, nii, seyfert_liner="schawinski07")
+    return np.where(label == None, "none", label).astype(object)  # noqa: E711 - elementwise test
 
 
 def sample_bpt(class_name: str, ux: np.ndarray, uy: np.ndarray, margin_dex: float) -> tuple[np.ndarray, np.ndarray]:
@@ -151,20 +119,20 @@ def sample_bpt(class_name: str, ux: np.ndarray, uy: np.ndarray, margin_dex: floa
     uy = np.asarray(uy, dtype=np.float64)
     if class_name == "star_forming":
         x = -1.2 + 0.95 * ux
-        y_hi = kauffmann03(x) - m
+        y_hi = _left_of(bpt.kauffmann03_nii, x, 0.05) - m
         y_lo = np.maximum(y_hi - 0.6, -1.2)
     elif class_name == "composite":
         x = -0.4 + 0.4 * ux
-        y_lo = np.maximum(kauffmann03(x) + m, -0.8)
-        y_hi = kewley01(x) - m
+        y_lo = np.maximum(_left_of(bpt.kauffmann03_nii, x, 0.05) + m, -0.8)
+        y_hi = _left_of(bpt.kewley01_nii, x, 0.47) - m
     elif class_name == "seyfert":
         x = -0.3 + 0.8 * ux
-        y_lo = np.maximum(kewley01(x) + m, seyfert_liner_split(x) + m)
+        y_lo = np.maximum(_left_of(bpt.kewley01_nii, x, 0.47) + m, bpt.schawinski07_nii_seyfert_liner(x) + m)
         y_hi = np.full_like(x, 1.3)
     elif class_name == "liner":
         x = 0.0 + 0.6 * ux
-        y_lo = np.maximum(kewley01(x) + m, -0.6)
-        y_hi = np.minimum(seyfert_liner_split(x) - m, 0.7)
+        y_lo = np.maximum(_left_of(bpt.kewley01_nii, x, 0.47) + m, -0.6)
+        y_hi = np.minimum(bpt.schawinski07_nii_seyfert_liner(x) - m, 0.7)
     else:
         raise ValueError(f"no BPT region for class {class_name!r}; allowed: {', '.join(EMISSION_CLASSES)}")
     return x, y_lo + (y_hi - y_lo) * uy

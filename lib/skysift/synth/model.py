@@ -14,6 +14,7 @@ the slice [k0, k0 + N) of its layout. Fluxes are f_lambda in 1e-17 erg/s/cm2/A.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -291,16 +292,21 @@ def _absorption_depth(
     return out / _DLAM[None, :]
 
 
-def _galaxy_continuum(u: np.ndarray, z: np.ndarray, kind: np.ndarray, a_v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Stellar continuum shape (rows, N_MODEL) of old + young populations, and stellar sigma (km/s)."""
+def _galaxy_continuum(
+    u: np.ndarray, z: np.ndarray, kind: np.ndarray, a_v: np.ndarray, overrides: Mapping[str, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stellar continuum shape (rows, N_MODEL) of old + young populations, and stellar sigma (km/s).
+
+    ``overrides`` (imaging link, see ``generate``): young_fraction, t_old_k, d4000 for these rows.
+    """
     n = len(z)
     passive = kind == PAS
     # Young-population fraction at 5500 A: LINER and passive hosts are old, Seyfert hosts mixed.
     young_lo = np.select([kind == SF, kind == COMP, kind == SEY], [0.35, 0.15, 0.05], 0.0)
     young_hi = np.select([kind == SF, kind == COMP, kind == SEY, kind == LIN], [0.9, 0.5, 0.4, 0.15], 0.08)
-    w = _span(u[:, P["young"]], young_lo, young_hi)
-    t_old = _span(u[:, P["t_old"]], 4300.0, 5200.0)
-    d4000 = _span(u[:, P["d4000"]], 1.7, 2.1)
+    w = _override(overrides, "young_fraction", _span(u[:, P["young"]], young_lo, young_hi))
+    t_old = _override(overrides, "t_old_k", _span(u[:, P["t_old"]], 4300.0, 5200.0))
+    d4000 = _override(overrides, "d4000", _span(u[:, P["d4000"]], 1.7, 2.1))
     sigma_star = np.where(passive, _span(u[:, P["sigma_star"]], 120.0, 280.0), _span(u[:, P["sigma_star"]], 60.0, 160.0))
     rest = _WAVE[None, :] / (1 + z)[:, None]
     old = cont.planck_lambda(rest, t_old) * cont.balmer_4000_break(rest, d4000)
@@ -314,11 +320,13 @@ def _galaxy_continuum(u: np.ndarray, z: np.ndarray, kind: np.ndarray, a_v: np.nd
     return shape * cont.dust_attenuation(rest, 0.44 * a_v), sigma_star
 
 
-def _star_continuum(u: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Stellar spectra (rows, N_MODEL) and the index into STAR_TYPES."""
+def _star_continuum(u: np.ndarray, z: np.ndarray, star_type: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Stellar spectra (rows, N_MODEL) and the index into STAR_TYPES (``star_type`` >= 0 overrides the draw)."""
     n = len(z)
     freq = np.array([s[4] for s in STAR_TYPES])
     itype = np.minimum(np.searchsorted(np.cumsum(freq) / freq.sum(), u[:, P["star_type"]], side="right"), len(STAR_TYPES) - 1)
+    if star_type is not None:
+        itype = np.where(np.asarray(star_type) >= 0, np.asarray(star_type, dtype=np.int64), itype)
     teff = np.array([STAR_TYPES[i][1] for i in itype]) * _span(u[:, P["star_t"]], 0.97, 1.03)
     balmer_s = np.array([STAR_TYPES[i][2] for i in itype])
     metal_s = np.array([STAR_TYPES[i][3] for i in itype])
@@ -350,12 +358,46 @@ def _line_snr(flux: np.ndarray, wave_obs: np.ndarray, sigma_pix: np.ndarray, sig
     return np.where(inside, snr, 0.0)
 
 
-def generate(rows: np.ndarray, seed: int, cfg: SynthModelConfig) -> SynthBatch:
-    """Synthesise the spectra of ``rows`` (any subset, any order) for ``seed``."""
+OVERRIDE_KEYS = (
+    "target_class", "ra_deg", "dec_deg", "z", "flux_5500", "snr", "a_v_mag", "young_fraction", "t_old_k", "d4000",
+    "flux_ha_6563", "star_type", "qso_alpha_nu",
+)
+"""Per-row parameters the imaging survey may fix (synth.imaging.spectra_link): the imaging link hook."""
+
+
+def _override(overrides: Mapping[str, np.ndarray] | None, key: str, default: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+    """``default`` with the finite entries of ``overrides[key]`` (restricted to rows ``idx``) put in."""
+    if not overrides or key not in overrides:
+        return default
+    value = np.asarray(overrides[key], dtype=np.float64)
+    value = value if idx is None else value[idx]
+    return np.where(np.isfinite(value), value, default)
+
+
+def _subset(overrides: Mapping[str, np.ndarray] | None, idx: np.ndarray) -> dict[str, np.ndarray] | None:
+    return None if not overrides else {k: np.asarray(v)[idx] for k, v in overrides.items()}
+
+
+def generate(
+    rows: np.ndarray, seed: int, cfg: SynthModelConfig, overrides: Mapping[str, np.ndarray] | None = None
+) -> SynthBatch:
+    """Synthesise the spectra of ``rows`` (any subset, any order) for ``seed``.
+
+    ``overrides`` is the imaging-link hook: arrays of len(rows) for keys in OVERRIDE_KEYS
+    (target_class as CLASSES names, '' = keep; star_type -1 = keep; NaN = keep) that replace
+    the row's own draws, so that the spectrum of an imaged object has its class, position,
+    redshift, brightness, dust, stellar population and Halpha. Without it nothing changes.
+    """
     rows = np.asarray(rows, dtype=np.int64)
     n = len(rows)
     u, noise = draw_row_randoms(rows, seed, with_noise=not cfg.noiseless)
     cls = np.minimum(np.searchsorted(cfg.classes.cumulative(), u[:, P["cls"]], side="right"), len(CLASSES) - 1)
+    if overrides and "target_class" in overrides:
+        names = np.asarray(overrides["target_class"], dtype=object)
+        bad = sorted({str(c) for c in names if c and c not in CLASSES})
+        if bad:
+            raise ValueError(f"overrides target_class: unknown classes {bad}; allowed: {', '.join(CLASSES)}")
+        cls = np.array([CLASSES.index(c) if c else k for c, k in zip(names, cls)], dtype=np.int64).reshape(cls.shape)
 
     # --- plates, fibres, positions, layouts, pixel ranges
     plate_idx = rows // cfg.fibers_per_plate
@@ -365,6 +407,7 @@ def generate(rows: np.ndarray, seed: int, cfg: SynthModelConfig) -> SynthBatch:
     plate, mjd = pt["plate"][inv], pt["mjd"][inv]
     fiber = rows % cfg.fibers_per_plate + 1
     ra, dec = plates.offset_positions(pt["ra0_deg"][inv], pt["dec0_deg"][inv], cfg.plate_radius_deg, u[:, P["fib_r"]], u[:, P["fib_theta"]])
+    ra, dec = _override(overrides, "ra_deg", ra), _override(overrides, "dec_deg", dec)
     is_boss = layout == plates.LAYOUTS.index("boss")
     is_lamost = layout >= plates.LAYOUTS.index("lamost_image")
     uk, un = u[:, P["k0"]], u[:, P["npix"]]
@@ -378,10 +421,12 @@ def generate(rows: np.ndarray, seed: int, cfg: SynthModelConfig) -> SynthBatch:
         [_span(uz, 0.01, 0.33), _span(uz, 0.02, 0.5), 0.1 + 3.4 * uz**1.5, _span(uz, -300.0, 300.0) / C_KMS, _span(uz, 0.05, 0.4)],
         _span(uz, 0.02, 0.3),
     )
+    z = _override(overrides, "z", z)
     is_lens = cls == LENS
     z_src = np.where(is_lens, z + 0.2 + (1.05 - z) * u[:, P["z_src"]], np.nan)
     amp = np.select([cls == STAR, cls == QSO], [_log_span(u[:, P["amp"]], 5, 200), _log_span(u[:, P["amp"]], 3, 40)], _log_span(u[:, P["amp"]], 3, 30))
     snr = _log_span(u[:, P["snr"]], cfg.snr_min, cfg.snr_max)
+    amp, snr = _override(overrides, "flux_5500", amp), _override(overrides, "snr", snr)
     sigma0 = amp / snr
 
     # --- galaxy kind: the population used for continuum and narrow lines
@@ -392,6 +437,7 @@ def generate(rows: np.ndarray, seed: int, cfg: SynthModelConfig) -> SynthBatch:
     av_hi = np.select([kind == SF, kind == COMP, kind == PAS], [1.5, 1.5, 0.3], 1.2)
     a_v = np.where(kind >= 0, _span(u[:, P["a_v"]], av_lo, av_hi), 0.0)
     a_v = np.where(out_sub == 0, _span(u[:, P["out_a"]], 3.0, 5.0), a_v)
+    a_v = _override(overrides, "a_v_mag", a_v)
 
     model = np.zeros((n, N_MODEL))
     emission = np.zeros((n, N_MODEL))  # line flux per pixel; divided by pixel width at the end
@@ -421,7 +467,7 @@ def generate(rows: np.ndarray, seed: int, cfg: SynthModelConfig) -> SynthBatch:
     # --- galaxies (all classes with a stellar population)
     gal = np.flatnonzero(kind >= 0)
     if len(gal):
-        shape, sig_star = _galaxy_continuum(u[gal], z[gal], kind[gal], a_v[gal])
+        shape, sig_star = _galaxy_continuum(u[gal], z[gal], kind[gal], a_v[gal], _subset(overrides, gal))
         model[gal] = _normalise(shape, amp[gal])
 
     # --- stars, and the stellar half of star+galaxy blends
@@ -429,7 +475,8 @@ def generate(rows: np.ndarray, seed: int, cfg: SynthModelConfig) -> SynthBatch:
     if len(star_rows):
         zs = _span(u[star_rows, P["star_v"]], -300.0, 300.0) / C_KMS
         zs = np.where(cls[star_rows] == STAR, z[star_rows], zs)
-        shape, itype = _star_continuum(u[star_rows], zs)
+        star_type = None if not overrides or "star_type" not in overrides else np.asarray(overrides["star_type"])[star_rows]
+        shape, itype = _star_continuum(u[star_rows], zs, star_type)
         star_model = _normalise(shape, amp[star_rows])
         pure = cls[star_rows] == STAR
         model[star_rows[pure]] = star_model[pure]
@@ -448,8 +495,10 @@ def generate(rows: np.ndarray, seed: int, cfg: SynthModelConfig) -> SynthBatch:
         ew_lo, ew_hi = L.OTHER_RATIOS_DEX[name]["log_ew_ha"]
         ew_ha = 10 ** _span(u[idx, P["ew_ha"]], ew_lo, ew_hi)
         cont_ha = _window_mean(model[idx], pix_of(L.HALPHA * (1 + z[idx])), 30)
+        ha_flux = _override(overrides, "flux_ha_6563", ew_ha * (1 + z[idx]) * cont_ha, idx)
+        ew_ha = ha_flux / ((1 + z[idx]) * cont_ha)  # the rest EW the spectrum actually has
         fl = L.narrow_line_fluxes(
-            name, ew_ha * (1 + z[idx]) * cont_ha, a_v[idx], u[idx, P["bpt_x"]], u[idx, P["bpt_y"]], u[idx, P["sii"]],
+            name, ha_flux, a_v[idx], u[idx, P["bpt_x"]], u[idx, P["bpt_y"]], u[idx, P["sii"]],
             u[idx, P["oi"]], u[idx, P["oii"]], u[idx, P["sii_ratio"]], cfg.bpt_margin_dex,
         )
         keys = list(L.NARROW_LINE_WAVES)
@@ -462,7 +511,7 @@ def generate(rows: np.ndarray, seed: int, cfg: SynthModelConfig) -> SynthBatch:
     # --- QSOs: power law, Lyman-alpha forest, broad lines, Seyfert-like narrow lines
     q = np.flatnonzero(cls == QSO)
     if len(q):
-        alpha_nu = _span(u[q, P["qso_alpha"]], -0.8, -0.2)
+        alpha_nu = _override(overrides, "qso_alpha_nu", _span(u[q, P["qso_alpha"]], -0.8, -0.2), q)
         alpha_lam = -(2.0 + alpha_nu)
         rest = _WAVE[None, :] / (1 + z[q])[:, None]
         pl = cont.power_law(rest, alpha_lam)

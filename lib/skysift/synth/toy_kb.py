@@ -12,11 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from skysift.spectra.bpt import kauffmann03_nii, kewley01_nii
+from skysift.spectra.line_list import rest_waves
 
 TOY_CLASSES = ("star_forming", "agn", "normal")
-# rest wavelengths (Angstrom) of [OII], Hb, [OIII]5007, [OI], Ha, [NII]6584, [SII]6717/31
-_LINES = {"oii": 3727.0, "hb": 4861.3, "oiii": 5006.8, "oi": 6300.3, "ha": 6562.8, "nii": 6583.5,
-          "sii1": 6716.4, "sii2": 6730.8}
+# vacuum rest wavelengths (Angstrom) of [OII], Hb, [OIII]5007, [OI], Ha, [NII]6584, [SII]6717/31: the line list
+_LINES = dict(zip(("oii", "hb", "oiii", "oi", "ha", "nii", "sii1", "sii2"),
+                  rest_waves(("[OII]3728", "Hbeta", "[OIII]5008", "[OI]6302", "Halpha", "[NII]6585", "[SII]6718",
+                              "[SII]6733")).tolist()))
 
 
 def toy_wave_angstrom(n_pix: int = 800) -> np.ndarray:

@@ -18,11 +18,14 @@ import pyarrow.parquet as pq
 
 from skysift.schema import SPECTRA
 from skysift.spectra.grid import parse_grid_id
+from skysift.spectra.line_list import rest_waves
+from skysift.synth import lines as L
 
 CLASSES = ("STAR", "GALAXY", "QSO")
-_ABSORPTION = (3934.8, 3969.6, 4861.3, 5175.4, 5893.0, 6562.8, 8542.1)
-_EMISSION = (3727.1, 4861.3, 4958.9, 5006.8, 6562.8, 6583.5, 6716.4)
-_BROAD = (2798.8, 4861.3, 6562.8, 4340.5)
+# vacuum rest wavelengths from the one line list (and the synthetic survey's absorption features)
+_ABSORPTION = (L.CA_K, L.CA_H, L.HBETA, L.MG_B, L.NA_D, L.HALPHA, L.CAT_8542)
+_EMISSION = tuple(rest_waves(("[OII]3728", "Hbeta", "[OIII]4960", "[OIII]5008", "Halpha", "[NII]6585", "[SII]6718")))
+_BROAD = tuple(rest_waves(("MgII2799", "Hbeta", "Halpha", "Hgamma")))
 
 
 def toy_flux(n: int, grid_id: str = "lin:3850:9000:3688", seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

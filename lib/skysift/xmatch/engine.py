@@ -55,7 +55,7 @@ class _MatchInputs:
     right: Any
     """Right DataFrame with its row id column."""
     layout: Any
-    """The union layout (xmatch_frames.union_layout)."""
+    """The union layout (xmatch.frames.union_layout)."""
     tag: Any
     """tag(side, arrow batches) -> union batches carrying their group ids (runs on executors)."""
     union_struct: Any

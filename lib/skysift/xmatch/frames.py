@@ -11,14 +11,14 @@ Both sides travel through one shuffle as one table, the *union* layout::
 
 a left row has nulls in the right half and a right row in the left half (``_lid``
 null marks a right row). Spark sends it with ``repartitionById(_g)``, so a task
-receives whole groups and needs no sort or cogroup; ``match_partition`` splits
-them again in numpy.
+receives whole groups and needs no sort or cogroup; ``match_table`` splits them again
+in numpy (the file-exchange path of ``xmatch.engine.write_matches`` hands it the same table).
 
 * ``scan_batch``: one batch of coordinates -> its valid/invalid counts, largest
   radius and a quantile summary of its order-29 cells (the bucket planner's input).
 * ``tag_batch``: one input batch -> union rows with their group id (mapInArrow).
-* ``match_partition``: every union row of a task -> output rows (mapInArrow):
-  KD-tree pairs per group (``pairs.tree_pairs``), nearest / all, inner / left,
+* ``match_table``: the union rows of whole groups -> output rows: the compiled grid kernel for
+  ``nearest`` (``sky._nearest_kernel``), KD-tree pairs for ``all`` (``pairs.tree_pairs``), inner / left,
   output columns gathered with one Arrow ``take`` per side.
 * ``crossmatch_frames``: the same steps in a loop, no Spark (tests, notebooks,
   dedupe's twin).

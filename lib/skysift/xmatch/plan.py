@@ -115,8 +115,8 @@ def plan_from_scan(scan: ScanResult, spec: MatchSpec, target_rows: int, sample_r
     return PreparedMatch(spec=spec, plan=plan, left_rows=scan.left_valid, right_rows=scan.right_valid, scan=scan)
 
 
-def prepare(spark, left_df, right_df, spec: MatchSpec, target_rows: int, sample_rows: int, seed: int = 0) -> PreparedMatch:
-    """Count rows and plan buckets with one scan of both sides (``seed`` is kept for callers; the scan is exact)."""
+def prepare(spark, left_df, right_df, spec: MatchSpec, target_rows: int, sample_rows: int) -> PreparedMatch:
+    """Count rows and plan buckets with one scan of both sides."""
     scan = scan_catalogs(left_df, right_df, spec.left_ra, spec.left_dec, spec.right_ra, spec.right_dec,
                          spec.radius_column)
     return plan_from_scan(scan, spec, target_rows, sample_rows, spark.sparkContext.defaultParallelism)

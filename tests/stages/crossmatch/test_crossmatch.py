@@ -97,6 +97,25 @@ def test_nearest_left_join_equals_match_to_catalog_sky(spark, catalogs):
     assert (n_got[n_ref.index] == n_ref).all() and (n_got.drop(n_ref.index) == 0).all()
 
 
+def test_fits_and_votable_outputs_hold_the_parquet_rows(spark, catalogs):
+    """format=fits / votable: one file each, read back by astropy, with the rows of the Parquet output."""
+    from astropy.table import Table
+
+    root, _left, _right = catalogs
+    common = dict(left=str(root / "left"), right=str(root / "right"), mode="nearest", radius_arcsec=1.5,
+                  target_rows_per_group=500)
+    run(spark, CrossmatchConfig(output=str(root / "near_pq"), **common))
+    ref = pd.read_parquet(root / "near_pq").sort_values("lid").reset_index(drop=True)
+    for fmt, suffix in (("fits", ".fits"), ("votable", ".vot")):
+        out = root / f"near_{fmt}"
+        summary = run(spark, CrossmatchConfig(output=str(out), format=fmt, **common))
+        got = Table.read(out / f"near_{fmt}{suffix}").to_pandas().sort_values("lid").reset_index(drop=True)
+        assert summary["rows_written"] == len(got) == len(ref)
+        assert got["lid"].tolist() == ref["lid"].tolist()
+        np.testing.assert_allclose(got["separation_arcsec"], ref["separation_arcsec"], rtol=0, atol=1e-9)
+        assert got["rid_right"].tolist() == ref["rid_right"].tolist()
+
+
 def test_left_join_summary_is_balanced_through_the_cli(spark, catalogs):
     """how=left: every valid left row is written (matched or not), bad ones rejected; the CLI says balanced."""
     root, left, right = catalogs

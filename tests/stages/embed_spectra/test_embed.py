@@ -136,9 +136,22 @@ def test_benchmark_functions_print_their_lines(spark, tmp_path, capsys):
     emb = run_embed_benchmark(spark, n_spectra=40, workdir=str(tmp_path / "e"), n_points=200, baseline_rows=8)
     load = run_loader_benchmark(spark, n_spectra=200, workdir=str(tmp_path / "l"), n_points=200, n_steps=1)
     out = capsys.readouterr().out
-    assert "embed: ours=" in out and "loader: ours=" in out
-    assert emb["n_spectra"] == 40 and emb["ours"] > 0 and emb["baseline"] > 0
-    assert load["loader_samples_s"] > 0 and load["ratio"] > 0
+    import re
+
+    from skysift.runtime.output import count_rows
+
+    # the printed line carries the returned figures, and the ratio is baseline / ours
+    line = re.search(r"embed: ours=([\d.]+)s baseline=([\d.]+)s ratio=([\d.]+) profile=\S+ n=(\d+)", out)
+    assert line is not None, out
+    ours, base, ratio, n = float(line[1]), float(line[2]), float(line[3]), int(line[4])
+    assert (ours, base, n) == (pytest.approx(emb["ours"], abs=1e-3), pytest.approx(emb["baseline"], abs=1e-3), 40)
+    assert ratio == pytest.approx(base / ours, rel=0.02, abs=0.006) and emb["ratio"] == pytest.approx(ratio, abs=0.006)
+    # the Spark path embedded every spectrum it timed, and the baseline extrapolates its timed rows to all 40
+    assert count_rows(str(tmp_path / "e" / "embeddings")) == 40 and emb["baseline_rows_timed"] == 8
+    assert emb["baseline"] == pytest.approx(40 / emb["baseline_spectra_s"], rel=0.02)
+    assert "loader: ours=" in out
+    assert load["ratio"] == pytest.approx(load["baseline"] / load["ours"], rel=0.02, abs=0.006)  # 2 decimals
+    assert load["loader_samples_s"] == pytest.approx(load["batch_size"] / load["ours"], rel=0.01)
 
 
 def test_bf16_precision_stays_close_to_fp32(model_ckpt, tmp_path):

@@ -15,7 +15,7 @@ from skysift.runtime.rejects import read_rejects
 from skysift.io.tables import read_table_json
 from skysift.paths import default_job_config
 from skysift.schema import SPECTRA, TRUTH
-from skysift.stages.synth_survey.job import SynthSurveyConfig, read_truth, run_sequential
+from skysift.stages.synth_survey.job import SynthSurveyConfig, read_truth, run
 from skysift.synth.model import generate
 
 SMALL = ["--set", "rows_per_partition=40", "--set", "batch_rows=16"]
@@ -48,7 +48,7 @@ def test_fits_job_twice_same_bytes(spark, tmp_path):
     # the same rows from a different partitioning (and no Spark) give the same files
     seq = tmp_path / "seq"
     cfg = load_config(SynthSurveyConfig, default_job_config("synth-survey"), ["n_spectra=90", "seed=5", "rows_per_partition=90", "batch_rows=50"], {"output": str(seq)})
-    run_sequential(cfg)
+    run(None, cfg)  # the sequential twin: the same tasks in this process
     seq_fits = {k: v for k, v in _hashes(seq).items() if k.endswith(".fits")}
     assert seq_fits == {k: v for k, v in first.items() if k.endswith(".fits")}
 
@@ -105,7 +105,7 @@ def test_parquet_job(spark, tmp_path):
         SynthSurveyConfig, default_job_config("synth-survey"),
         ["n_spectra=100", "seed=8", "format=parquet", "rows_per_partition=40", "batch_rows=16"], {"output": str(seq)},
     )
-    run_sequential(cfg)
+    run(None, cfg)  # the sequential twin: the same tasks in this process
     assert _hashes(seq) == _hashes(out)
 
 

@@ -17,7 +17,7 @@ class BuildKbConfig:
     """Labels table(s) (spec_id, label[, task, catalog, ra_deg, dec_deg, z]) from load-catalog; several tables
     (comma-separated, e.g. a survey's truth and a reference catalog) are concatenated by column name."""
     output: str = ""
-    """KB folder to write."""
+    """KB folder to write: a local path or a URI (file://, s3://BUCKET/PATH, hdfs://; runtime.filesystem)."""
     task: str = ""
     """Task to build the KB for when the labels table holds several (its `task` column)."""
     index: IndexSpec = field(default_factory=IndexSpec)

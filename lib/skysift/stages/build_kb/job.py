@@ -2,8 +2,12 @@
 
 Driver: join, validate, train the index once on a sample when its type needs
 training (IVF / PQ), broadcast the trained empty index. Executors: each shard
-partition deserialises it, adds its vectors and writes its index file and ID
-map (``add_shard``, the per-partition function, also callable without Spark).
+partition deserialises it, adds its vectors and writes its index file, ID map
+and part of the entries table with skysift's own writers (``add_shard``, the
+per-partition function, also callable without Spark); only one row of counts
+per shard comes back. Every KB file goes through ``runtime.filesystem``, so
+``--output`` may be ``s3://`` (the inputs are read by Spark: local paths, or
+``s3a://`` with hadoop-aws, docs/cluster.md).
 """
 from __future__ import annotations
 
@@ -11,26 +15,14 @@ import math
 import time
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from skysift.stages.build_kb.config import BuildKbConfig
-from skysift.stages.build_kb.tasks import ENTRY_COLUMNS, shard_builder
-from skysift.schema import KB_ENTRIES, spark_schema
-from skysift.kb.faiss_index import IndexSpec, factory_string, min_training_points, new_index, serialize, train_index
-from skysift.kb.store import (
-    ENTRIES_DIR,
-    TRAINED_FILE,
-    KbError,
-    KbMeta,
-    content_version,
-    shard_file,
-    shard_ids_file,
-    write_bytes,
-    write_id_map,
-    write_meta,
-)
+from skysift.stages.build_kb.tasks import ENTRY_COLUMNS, SHARD_STATS, shard_builder
+from skysift.kb.faiss_index import factory_string, min_training_points, new_index, serialize, train_index
+from skysift.kb.store import ENTRIES_DIR, TRAINED_FILE, KbError, KbMeta, content_version, write_bytes, write_meta
 from skysift.kb import embeddings as emb
+from skysift.runtime.filesystem import for_spark, with_s3_settings
 
 
 CONFIG = BuildKbConfig
@@ -40,13 +32,13 @@ CONFIG = BuildKbConfig
 def _sample_vectors(df, n: int, total: int, seed: int, scratch: str) -> np.ndarray:
     """About ``n`` embeddings drawn at random (Spark's sample), as one (n, dim) float32 array.
 
-    The tasks write their sampled rows with pyarrow into a temporary sibling folder of ``output`` and the
-    driver reads the files (then removes them): sent back as task results, 100k x 768 float32 (300 MB)
-    went through the driver JVM's heap twice and ran it out of memory at 1M entries.
+    The tasks write their sampled rows with pyarrow into the folder ``scratch`` (any URI) and the driver
+    reads the files (then removes them): sent back as task results, 100k x 768 float32 (300 MB) went
+    through the driver JVM's heap twice and ran it out of memory at 1M entries.
     """
     import pyarrow.parquet as pq
 
-    from skysift.runtime.filesystem import remove_tree
+    from skysift.runtime.filesystem import remove_tree, resolve
     from skysift.runtime.output import table_files, write_parquet_atomic
 
     if total == 0 or n == 0:
@@ -62,11 +54,12 @@ def _sample_vectors(df, n: int, total: int, seed: int, scratch: str) -> np.ndarr
         yield pa.RecordBatch.from_pydict({"rows": [rows]})
 
     try:
-        part.mapInArrow(writer, "rows long").collect()
+        part.mapInArrow(with_s3_settings(writer), "rows long").collect()
         files = table_files(target)
         if not files:
             return np.zeros((0, 0), dtype=np.float32)
-        table = pa.concat_tables([pq.read_table(f) for f in files])
+        fs = resolve(target)[0]
+        table = pa.concat_tables([pq.read_table(resolve(f)[1], filesystem=fs) for f in files])
         return emb.stack(table.slice(0, n).column("embedding"))
     finally:
         remove_tree(target)
@@ -77,7 +70,7 @@ def _labels_for_task(spark, cfg: BuildKbConfig):
 
     labels = None
     for path in [p.strip() for p in cfg.labels.split(",") if p.strip()]:
-        part = spark.read.parquet(path)
+        part = spark.read.parquet(for_spark(path))
         for c in ("spec_id", "label"):
             if c not in part.columns:
                 raise KbError(f"{path}: labels table needs spec_id and label; has {part.columns}")
@@ -105,11 +98,11 @@ def run(spark, cfg: BuildKbConfig) -> dict:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from skysift.runtime.output import staged
+    from skysift.runtime.output import count_rows, staged
     from skysift.runtime.rejects import spark_rejects, write_rejects
 
     t0 = time.perf_counter()
-    embs = spark.read.parquet(cfg.embeddings)
+    embs = spark.read.parquet(for_spark(cfg.embeddings))
     emb.check_columns(embs.columns, cfg.embeddings)
     has_model = "model_version" in embs.columns
     embs = embs.select(
@@ -187,26 +180,26 @@ def run(spark, cfg: BuildKbConfig) -> dict:
             write_bytes(f"{kb}/{TRAINED_FILE}", trained)
             bc = spark.sparkContext.broadcast(trained)
             t_add = time.perf_counter()
-            entries = (
+            shard_stats = (
                 valid.select("spec_id", "embedding", *[c for c in ENTRY_COLUMNS if c != "spec_id"])
                 .repartition(n_shards, "spec_id")
                 .sortWithinPartitions("spec_id")
-                .mapInPandas(shard_builder(kb, bc, cfg.faiss_threads_per_task), spark_schema(KB_ENTRIES))
+                .mapInPandas(shard_builder(kb, bc, cfg.faiss_threads_per_task), SHARD_STATS)
+                .collect()
             )
-            entries.write.mode("overwrite").parquet(f"{kb}/{ENTRIES_DIR}")
             add_s = time.perf_counter() - t_add
             bc.unpersist()
 
             rejects = spark_rejects(joined.filter(F.col("_reason").isNotNull()), stage="build-kb",
                                     reason="_reason", source_file=F.lit(cfg.labels), spec_id="spec_id")
-            n_rejected = write_rejects(kb, rejects.toArrow())
+            n_rejected = write_rejects(kb, rejects.toArrow(), name="part-00000.parquet")
 
-            import pyarrow.dataset as pads
-
-            ent = pads.dataset(f"{kb}/{ENTRIES_DIR}", format="parquet").to_table(columns=["shard", "label"])
-            shard_col = ent.column("shard").to_numpy()
-            shards, sizes = np.unique(shard_col, return_counts=True)
-            labels_present = sorted(set(ent.column("label").to_pylist()))
+            shard_stats = sorted(shard_stats, key=lambda r: r["shard"])
+            shard_t = tuple(int(r["shard"]) for r in shard_stats)
+            sizes = tuple(int(r["rows"]) for r in shard_stats)
+            labels_present = sorted({lab for r in shard_stats for lab in r["labels"]})
+            if count_rows(f"{kb}/{ENTRIES_DIR}") != sum(sizes):
+                raise RuntimeError("rows reported by the shard tasks differ from the rows in the entries files")
             diag = {}
             if cfg.diagnostics_sample:
                 from skysift.kb.diagnostics import kb_diagnostics, write_diagnostics
@@ -214,14 +207,13 @@ def run(spark, cfg: BuildKbConfig) -> dict:
                 sample = _sample_vectors(valid, cfg.diagnostics_sample, n, cfg.seed + 1, f"{kb}/_sample")
                 diag = kb_diagnostics(sample)
                 write_diagnostics(f"{kb}/diagnostics", diag)
-            shard_t = tuple(int(s) for s in shards)
             meta = KbMeta(
                 index=spec,
                 factory=factory,
                 dim=dim,
-                n_entries=int(len(shard_col)),
+                n_entries=sum(sizes),
                 shards=shard_t,
-                shard_sizes=tuple(int(s) for s in sizes),
+                shard_sizes=sizes,
                 task=task,
                 labels=tuple(labels_present),
                 model_uri=good["uri"],

@@ -1,5 +1,5 @@
 """Per-shard work of `skysift build-kb` (no Spark import at module level): add one shard's vectors to a copy of
-the trained empty index and write the shard's index file and ID map."""
+the trained empty index and write the shard's index file, ID map and entries part; only counts go back."""
 from __future__ import annotations
 
 from typing import Iterator
@@ -10,14 +10,19 @@ import pyarrow as pa
 
 from skysift.kb import embeddings as emb
 from skysift.kb.faiss_index import serialize
-from skysift.kb.store import shard_file, shard_ids_file, write_bytes, write_id_map
+from skysift.kb.store import entries_file, shard_file, shard_ids_file, write_bytes, write_id_map
+from skysift.runtime.filesystem import with_s3_settings
 from skysift.schema import KB_ENTRIES
 
 ENTRY_COLUMNS = [f.name for f in KB_ENTRIES if f.name not in ("shard", "local_id")]
+SHARD_STATS = "shard int, rows long, labels array<string>, index_bytes long"
+"""Spark DDL of the one row each shard task returns to the driver."""
 
 
-def add_shard(pdf: pd.DataFrame, trained: bytes, shard: int, kb: str, threads: int = 1) -> pd.DataFrame:
-    """Add one shard's rows to a copy of the trained empty index; write index + ID map; return entries."""
+def add_shard(pdf: pd.DataFrame, trained: bytes, shard: int, kb: str, threads: int = 1) -> dict:
+    """Add one shard's rows to a copy of the trained empty index; write its index file, its ID map and its
+    part of the entries table (the same KB_ENTRIES rows) under ``kb``; return the shard's counts
+    (SHARD_STATS: shard, rows, distinct labels, index bytes)."""
     import faiss
 
     from skysift.kb.faiss_index import deserialize
@@ -25,18 +30,23 @@ def add_shard(pdf: pd.DataFrame, trained: bytes, shard: int, kb: str, threads: i
     if threads > 0:
         faiss.omp_set_num_threads(threads)
     index = deserialize(trained)
-    x = emb.stack(pdf["embedding"])
-    index.add(x)
-    write_bytes(shard_file(kb, shard), serialize(index))
+    index.add(emb.stack(pdf["embedding"]))
+    index_bytes = serialize(index)
+    write_bytes(shard_file(kb, shard), index_bytes)
     out = pdf.reindex(columns=ENTRY_COLUMNS).reset_index(drop=True)
     out["shard"] = np.int32(shard)
     out["local_id"] = np.arange(len(out), dtype=np.int64)
     table = pa.Table.from_pandas(out, schema=KB_ENTRIES, preserve_index=False)
     write_id_map(shard_ids_file(kb, shard), table)
-    return emb.object_strings(out)
+    write_id_map(entries_file(kb, shard), table)
+    labels = sorted(set(table.column("label").to_pylist()))
+    return {"shard": shard, "rows": table.num_rows, "labels": labels, "index_bytes": len(index_bytes)}
 
 
 def shard_builder(kb: str, trained_bc, threads: int):
+    """The mapInPandas function of the shard stage: partition i becomes shard i; one SHARD_STATS row each,
+    shipped with the driver's S3 settings (the KB may be on ``s3://``)."""
+
     def build(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from pyspark import TaskContext
 
@@ -45,8 +55,7 @@ def shard_builder(kb: str, trained_bc, threads: int):
             return
         ctx = TaskContext.get()
         shard = ctx.partitionId() if ctx is not None else 0
-        yield add_shard(pd.concat(parts, ignore_index=True), trained_bc.value, shard, kb, threads)
+        stats = add_shard(pd.concat(parts, ignore_index=True), trained_bc.value, shard, kb, threads)
+        yield pd.DataFrame({name: [value] for name, value in stats.items()})
 
-    return build
-
-
+    return with_s3_settings(build)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from skysift.config import require
+from skysift.io.catalog_writers import CatalogFormat
 from skysift.xmatch.catalogs import MAX_RADIUS_ARCSEC
 
 
@@ -49,17 +50,16 @@ class CrossmatchConfig:
     sample_rows: int = 200_000
     """Most planning points per side (the scan's per-batch quantile summaries, thinned to this many)."""
     arrow_batch_rows: int = 100_000
-    """Rows per Arrow batch for the tagging mapInPandas (set for this job only)."""
+    """Rows per Arrow batch of the tag and match tasks (spark.sql.execution.arrow.maxRecordsPerBatch for this job only)."""
     input_split_mb: int = 64
     """Most input bytes per read task (spark.sql.files.maxPartitionBytes for this job only)."""
-    format: Literal["parquet", "hats"] = "parquet"
-    """Output layout: plain Parquet, or a HATS catalog (HEALPix-partitioned, LSDB reads it)."""
+    format: CatalogFormat = "parquet"
+    """Output layout: plain Parquet, a HATS catalog (HEALPix-partitioned, LSDB reads it), or one FITS / VOTable
+    file for small outputs (at most 2M rows)."""
     hats_pixel_threshold: int = 1_000_000
     """HATS: most rows in one partition pixel (hats-import's pixel_threshold default)."""
     hats_histogram_order: int = 8
     """HATS: finest order considered for partition pixels."""
-    seed: int = 0
-    """Seed of the planning sample (plans differ, results do not)."""
 
     def __post_init__(self):
         require(bool(self.left), "left is required (--left PARQUET)")

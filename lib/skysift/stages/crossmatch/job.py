@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from skysift.config import to_dict
-from skysift.runtime.output import count_rows
 from skysift.io.tables import write_table_json
 from skysift.runtime.output import staged
 from skysift.runtime.rejects import read_rejects, write_spark_rejects
@@ -58,7 +57,7 @@ def write_rejects_if_any(staging: str, parts: list) -> None:
 
 def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
     """Cross-match ``cfg.left`` with ``cfg.right`` into ``cfg.output``; returns the job summary."""
-    from skysift.io.catalog_writers import write_spark_catalog
+    from skysift.io.catalog_writers import write_catalog
 
     left_raw = read_catalog(spark, cfg.left, "left")
     right_raw = read_catalog(spark, cfg.right, "right")
@@ -94,15 +93,15 @@ def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
         if cfg.format == "parquet":
             totals = write_matches(spark, left_valid, right_valid, prepared, staging,
                                    batch_rows=cfg.arrow_batch_rows)
-            layout = {"format": "parquet"}
+            layout = {"format": "parquet", "rows": totals["rows"]}
         else:
-            # HATS repartitions the rows by pixel, so it keeps Spark's writer (and the accumulators).
+            # HATS repartitions the rows by pixel and FITS / VOTable collect them into one file, so these keep
+            # Spark's shuffle (and count through accumulators).
             counters = {k: sc.accumulator(0) for k in ("left_matched", "left_unmatched", "pairs")}
             out = matched_frame(spark, left_valid, right_valid, prepared, counters, batch_rows=cfg.arrow_batch_rows)
-            layout = write_spark_catalog(out, staging, format=cfg.format, ra_column=cfg.left_ra_column,
-                                         dec_column=cfg.left_dec_column, name=Path(cfg.output).name,
-                                         pixel_threshold=cfg.hats_pixel_threshold,
-                                         histogram_order=cfg.hats_histogram_order)
+            layout = write_catalog(out, staging, cfg.format, ra_column=cfg.left_ra_column,
+                                   dec_column=cfg.left_dec_column, name=Path(cfg.output).name,
+                                   pixel_threshold=cfg.hats_pixel_threshold, histogram_order=cfg.hats_histogram_order)
             totals = {k: int(c.value) for k, c in counters.items()}
         rej = read_rejects(staging)
         n_rej_left = int(sum(1 for r in rej.column("reason").to_pylist() if r.startswith("left:")))
@@ -116,7 +115,7 @@ def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
             "right_read": scan.right_valid + scan.right_invalid,
             "right_rejected": rej.num_rows - n_rej_left,
             "pairs": pairs,
-            "rows_written": count_rows(staging),
+            "rows_written": int(layout["rows"]),
             "healpix_order": order,
             "groups": prepared.plan.n_groups,
             "buckets": prepared.plan.n_buckets,

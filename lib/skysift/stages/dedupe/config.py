@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from skysift.config import require
+from skysift.io.catalog_writers import CatalogFormat
 from skysift.xmatch.catalogs import MAX_RADIUS_ARCSEC
 
 
@@ -29,17 +30,16 @@ class DedupeConfig:
     target_rows_per_group: int = 200_000
     """Rows per kernel call of the self-match."""
     sample_rows: int = 200_000
-    """Rows sampled to plan the buckets."""
+    """Most planning points per side (the scan's quantile summaries, thinned to this many)."""
     arrow_batch_rows: int = 100_000
     """Rows per Arrow batch for mapInPandas (set for this job only)."""
     max_links: int = 20_000_000
     """Most links (pairs closer than the radius) brought to the driver for the group labels."""
-    format: Literal["parquet", "hats"] = "parquet"
-    """Output layout: plain Parquet or a HATS catalog (LSDB reads it)."""
+    format: CatalogFormat = "parquet"
+    """Output layout: plain Parquet, a HATS catalog (LSDB reads it), or one FITS / VOTable file for small outputs
+    (at most 2M rows)."""
     hats_pixel_threshold: int = 1_000_000
     """HATS: most rows in one partition pixel."""
-    seed: int = 0
-    """Seed of the planning sample."""
 
     def __post_init__(self):
         require(bool(self.input), "input is required (--input PARQUET)")

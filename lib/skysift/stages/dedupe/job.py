@@ -45,7 +45,7 @@ def run(spark, cfg: DedupeConfig) -> dict[str, Any]:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from skysift.io.catalog_writers import write_spark_catalog
+    from skysift.io.catalog_writers import write_catalog
 
     raw = read_catalog(spark, cfg.input, "input")
     require_columns(raw, [cfg.ra_column, cfg.dec_column] + [c for c in (cfg.score_column, cfg.id_column) if c],
@@ -66,7 +66,7 @@ def run(spark, cfg: DedupeConfig) -> dict[str, Any]:
             spec = MatchSpec(order=neighbour_order(cfg.radius_arcsec), radius_arcsec=cfg.radius_arcsec, mode="all",
                              left_ra=ra, left_dec=dec, right_ra=ra, right_dec=dec, left_columns=(ra,),
                              right_columns=(ra,), keep_ids=True, pairs_only_upper=True)
-            prepared = prepare(spark, left, right, spec, cfg.target_rows_per_group, cfg.sample_rows, cfg.seed)
+            prepared = prepare(spark, left, right, spec, cfg.target_rows_per_group, cfg.sample_rows)
             links = matched_frame(spark, left, right, prepared).select(LEFT_ID, RIGHT_ID)
             # Written once and counted from the footers: the self-match runs once, and the
             # driver reads the links only when there are few enough.
@@ -92,10 +92,10 @@ def run(spark, cfg: DedupeConfig) -> dict[str, Any]:
             out_cols = list(raw.columns) + [N_MERGED]
             result = singles.select(*out_cols[:-1], F.col(N_MERGED).cast("int")).unionByName(
                 best.select(*out_cols[:-1], F.col(N_MERGED).cast("int")))
-            layout = write_spark_catalog(result, staging, format=cfg.format, ra_column=ra, dec_column=dec,
-                                         name=Path(cfg.output).name, pixel_threshold=cfg.hats_pixel_threshold)
+            layout = write_catalog(result, staging, cfg.format, ra_column=ra, dec_column=dec,
+                                   name=Path(cfg.output).name, pixel_threshold=cfg.hats_pixel_threshold)
             rejected = read_rejects(staging).num_rows
-            written = count_rows(staging)
+            written = int(layout["rows"])
             valid_rows = prepared.left_rows
             summary = {
                 "read": valid_rows + rejected,

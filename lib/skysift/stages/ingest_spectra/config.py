@@ -12,9 +12,11 @@ class IngestConfig:
     """Configuration of `skysift ingest-spectra`."""
 
     input: str = ""
-    """FITS files: a folder (searched recursively), a glob, or several of these separated by commas."""
+    """FITS files: a folder (searched recursively), a glob, or several of these separated by commas; local
+    paths, the same on the driver and every executor (a shared disk), not URIs."""
     output: str = ""
-    """Output folder of the spectra table (replaced as a whole on success)."""
+    """Output folder of the spectra table (replaced as a whole on success): a local path or a URI
+    (file://, s3://BUCKET/PATH, hdfs://; runtime.filesystem)."""
     processing: ProcessingConfig = field(default_factory=ProcessingConfig)
     """Grid, resampling, normalisation, coverage threshold, partition order."""
     files_per_task: int = 256

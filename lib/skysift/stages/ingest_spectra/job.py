@@ -5,18 +5,17 @@ reads its files, resamples and normalises them in batches and writes its rows wi
 folder, partitioned by coarse HEALPix pixel (``healpix_part=P/part-<first file index>.parquet``), and its
 rejected rows into ``_rejects/``; one line of counts per task comes back. Spark's own Parquet writer converts
 list<float> columns row by row and measured 3-4x slower than the whole ingest work here. The driver then
-checks that every input file is either written or rejected.
+checks that every input file is either written or rejected. The output may be any ``runtime.filesystem`` URI
+(``s3://`` too: the executors write their files straight under the staging prefix); the FITS inputs are
+local paths, the same on the driver and every executor (a shared disk).
 """
 from __future__ import annotations
 
 import functools
 
-import pyarrow.dataset as pads
-
 from skysift.config import ConfigError, to_dict
-from skysift.runtime.output import count_rows
 from skysift.io.tables import write_table_json
-from skysift.runtime.output import staged
+from skysift.runtime.output import count_rows, open_dataset, staged
 from skysift.runtime.rejects import read_rejects
 from skysift.runtime.tasks import run_tasks, task_count
 from skysift.stages.ingest_spectra.config import IngestConfig
@@ -27,6 +26,10 @@ CONFIG = IngestConfig
 
 def run(spark, cfg: IngestConfig) -> dict:
     """Ingest every FITS file under cfg.input into the spectra table at cfg.output (spark=None: in-process)."""
+    uris = [p.strip() for p in cfg.input.split(",") if "://" in p]
+    if uris:
+        raise ConfigError(f"input {uris[0]!r}: ingest-spectra reads FITS files from plain local paths (a disk "
+                          "mounted at the same path on the driver and every executor), not URIs; --output may be s3://")
     files = list_input_files(cfg.input)
     if not files:
         raise ConfigError(f"input {cfg.input!r}: no FITS files found (looked for {', '.join(FITS_SUFFIXES)})")
@@ -48,8 +51,8 @@ def finalize(staging: str, files: list[str], cfg: IngestConfig) -> dict:
     written = count_rows(staging)
     written_files: set[str] = set()
     if written:
-        written_files = set(pads.dataset(staging, format="parquet", partitioning="hive")
-                            .to_table(columns=["source_file"]).column("source_file").unique().to_pylist())
+        written_files = set(open_dataset(staging).to_table(columns=["source_file"])
+                            .column("source_file").unique().to_pylist())
     missing = sorted(set(files) - written_files - rejected_files)
     if missing:
         # Should be impossible; if a file vanished, say so loudly rather than report a false balance.

@@ -11,11 +11,11 @@ class SearchKbConfig:
     """Configuration of `skysift search-kb`."""
 
     kb: str = ""
-    """KB folder written by build-kb."""
+    """KB folder written by build-kb: a local path or a URI (file://, s3://BUCKET/PATH, hdfs://)."""
     input: str = ""
     """Query embeddings table (spec_id + embedding float list [+ model_version])."""
     output: str = ""
-    """Predictions table folder to write."""
+    """Predictions table folder to write: a local path or a URI (file://, s3://BUCKET/PATH, hdfs://)."""
     k: int = 3
     """Neighbours that vote (Tang et al. 2025: K = 3)."""
     nprobe: int = 0

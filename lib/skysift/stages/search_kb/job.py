@@ -1,16 +1,19 @@
 """`skysift search-kb` driver: distributed top-K search of a sharded KB and the weighted vote.
 
-The queries are dealt round-robin over the tasks; each task loads every shard once (``kb.store``) and
-answers its queries with ``kb.search.search_batch`` (``tasks.searcher``).
+The queries are dealt round-robin over the tasks; each task loads every shard once (``kb.store``, cached
+per Python worker), answers its queries with ``kb.search.search_batch`` and writes its predictions file with
+pyarrow (``tasks.searcher``); one row of counts per task comes back. The KB and the output go through
+``runtime.filesystem`` (local, ``s3://``, ...); the queries are read by Spark (local, or ``s3a://`` with
+hadoop-aws, docs/cluster.md).
 """
 from __future__ import annotations
 
 from skysift.kb import embeddings as emb
 from skysift.kb.search import check_kb, check_queries, search_spec
 from skysift.kb.store import read_meta
-from skysift.schema import PREDICTIONS, spark_schema
+from skysift.runtime.filesystem import for_spark
 from skysift.stages.search_kb.config import SearchKbConfig
-from skysift.stages.search_kb.tasks import searcher
+from skysift.stages.search_kb.tasks import TASK_STATS, searcher
 
 CONFIG = SearchKbConfig
 
@@ -26,7 +29,7 @@ def run(spark, cfg: SearchKbConfig) -> dict:
 
     meta = read_meta(cfg.kb)
     check_kb(meta, cfg.kb)
-    q = spark.read.parquet(cfg.input)
+    q = spark.read.parquet(for_spark(cfg.input))
     emb.check_columns(q.columns, cfg.input, role="query embeddings")
     version_col = (
         F.col("model_version").cast("string") if "model_version" in q.columns else F.lit(None).cast("string")
@@ -51,17 +54,18 @@ def run(spark, cfg: SearchKbConfig) -> dict:
         # are always dealt round-robin; the shuffle moves the queries only, a small cost next to the search
         n_parts = cfg.query_partitions or max(queries.rdd.getNumPartitions(), spark.sparkContext.defaultParallelism)
         queries = queries.repartition(n_parts)
-        preds = queries.mapInPandas(
-            searcher(str(cfg.kb), meta, spec, cfg.k, cfg.faiss_threads_per_task, cfg.query_block_rows),
-            spark_schema(PREDICTIONS),
-        )
-        preds.write.mode("overwrite").parquet(stage.uri)
+        stats = queries.mapInPandas(
+            searcher(str(cfg.kb), meta, spec, cfg.k, cfg.faiss_threads_per_task, cfg.query_block_rows, stage.uri),
+            TASK_STATS,
+        ).collect()
         rejects = spark_rejects(q.filter(F.col("_reason").isNotNull()), stage="search-kb", reason="_reason",
                                 source_file=F.lit(cfg.input), spec_id="spec_id")
-        n_rejected = write_rejects(stage.uri, rejects.toArrow())
+        n_rejected = write_rejects(stage.uri, rejects.toArrow(), name="part-00000.parquet")
         write_table_json(stage.uri, {"job": "search-kb", "kb": str(cfg.kb), "kb_version": meta.kb_version,
                                      "k": cfg.k, "index": meta.factory, "task": meta.task, "config": to_dict(cfg)})
         written = count_rows(stage.uri)
+        if written != sum(r["rows"] for r in stats):
+            raise RuntimeError("rows reported by the search tasks differ from the rows in the predictions files")
     return {
         "read": int(read),
         "written": int(written),

@@ -5,12 +5,12 @@ The rows 0..n_spectra-1 are cut into partitions of ``rows_per_partition``;
 ``mapInPandas`` and the task generates its rows in
 chunks of ``batch_rows`` (``model.generate``), writes its own output files into
 the staging folder and returns one line of counts. Only those counts reach the
-driver. Output (committed atomically with io.tables staging):
+driver. Output (committed atomically by runtime.output.staged):
 
 * format=fits:    OUTPUT/spectra/<plate>/spec-*.fits (SDSS/BOSS/LAMOST layouts),
                   OUTPUT/truth/part-<first row>.parquet (TRUTH schema)
 * format=parquet: OUTPUT/spectra/healpix_part=<p>/part-<first row>.parquet (SPECTRA
-                  schema, via the lead's ingest.transform.process_spectra_arrow: the
+                  schema, via spectra.processing.process_spectra_arrow: the
                   same resampling/normalisation as ingest-spectra), OUTPUT/truth/...,
                   OUTPUT/_rejects/ for spectra the processing refused.
 
@@ -85,11 +85,6 @@ def run(spark, cfg: SynthSurveyConfig) -> dict:
     return {**summary, "output": stage.output}
 
 
-def run_sequential(cfg: SynthSurveyConfig) -> dict:
-    """The same job without Spark: one process, partition after partition."""
-    return run(None, cfg)
-
-
 def read_truth(output: str | Path) -> pd.DataFrame:
     """The truth table of a synth-survey output, sorted by row number."""
     import pyarrow.dataset as pads
@@ -98,4 +93,4 @@ def read_truth(output: str | Path) -> pd.DataFrame:
     return table.to_pandas().sort_values("row_number", kind="stable").reset_index(drop=True)
 
 
-__all__ = ["CONFIG", "SynthSurveyConfig", "run", "run_sequential", "read_truth"]
+__all__ = ["CONFIG", "SynthSurveyConfig", "run", "read_truth"]

@@ -1,0 +1,53 @@
+"""runtime.tasks: Spark's slicing, one stats row per slice, the sequential twin equal to Spark."""
+import functools
+
+import pytest
+
+from skysift.runtime.tasks import run_tasks, task_count, task_slices
+
+
+@pytest.mark.parametrize("n_items,n_tasks", [(10, 3), (7, 7), (5, 9), (1, 4), (1000, 16)])
+def test_slices_cover_the_items_in_order(n_items, n_tasks):
+    ours = task_slices(n_items, n_tasks)
+    assert len(ours) == min(n_tasks, n_items)
+    assert ours[0][0] == 0 and ours[-1][1] == n_items
+    assert all(a < b for a, b in ours) and all(b == a2 for (_, b), (a2, _) in zip(ours, ours[1:]))
+    sizes = [b - a for a, b in ours]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def _partition_of(first, items):
+    from pyspark import TaskContext
+
+    return {"first": first, "partition": TaskContext.get().partitionId(), "n": len(items)}
+
+
+def test_each_slice_is_its_own_spark_task(spark):
+    rows = run_tasks(_partition_of, list(range(1000)), 16, spark=spark)
+    assert [r["partition"] for r in rows] == list(range(16))
+    assert [r["first"] for r in rows] == [a for a, _ in task_slices(1000, 16)]
+
+
+def _task(tag, first, items):
+    return {"tag": tag, "first": first, "items": list(items), "n": len(items)}
+
+
+def test_spark_and_sequential_give_the_same_rows(spark):
+    items = [f"f{i:03d}.fits" for i in range(23)]
+    task = functools.partial(_task, "x")
+    seq = run_tasks(task, items, 5, spark=None)
+    par = run_tasks(task, items, 5, spark=spark)
+    assert seq == par
+    assert [r["first"] for r in seq] == [a for a, _ in task_slices(23, 5)]
+    assert sum((r["items"] for r in seq), []) == items  # every item once, in order
+
+
+def test_no_items_no_tasks(spark):
+    assert run_tasks(functools.partial(_task, "x"), [], 4, spark=spark) == []
+    assert run_tasks(functools.partial(_task, "x"), [], 4, spark=None) == []
+
+
+def test_task_count():
+    assert task_count(10_000, 256, 2) == 40  # ceil(10000 / 256)
+    assert task_count(10, 256, 2) == 4  # at least two per core
+    assert task_count(1, 256, 8) == 1
