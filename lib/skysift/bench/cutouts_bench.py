@@ -55,6 +55,24 @@ def real_cutout_inputs(workdir: Path) -> CutoutInputs:
     return CutoutInputs(frames=folder, catalog=src / "sdss-imaging" / "photoObj-003900-6-0269.fits", bands=("u",))
 
 
+def synthetic_cutout_inputs(workdir: Path, n_fields: int = 40, seed: int = 7, compress: bool = True) -> CutoutInputs:
+    """``n_fields`` synthetic SDSS-format fields and their photoObj-like catalog (``synth.imaging``), ugriz."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from skysift.synth.imaging.config import ImagingSurveyConfig
+    from skysift.synth.imaging.survey import make_field
+
+    folder = Path(workdir) / f"synth-frames-{n_fields}-{seed}"
+    catalog = Path(workdir) / f"synth-photoobj-{n_fields}-{seed}.parquet"
+    if not catalog.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        cfg = ImagingSurveyConfig(n_fields=n_fields)
+        tables = [make_field(seed, cfg, index, folder, compress=compress).photoobj for index in range(n_fields)]
+        pq.write_table(pa.concat_tables(tables), catalog)
+    return CutoutInputs(frames=folder, catalog=catalog, bands=("u", "g", "r", "i", "z"))
+
+
 def baseline_cutouts(files: list[str], ra: np.ndarray, dec: np.ndarray, ids: list[str], bands: tuple[str, ...],
                      reference: str, out: Path, size_px: int = 64, levels_px=(32, 16, 8)) -> dict:
     """The astropy loop; returns {cutouts, cut_only_s}."""

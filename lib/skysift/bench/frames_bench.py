@@ -44,6 +44,22 @@ def real_frames_inputs(workdir: Path) -> Path:
     return folder
 
 
+def synthetic_frames_inputs(workdir: Path, n_fields: int = 40, seed: int = 7, compress: bool = True) -> Path:
+    """A folder of ``n_fields`` synthetic SDSS-format fields (u g r i z each; ``synth.imaging``), written once."""
+    from skysift.synth.imaging.config import ImagingSurveyConfig
+    from skysift.synth.imaging.survey import make_field
+
+    folder = Path(workdir) / f"synth-frames-{n_fields}-{seed}"
+    done = folder / "_done"
+    if not done.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        cfg = ImagingSurveyConfig(n_fields=n_fields)
+        for index in range(n_fields):
+            make_field(seed, cfg, index, folder, compress=compress)
+        done.write_text("ok")
+    return folder
+
+
 def baseline_ingest(files: list[str], out: Path, bands=("g", "r", "i"), reference: str = "r", size_px: int = 640) -> dict:
     """The astropy + reproject loop: every field's bands onto the reference, sky stats, tiles, one Parquet per field."""
     import pyarrow as pa
