@@ -18,7 +18,7 @@ from skysift.paths import conf_dir
 from skysift.runtime.output import read_table
 from skysift.runtime.rejects import read_rejects
 from skysift.stages.ingest_frames import job as ingest_job
-from skysift.testing.frames import FieldSpec, write_field
+from skysift.synth.toy_frames import FieldSpec, write_field
 
 FIELD = "2583-2-136"
 

@@ -21,7 +21,7 @@ from skysift.runtime.rejects import read_rejects
 from skysift.stages.ingest_frames import job as ingest_job
 from skysift.stages.make_cutouts import job as cut_job
 from skysift.stages.make_cutouts.tasks import MASKED
-from skysift.testing.frames import FieldSpec, field_wcs, star_positions, write_field
+from skysift.synth.toy_frames import FieldSpec, field_wcs, star_positions, write_field
 
 
 def _ingest(inputs, output, *sets):
