@@ -66,7 +66,7 @@ class SynthSurveyConfig:
     output: str = ""
     """Output folder (replaced as a whole on success)."""
     n_spectra: int = 1000
-    """Number of spectra (rows 0 .. n_spectra-1)."""
+    """Number of spectra (rows 0 .. n_spectra-1); 0 allowed with imaging.enabled (the imaged objects' spectra only)."""
     seed: int = 42
     """Survey seed: spectrum r is drawn from numpy default_rng([seed, r])."""
     format: Literal["fits", "parquet"] = "fits"
@@ -86,7 +86,8 @@ class SynthSurveyConfig:
 
     def __post_init__(self):
         require(bool(self.output), "output is required (--output FOLDER)")
-        require(self.n_spectra >= 1, f"n_spectra must be >= 1, got {self.n_spectra}")
+        require(self.n_spectra >= (0 if self.imaging.enabled else 1),
+                f"n_spectra must be >= 1 (>= 0 with imaging.enabled), got {self.n_spectra}")
         require(0 <= self.seed < 2**63, f"seed must be in [0, 2^63), got {self.seed}")
         require(self.rows_per_partition >= 1, f"rows_per_partition must be >= 1, got {self.rows_per_partition}")
         require(self.batch_rows >= 1, f"batch_rows must be >= 1, got {self.batch_rows}")

@@ -40,6 +40,7 @@ CONFIG = SynthSurveyConfig
 
 
 def _finish(staging: str, cfg: SynthSurveyConfig, stats: pd.DataFrame, started: float, n_linked: int = 0) -> dict:
+    stats = stats.reindex(columns=sorted(set(stats.columns) | {"written", "rejected", "files", "rows", "seconds", "partitions"}), fill_value=0)
     written, rejected, files = (int(stats[c].sum()) for c in ("written", "rejected", "files"))
     rows = int(stats["rows"].sum())
     if rows != cfg.n_spectra + n_linked:
