@@ -112,7 +112,7 @@ def cutout_grid_png(path: str | Path, cutouts_output: str | Path, labels: Mappin
     rows, pixels, bands = read_cutouts(cutouts_output)
     cls = (pd.Series("all", index=rows.index) if labels is None
            else rows.object_id.map(lambda o: labels.get(str(o))))
-    keep = cls.notna().to_numpy() & ((rows.flags.to_numpy() & 3) == 0)
+    keep = cls.notna().to_numpy() & ((rows["flags"].to_numpy() & 3) == 0)
     counts = cls[keep].value_counts().to_dict()
     names = [c for c in (order or sorted(counts)) if counts.get(c)]
     plt = _plt()
