@@ -100,16 +100,25 @@ def _display(pixels: np.ndarray, bands: Sequence[str]) -> tuple[np.ndarray, str 
     if all(b in bands for b in "gri"):
         return lupton_rgb_stack(pixels, bands), None
     img = np.nan_to_num(pixels[0].astype(np.float64))
-    scale = max(float(np.percentile(np.abs(img), 50)), 1e-6)
-    return np.arcsinh(img / scale), "gray"
+    sky = float(np.median(img))
+    noise = max(1.4826 * float(np.median(np.abs(img - sky))), 1e-6)
+    # asinh in units of 3 sky sigmas, clipped at 1 sigma below the sky: noise dark grey, sources bright
+    return np.arcsinh(np.clip(img - sky, -noise, None) / (3 * noise)), "gray"
 
 
 def cutout_grid_png(path: str | Path, cutouts_output: str | Path, labels: Mapping[str, str] | None = None,
-                    per_class: int = 6, title: str = "", order: Sequence[str] | None = None) -> tuple[Path, dict[str, int]]:
+                    per_class: int = 6, title: str = "", order: Sequence[str] | None = None,
+                    brightest: bool = True) -> tuple[Path, dict[str, int]]:
     """A grid of cutouts, one row per class (``labels``: cutout object_id -> class; missing ids are skipped;
     None = one row 'all'); returns the PNG and the number of cutouts of each class. Flagged cutouts
-    (edge, outside) are left out so that every stamp shown is whole."""
+    (edge, outside) are left out so that every stamp shown is whole; ``brightest``: the class's cutouts with
+    the most flux in their central 8 x 8 pixels first (else catalog order), so that the shapes show."""
     rows, pixels, bands = read_cutouts(cutouts_output)
+    if brightest and len(rows):
+        c = pixels.shape[-1] // 2
+        flux = np.nansum(pixels[:, :, c - 4: c + 4, c - 4: c + 4], axis=(1, 2, 3))
+        order_idx = np.argsort(-flux, kind="stable")
+        rows, pixels = rows.iloc[order_idx].reset_index(drop=True), pixels[order_idx]
     cls = (pd.Series("all", index=rows.index) if labels is None
            else rows.object_id.map(lambda o: labels.get(str(o))))
     keep = cls.notna().to_numpy() & ((rows["flags"].to_numpy() & 3) == 0)
@@ -117,7 +126,7 @@ def cutout_grid_png(path: str | Path, cutouts_output: str | Path, labels: Mappin
     names = [c for c in (order or sorted(counts)) if counts.get(c)]
     plt = _plt()
     n_rows = max(1, len(names))
-    fig, axes = plt.subplots(n_rows, per_class, figsize=(1.3 * per_class + 1.6, 1.3 * n_rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(n_rows, per_class, figsize=(1.3 * per_class + 2.4, 1.3 * n_rows + 0.6), squeeze=False)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
@@ -132,7 +141,7 @@ def cutout_grid_png(path: str | Path, cutouts_output: str | Path, labels: Mappin
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([])
     fig.suptitle(title or f"{len(rows)} cutouts ({''.join(bands)}, {pixels.shape[-1] if len(pixels) else 0} px)", fontsize=10)
-    fig.subplots_adjust(left=0.16, right=0.99, top=0.92, bottom=0.01, wspace=0.05, hspace=0.1)
+    fig.subplots_adjust(left=0.22, right=0.99, top=0.92, bottom=0.01, wspace=0.05, hspace=0.1)
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return Path(path), {k: int(v) for k, v in counts.items()}

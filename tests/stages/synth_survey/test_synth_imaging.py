@@ -101,3 +101,17 @@ def test_default_survey_has_no_imaging_and_config_errors(tmp_path):
         load_config(SynthSurveyConfig, None, ["imaging.enabled=true", f"n_spectra={LINKED_ROW_BASE}"], {"output": "x"})
     with pytest.raises(ConfigError, match="imaging.n_fields"):
         load_config(SynthSurveyConfig, None, ["imaging.n_fields=0"], {"output": "x"})
+
+
+def test_report_labels_link_photoobj_to_truth(survey):
+    """report.imaging.synthetic_labels: objid -> STAR / QSO / morphology, as the truth table says."""
+    from skysift.report.imaging import synthetic_labels
+
+    out, _ = survey
+    labels = synthetic_labels(out / "imaging")
+    photo = _table(out / "imaging" / "photoobj").to_pandas()
+    truth = _table(out / "imaging" / "truth").to_pandas().set_index("object_id")
+    assert set(labels) == set(photo.objid.astype(str))
+    for objid, oid in zip(photo.objid.astype(str), photo.object_id):
+        t = truth.loc[oid]
+        assert labels[objid] == (t.morphology if t["class"] == "GALAXY" else t["class"])
