@@ -14,6 +14,12 @@ driver. Output (committed atomically by runtime.output.staged):
                   same resampling/normalisation as ingest-spectra), OUTPUT/truth/...,
                   OUTPUT/_rejects/ for spectra the processing refused.
 
+* imaging.enabled (issue 14, ``imaging_job``): OUTPUT/imaging/frames/frame-BAND-RUN-CAMCOL-FIELD.fits[.bz2],
+                  OUTPUT/imaging/{photoobj,specphoto,field_truth}/part-<field>.parquet, imaging/truth and
+                  imaging/mpajhu (survey-wide), optional imaging/stamps + stamps_truth, and the spectra of
+                  the spectroscopic objects in spectra/ + truth/ (part-linked-*; spec_id synth-<object_id>).
+                  ``read`` then counts the default rows plus the linked spectra; ``imaging`` has the rest.
+
 Every task writes files named by its first row with pyarrow/fitsio, so the same
 seed and config give the same bytes. Executors write straight into OUTPUT's
 staging folder: OUTPUT must be on a file system all executors see (local disk in
