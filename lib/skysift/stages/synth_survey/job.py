@@ -14,6 +14,12 @@ driver. Output (committed atomically by runtime.output.staged):
                   same resampling/normalisation as ingest-spectra), OUTPUT/truth/...,
                   OUTPUT/_rejects/ for spectra the processing refused.
 
+* imaging.enabled (issue 14, ``imaging_job``): OUTPUT/imaging/frames/frame-BAND-RUN-CAMCOL-FIELD.fits[.bz2],
+                  OUTPUT/imaging/{photoobj,specphoto,field_truth}/part-<field>.parquet, imaging/truth and
+                  imaging/mpajhu (survey-wide), optional imaging/stamps + stamps_truth, and the spectra of
+                  the spectroscopic objects in spectra/ + truth/ (part-linked-*; spec_id synth-<object_id>).
+                  ``read`` then counts the default rows plus the linked spectra; ``imaging`` has the rest.
+
 Every task writes files named by its first row with pyarrow/fitsio, so the same
 seed and config give the same bytes. Executors write straight into OUTPUT's
 staging folder: OUTPUT must be on a file system all executors see (local disk in
@@ -33,16 +39,18 @@ from skysift.runtime.filesystem import makedirs
 from skysift.runtime.output import staged
 from skysift.runtime.tasks import run_tasks
 from skysift.stages.synth_survey.config import SynthSurveyConfig
+from skysift.stages.synth_survey.imaging_job import run_imaging
 from skysift.stages.synth_survey.tasks import n_partitions, source_label, synth_task
 
 CONFIG = SynthSurveyConfig
 
 
-def _finish(staging: str, cfg: SynthSurveyConfig, stats: pd.DataFrame, started: float) -> dict:
+def _finish(staging: str, cfg: SynthSurveyConfig, stats: pd.DataFrame, started: float, n_linked: int = 0) -> dict:
+    stats = stats.reindex(columns=sorted(set(stats.columns) | {"written", "rejected", "files", "rows", "seconds", "partitions"}), fill_value=0)
     written, rejected, files = (int(stats[c].sum()) for c in ("written", "rejected", "files"))
     rows = int(stats["rows"].sum())
-    if rows != cfg.n_spectra:
-        raise RuntimeError(f"synth-survey generated {rows} rows, expected {cfg.n_spectra}")
+    if rows != cfg.n_spectra + n_linked:
+        raise RuntimeError(f"synth-survey generated {rows} rows, expected {cfg.n_spectra + n_linked}")
     props = {"table": "truth", "producer": "skysift synth-survey", "seed": cfg.seed, "config": to_dict(cfg)}
     write_table_json(f"{staging}/truth", props)
     if cfg.format == "parquet":
@@ -62,13 +70,13 @@ def _finish(staging: str, cfg: SynthSurveyConfig, stats: pd.DataFrame, started: 
     seconds = time.perf_counter() - started
     task_seconds = float(stats["seconds"].sum())
     return {
-        "read": cfg.n_spectra,
+        "read": cfg.n_spectra + n_linked,
         "written": written,
         "rejected": rejected,
         "files_written": files,
         "format": cfg.format,
         "partitions": int(stats["partitions"].sum()),
-        "spectra_per_second": round(cfg.n_spectra / seconds, 1) if seconds > 0 else None,
+        "spectra_per_second": round(rows / seconds, 1) if seconds > 0 else None,
         "spectra_per_task_second": round(rows / task_seconds, 1) if task_seconds > 0 else None,
     }
 
@@ -81,8 +89,9 @@ def run(spark, cfg: SynthSurveyConfig) -> dict:
         n_parts = n_partitions(cfg)
         # one partition per task: only the partition numbers leave the driver
         stats = run_tasks(functools.partial(synth_task, cfg, stage.uri), list(range(n_parts)), n_parts, spark)
-        summary = _finish(stage.uri, cfg, pd.DataFrame(stats), started)
-    return {**summary, "output": stage.output}
+        imaging, linked = ({}, []) if not cfg.imaging.enabled else run_imaging(spark, cfg, stage.uri)
+        summary = _finish(stage.uri, cfg, pd.DataFrame(stats + linked), started, imaging.get("linked_spectra", 0))
+    return {**summary, **({"imaging": imaging} if imaging else {}), "output": stage.output}
 
 
 def read_truth(output: str | Path) -> pd.DataFrame:

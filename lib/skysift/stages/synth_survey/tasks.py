@@ -28,10 +28,10 @@ def source_label(seed: int) -> str:
 class PartitionWriter:
     """Generates and writes the rows of one task; ``write_chunk`` per batch, ``close`` at the end."""
 
-    def __init__(self, cfg: SynthSurveyConfig, root: str | Path, first_row: int):
+    def __init__(self, cfg: SynthSurveyConfig, root: str | Path, first_row: int, part: str | None = None):
         self.cfg = cfg
         self.root = Path(root)
-        self.part = f"part-{first_row:010d}.parquet"
+        self.part = part or f"part-{first_row:010d}.parquet"
         self.first_row = first_row
         self.truth: list[pa.Table] = []
         self.rejects: list[dict] = []
@@ -39,11 +39,15 @@ class PartitionWriter:
         self.rows = self.written = self.files = 0
         self.started = time.perf_counter()
 
-    def write_chunk(self, rows: np.ndarray) -> None:
+    def write_chunk(self, rows: np.ndarray, overrides: dict | None = None, spec_ids: np.ndarray | None = None) -> None:
+        """Generate and write ``rows``; ``overrides`` / ``spec_ids``: the imaging link (imaged objects' spectra)."""
         from skysift.synth.fits_writers import write_batch
 
         cfg = self.cfg
-        batch = generate(rows, cfg.seed, cfg.model)
+        batch = generate(rows, cfg.seed, cfg.model, overrides)
+        if spec_ids is not None:
+            # the imaged object's spec_id (synth-<object_id>), the value its SpecPhoto / MPA-JHU rows carry
+            batch.truth["spec_id"] = np.asarray(spec_ids, dtype=object)
         truth = batch.truth
         if cfg.format == "fits":
             self.files += len(write_batch(batch, self.root, cfg.seed, cfg.fits_backend))
