@@ -5,8 +5,9 @@ converts them for ``mapInPandas``. Each column's unit and origin is in ``COLUMN_
 ``describe(table)`` can print them.
 """
 from skysift.schema.common import COLUMN_DOCS, REJECTS, describe, spark_schema
+from skysift.schema.emission import LINES, PQ_CANDIDATES, REDSHIFTS
 from skysift.schema.kb import EMBEDDINGS, KB_ENTRIES, LABELS, PREDICTIONS
-from skysift.schema.spectra import LINE_FLUX_COLUMNS, SPECTRA, TRUTH
+from skysift.schema.spectra import LINE_FLUX_COLUMNS, POOL_TRUTH, SPECTRA, TRUTH
 
 __all__ = ["COLUMN_DOCS", "REJECTS", "describe", "spark_schema", "EMBEDDINGS", "KB_ENTRIES", "LABELS",
-           "PREDICTIONS", "LINE_FLUX_COLUMNS", "SPECTRA", "TRUTH"]
+           "PREDICTIONS", "LINES", "PQ_CANDIDATES", "REDSHIFTS", "LINE_FLUX_COLUMNS", "POOL_TRUTH", "SPECTRA", "TRUTH"]
