@@ -474,6 +474,13 @@ def sample_plan(left: pd.DataFrame, right: pd.DataFrame, spec: MatchSpec, target
     )
 
 
+def _one_batch(frame: pd.DataFrame) -> pa.RecordBatch:
+    """A DataFrame as one record batch (pandas' Arrow-backed strings arrive chunked: combined first)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
+    batches = table.to_batches()
+    return batches[0] if len(batches) == 1 else pa.RecordBatch.from_pylist([], schema=table.schema)
+
+
 def crossmatch_frames(
     left: pd.DataFrame, right: pd.DataFrame, spec: MatchSpec, target_rows: int = 200_000, plan: BucketPlan | None = None
 ) -> pd.DataFrame:
@@ -486,8 +493,8 @@ def crossmatch_frames(
     if RIGHT_ID not in right:
         right = right.assign(**{RIGHT_ID: np.arange(len(right), dtype=np.int64)})
     plan = plan or sample_plan(left, right, spec, target_rows)
-    lt = pa.RecordBatch.from_pandas(left, preserve_index=False)
-    rt = pa.RecordBatch.from_pandas(right, preserve_index=False)
+    lt = _one_batch(left)
+    rt = _one_batch(right)
     layout = union_layout(spec, list(zip(lt.schema.names, lt.schema.types)),
                           list(zip(rt.schema.names, rt.schema.types)), pa.int64())
     schema = union_arrow_schema(layout)
