@@ -191,3 +191,17 @@ def bench_search(spark, cfg, workdir: Path, line) -> dict:
     from skysift.bench.search_bench import bench_search as run_search_case
 
     return run_search_case(spark, cfg, workdir, line)
+
+
+def bench_lines(spark, cfg, workdir: Path, line) -> dict:
+    """Batched line finding + CL redshift vs a per-spectrum loop and a specutils pipeline (issue 13)."""
+    from skysift.bench.emission_bench import run_lines_benchmark
+
+    return run_lines_benchmark(cfg, line)
+
+
+def bench_pq(spark, cfg, workdir: Path, line) -> dict:
+    """Our PQ (any K) vs faiss exact search on templates: recall@1, z agreement, optional IVF (issue 13)."""
+    from skysift.bench.emission_bench import run_pq_benchmark
+
+    return run_pq_benchmark(cfg, line)
