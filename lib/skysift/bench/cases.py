@@ -210,3 +210,17 @@ def bench_cutouts(spark, cfg, workdir: Path, line, make_inputs=None) -> dict:
     r = run_cutouts_benchmark(spark, make_inputs or real_cutout_inputs, workdir)
     return {**line("cutouts", r["ours_s"], r["baseline_s"], cutouts=r["cutouts"],
                    ours_cutouts_per_s=r["ours_cutouts_per_s"], baseline_cutouts_per_s=r["baseline_cutouts_per_s"]), **r}
+
+
+def bench_lines(spark, cfg, workdir: Path, line) -> dict:
+    """Batched line finding + CL redshift vs a per-spectrum loop and a specutils pipeline (issue 13)."""
+    from skysift.bench.emission_bench import run_lines_benchmark
+
+    return run_lines_benchmark(cfg, line)
+
+
+def bench_pq(spark, cfg, workdir: Path, line) -> dict:
+    """Our PQ (any K) vs faiss exact search on templates: recall@1, z agreement, optional IVF (issue 13)."""
+    from skysift.bench.emission_bench import run_pq_benchmark
+
+    return run_pq_benchmark(cfg, line)

@@ -20,7 +20,8 @@ from typing import Literal
 from skysift.config import require
 from skysift.paths import REPO_ROOT
 
-Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search", "frames", "cutouts"]
+Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search", "frames", "cutouts",
+               "lines", "pq"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,12 @@ class BenchmarkConfig:
     """Where inputs and outputs go (default: a temporary folder under runs/bench, removed afterwards)."""
     keep: bool = False
     """Keep the workdir after the run."""
+    pq_configurations: str = "2/25/100,2/50/200,2/100/400"
+    """pq case: comma-separated STEP/SEGMENTS/K runs of Lu et al. 2022 Table 1 to time."""
+    ivf_lists: int = 0
+    """pq case: cells of an IVF coarse quantiser in front of our PQ (0 = plain PQ only, as the paper)."""
+    ivf_probe: int = 4
+    """pq case: cells each query scores with the IVF front end."""
     seed: int = 7
     """Seed of the synthetic inputs."""
     record: str = "runs/benchmarks.jsonl"

@@ -8,9 +8,11 @@ from skysift.schema.common import COLUMN_DOCS, REJECTS, describe, spark_schema
 from skysift.schema.images import CUTOUTS, FIELDS, TILES
 from skysift.schema.imaging_survey import IMAGING_TRUTH, MPAJHU, PHOTOOBJ, SPECPHOTO, STAMP_TRUTH, STAMPS
 from skysift.schema.multimodal import MULTIMODAL
+from skysift.schema.emission import LINES, PQ_CANDIDATES, REDSHIFTS
 from skysift.schema.kb import EMBEDDINGS, KB_ENTRIES, LABELS, PREDICTIONS
-from skysift.schema.spectra import LINE_FLUX_COLUMNS, SPECTRA, TRUTH
+from skysift.schema.spectra import LINE_FLUX_COLUMNS, POOL_TRUTH, SPECTRA, TRUTH
 
 __all__ = ["COLUMN_DOCS", "REJECTS", "describe", "spark_schema", "EMBEDDINGS", "KB_ENTRIES", "LABELS",
            "PREDICTIONS", "LINE_FLUX_COLUMNS", "SPECTRA", "TRUTH", "IMAGING_TRUTH", "MPAJHU", "PHOTOOBJ", "SPECPHOTO",
-           "STAMP_TRUTH", "STAMPS", "FIELDS", "TILES", "CUTOUTS", "MULTIMODAL"]
+           "STAMP_TRUTH", "STAMPS", "FIELDS", "TILES", "CUTOUTS", "MULTIMODAL", "LINES", "PQ_CANDIDATES", "REDSHIFTS",
+           "POOL_TRUTH"]

@@ -19,7 +19,8 @@ class GridConfig:
     stop_angstrom: float = 9000.0
     """Last grid point, inclusive (Tang et al. 2025: 9000 A)."""
     n_points: int = 3688
-    """Number of grid points (Tang et al. 2025: 3688; Lu et al. 2022: 2501 for 3900-8900 A at 2 A)."""
+    """Number of grid points (Tang et al. 2025: 3688; Lu et al. 2022: 2500 for 3900 <= lambda < 8900 A at 2 A,
+    i.e. start 3900, stop 8898, the half-open grid ``np.arange(3900, 8900, 2)``; 5000 at 1 A, stop 8899)."""
     spacing: Literal["linear", "log"] = "linear"
     """'linear' = uniform in Angstrom (both papers); 'log' = uniform in log10(Angstrom)."""
     frame: Literal["observed", "rest"] = "observed"

@@ -126,7 +126,7 @@ def test_lu2022_profile(spark, shared_data, tmp_path):
                       [f"input={shared_data / 'lamost-spectra'}", f"output={out}"])
     summary = ingest_job.run(spark, cfg)
     table = _table(out)
-    assert summary["written"] == 11 and len(table.flux[0]) == 2501
+    assert summary["written"] == 11 and len(table.flux[0]) == 2500
     for flux, factor in zip(table.flux, table.norm_factor):
         raw = np.asarray(flux, dtype=np.float64) * factor
         assert factor == pytest.approx((raw**2).sum(), rel=1e-5)
