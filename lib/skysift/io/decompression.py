@@ -96,7 +96,7 @@ def _decompressor(kind: str):
 def _too_large(kind: str, max_bytes: int) -> TooLarge:
     return TooLarge(
         f"{kind} stream decompresses to more than the cap of {human_bytes(max_bytes)} (max_bytes={max_bytes}; "
-        "a decompression bomb or an unexpectedly large file: raise the reader's max_bytes if it is genuine)"
+        "a decompression bomb, or a genuine file larger than the cap: then raise the reader's max_bytes)"
     )
 
 

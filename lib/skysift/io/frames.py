@@ -254,6 +254,10 @@ def _primary_header(data: bytes):
         raise FrameProblem("read", f"not a FITS file (starts with {data[:16]!r}, expected 'SIMPLE  =')")
     hdu0 = _structure(data, 0)
     pos = hdu0.data_offset
+    if hdu0.kind == "image" and pos + hdu0.data_bytes > len(data):  # before astropy parses a long damaged header
+        raise FrameProblem(
+            "read", f"truncated: primary image needs bytes up to {pos + hdu0.data_bytes} but the file ends at byte {len(data)}"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

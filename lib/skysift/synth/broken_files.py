@@ -155,7 +155,92 @@ def write_broken_corpus(folder: str | os.PathLike) -> dict[str, str]:
 
     put("lamost_three_rows.fits", _to_bytes(_lamost_image(3)), "read")
     put("lamost_no_wavelength.fits", _to_bytes(_lamost_image(5, with_solution=False)), "read")
+
+    # Regression cases of the fuzz suite (issue 18; tests/io/test_fuzz_readers.py): each was a crash, a hang,
+    # unbounded memory or a back-end disagreement before its fix.
+    good = _to_bytes(_sdss_hdus(*_good_arrays(rng)))
+    put("naxis_absurd_primary.fits", edit_card(good, 0, "NAXIS", "2147483647"), "read")  # astropy: 2**31-entry loop, hang
+    put("naxis_absurd_coadd.fits", edit_card(good, 1, "NAXIS", "2147483647"), "read")  # astropy: KeyError 'NAXIS3'
+    lamost = _to_bytes(_lamost_image(5))
+    put("lamost_naxis1_negative.fits", edit_card(lamost, 0, "NAXIS1", "-400"), "read")  # raw: os.pread(negative) OSError
+    # and_mask renamed FLUX: the raw scanner read column flux, astropy column FLUX (two columns, one name ignoring case).
+    put("duplicate_flux_column.fits", edit_card(good, 1, "TTYPE4", "'FLUX'"), "read")
+    put("bzip2_bomb.fits.bz2", bzip2_bomb(40 << 20), "read")  # 40 MiB of zeros in 1.8 kB, over the 32 MiB cap
     return expected
+
+
+def edit_card(data: bytes, hdu: int, key: str, value: str | None) -> bytes:
+    """``data`` with the first ``key`` card of HDU ``hdu`` set to ``value`` (FITS value text; characters above
+    U+007F are written as single latin-1 bytes); ``key='END'`` with ``value=None`` blanks that HDU's END card.
+    Offsets from ``fits_layout`` (astropy)."""
+    span = fits_layout(data)[hdu]
+    buf = bytearray(data)
+    if key == "END":
+        buf[span.end_card : span.end_card + CARD_BYTES] = b" " * CARD_BYTES
+        return bytes(buf)
+    off = next(o for o, k in span.cards if k == key)
+    text = f"{key:<8}= {value:>20}" if not value.startswith("'") else f"{key:<8}= {value}"
+    buf[off : off + CARD_BYTES] = text.encode("latin-1")[:CARD_BYTES].ljust(CARD_BYTES, b" ")
+    return bytes(buf)
+
+
+def bzip2_bomb(n_bytes: int, stream_bytes: int = 1 << 20) -> bytes:
+    """A multi-stream bzip2 file that expands to ``n_bytes`` of zeros: one ``stream_bytes`` stream (~45 bytes)
+    repeated, so building a bomb of any size costs one small compression."""
+    one = bz2.compress(bytes(stream_bytes), 9)
+    return one * (n_bytes // stream_bytes)
+
+
+def _frame_image(n: int = 64, rng: np.random.Generator | None = None) -> fits.HDUList:
+    """A small sky image with a TAN WCS (0.396 arcsec pixels, SDSS-like), written by astropy."""
+    rng = rng or np.random.default_rng(SEED)
+    hdu = fits.PrimaryHDU(rng.normal(0.0, 1.0, (n, n)).astype(np.float32))
+    h = hdu.header
+    h.update(CTYPE1="RA---TAN", CTYPE2="DEC--TAN", CRPIX1=n / 2, CRPIX2=n / 2, CRVAL1=164.43, CRVAL2=39.04,
+             CD1_1=-0.396 / 3600, CD1_2=0.0, CD2_1=0.0, CD2_2=0.396 / 3600, BUNIT="nanomaggy", FILTER="r")
+    return fits.HDUList([hdu])
+
+
+def write_broken_frame_corpus(folder: str | os.PathLike) -> dict[str, str]:
+    """Broken image files for ``skysift.io.frames.read_frame``: {file name: expected reject stage}.
+
+    The fuzz suite's regression cases for the frame reader plus the basic failures; deterministic bytes.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED + 1)
+    expected: dict[str, str] = {}
+
+    def put(name: str, payload: bytes, stage: str) -> None:
+        (folder / name).write_bytes(payload)
+        expected[name] = stage
+
+    good = _to_bytes(_frame_image(rng=rng))
+    put("frame_empty.fits", b"", "read")
+    put("frame_truncated.fits", good[: len(good) // 2], "read")
+    put("frame_naxis1_overflow.fits", edit_card(good, 0, "NAXIS1", str(10**30)), "read")  # OverflowError before
+    put("frame_bscale_text.fits", _with_card(good, "BSCALE", "'abc'"), "read")  # ValueError out of float() before
+    in_ext = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(_frame_image(rng=rng)[0].data, header=_frame_image()[0].header)])
+    ext = _to_bytes(in_ext)
+    put("frame_extension_naxis_absurd.fits", edit_card(ext, 1, "NAXIS", "2147483647"), "read")  # astropy hang
+    # A missing END: the primary header runs on through 1 MB of pixels to the END of HDU1, and astropy parsed
+    # all of it as cards (4.5 s for an SDSS frame); now the walk stops after 360 blocks.
+    big = _frame_image(520, rng)
+    big.append(fits.ImageHDU(np.zeros((4, 4), np.float32)))
+    put("frame_missing_end.fits", edit_card(_to_bytes(big), 0, "END", None), "read")
+    put("frame_bzip2_bomb.fits.bz2", bzip2_bomb(80 << 20), "read")  # over the 64 MiB cap
+    return expected
+
+
+def _with_card(data: bytes, key: str, value: str) -> bytes:
+    """``data`` with one more card in HDU0, where its END card was (END moves one card down)."""
+    span = fits_layout(data)[0]
+    if (span.end_card - span.header_start) % BLOCK_BYTES == BLOCK_BYTES - CARD_BYTES:
+        raise ValueError("END is the last card of its block: no room for another card")
+    buf = bytearray(data)
+    buf[span.end_card + CARD_BYTES : span.end_card + 2 * CARD_BYTES] = b"END".ljust(CARD_BYTES, b" ")
+    buf[span.end_card : span.end_card + CARD_BYTES] = _card(key, value)
+    return bytes(buf)
 
 
 # --------------------------------------------------------------------------- mutations (the fuzzer's moves)
