@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from astropy.io import fits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -270,3 +271,34 @@ def test_fuzz_in_a_memory_capped_worker(shared_data):
     print(f"\nmemory-capped worker: {summary['cases']} cases in {summary['seconds']} s, worst peak-RSS growth {worst_rss} MB, "
           f"limit {summary['memory_limit_bytes'] >> 20} MiB over {summary['worker_vm_bytes'] >> 20} MiB")
     assert worst_rss < 512
+
+
+def test_an_end_card_with_trailing_bytes_is_refused(shared_data, tmp_path):
+    """'END' + 77 NUL bytes: astropy's full header parser takes it as the END card, its fast parser (the one
+    fits.open tries first) reads on into the next HDU. The scanner read on too: for a stamp, the second plane's
+    pixels became the image (found by the fuzz suite). Neither reading can be trusted: every back end refuses."""
+    stamp_path = shared_data / "sdss-imaging" / "stamp-i-164.4311-39.0359.fits"
+    stamp = stamp_path.read_bytes()
+    end = fits_layout(stamp)[0].end_card
+    r = read_frame(stamp_path.name, data=stamp[:end] + b"END" + b"\0" * 77 + stamp[end + 80 :])
+    assert isinstance(r, Reject) and f"END card at byte {end} is followed by other bytes" in r.reason, r
+    # A keyword that merely starts with END is no END card: the header runs into HDU1's and is refused.
+    r = read_frame(stamp_path.name, data=stamp[:end] + b"ENDING  = 1".ljust(80) + stamp[end + 80 :])
+    assert isinstance(r, Reject) and "runs into another HDU (XTENSION card at byte" in r.reason, r
+    spec = (shared_data / "sdss-spectra" / "spec-0266-51602-0107.fits").read_bytes()
+    end = fits_layout(spec)[0].end_card
+    (tmp_path / "s.fits").write_bytes(spec[:end] + b"END" + b"\0" * 77 + spec[end + 80 :])
+    for backend in ("auto", "astropy", "fitsio"):
+        (r,) = read_spectra_file(tmp_path / "s.fits", backend=backend)
+        assert isinstance(r, Reject) and "is followed by other bytes" in r.reason, (backend, r)
+
+
+def test_duplicated_structural_keywords_are_refused(shared_data, tmp_path):
+    """astropy sizes an HDU from the last NAXIS2 card and answers header.get('NAXIS2') with the first."""
+    spec = (shared_data / "sdss-spectra" / "spec-0266-51602-0107.fits").read_bytes()
+    span = fits_layout(spec)[1]
+    blank = next(o for o, k in span.cards if k == "COMMENT")
+    damaged = spec[:blank] + b"NAXIS2  =                    2".ljust(80) + spec[blank + 80 :]
+    (tmp_path / "d.fits").write_bytes(damaged)
+    (r,) = read_spectra_file(tmp_path / "d.fits")
+    assert isinstance(r, Reject) and "has a second NAXIS2 card" in r.reason, r

@@ -301,6 +301,24 @@ _MAX_NAXIS = 999  # FITS 4.0 section 4.4.1.1: NAXIS <= 999; TFIELDS <= 999 (sect
 _MAX_SIZE = 1 << 62  # any NAXISn / PCOUNT / GCOUNT above this is corrupt, whatever the file size
 
 
+_KEYWORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+_MANDATORY = frozenset(("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS", "THEAP", "EXTEND")
+                       + tuple(f"NAXIS{i}" for i in range(1, 10)))
+
+
+def _end_card(card: str) -> str:
+    """'end' for the END card ('END' + 77 spaces), 'ambiguous' for 'END' followed by other bytes that astropy's full
+    parser takes as an END card (its fast parser does not: e.g. 'END' + NUL bytes), 'no' otherwise ('ENDING = 1').
+    Found by the fuzz suite: reading on past 'END' + NULs made a stamp's second plane its image."""
+    rest = card[3:]
+    if rest.strip(" ") == "":
+        return "end"
+    first = rest.lstrip(" ")[0]
+    return "no" if first in _KEYWORD_CHARS else "ambiguous"
+
+
 def _structural_int(header: RawHeader, key: str, index: int, lo: int, hi: int, default: int | None = None) -> int:
     """A mandatory integer keyword, checked against the standard's range; BadStructure otherwise."""
     try:
@@ -384,17 +402,39 @@ class RawView(FitsView):
             text = block.decode("ascii", "replace").replace("\ufffd", "?")
             pos += BLOCK
             for i in range(0, BLOCK, CARD):
-                if text[i : i + 8] == "END     ":
-                    return RawHeader(cards, continued), pos
+                at = pos - BLOCK + i
+                if text.startswith("END", i):
+                    end = _end_card(text[i : i + CARD])
+                    if end == "end":
+                        return RawHeader(cards, continued), pos
+                    if end == "ambiguous":
+                        raise BadStructure(
+                            f"END card at byte {at} is followed by other bytes: astropy's two header parsers disagree on "
+                            "whether the header ends there"
+                        )
                 key = text[i : i + 8].strip().upper()
+                if key in ("XTENSION", "SIMPLE") and at > offset:
+                    # The first card of an HDU inside a header: this header's END card is missing and it has
+                    # run on into the next HDU (astropy would merge the two and read the next HDU's data).
+                    raise BadStructure(
+                        f"header starting at byte {offset} runs into another HDU ({key} card at byte {at}): its END card is missing"
+                    )
                 if key == "CONTINUE" and last_key:
                     continued.add(last_key)
                 if text[i + 8 : i + 10] == "= ":
                     if key not in cards:
                         cards[key] = text[i + 10 : i + CARD]
+                    elif key in _MANDATORY and key != "SIMPLE":
+                        # astropy builds the HDU from the last such card and answers header lookups with the first.
+                        raise BadStructure(f"header starting at byte {offset} has a second {key} card (byte {at})")
                     last_key = key
-                elif key != "CONTINUE":
-                    last_key = ""
+                else:
+                    squeezed = text.find("= ", i, i + 8)
+                    if squeezed > i and text[i:squeezed].strip().upper() in _MANDATORY:
+                        # 'NAXIS2= 5': astropy's fast parser takes it as NAXIS2, its full parser does not.
+                        raise BadStructure(f"card at byte {at} ({_one_line(text[i : i + 20], 20)!r}) is not in the fixed format")
+                    if key != "CONTINUE":
+                        last_key = ""
 
     def _scan_next(self) -> Hdu | None:
         if self._done:
