@@ -45,7 +45,7 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 
 # CI sizes: hypothesis examples per test (the benchmark runs 20,000 and more).
 SPECTRA_EXAMPLES = 1200
-FRAME_EXAMPLES = 400
+FRAME_EXAMPLES = 1000
 SMOKE_SPECTRA, SMOKE_FRAMES = 48, 24
 
 

@@ -92,24 +92,30 @@ class Seed:
         return self._compressed
 
 
-def load_seeds(root: str | os.PathLike, readers: tuple[str, ...] = ("spectra", "frame"), full_frames: bool = True,
-               names: tuple[str, ...] = ()) -> list[Seed]:
-    """The seed files under ``root`` (../shared/data), spectra first, in name order; only ``names`` when given."""
-    import bz2
-
+def seed_files(root: str | os.PathLike, readers: tuple[str, ...] = ("spectra", "frame"), full_frames: bool = True,
+               names: tuple[str, ...] = ()) -> list[tuple[Path, str]]:
+    """(path, reader) of the seed files under ``root`` (../shared/data), spectra first, in name order."""
     root = Path(root)
-    seeds = []
+    out = []
     for folder, pattern in (("sdss-spectra", "*.fits"), ("lamost-spectra", "*.fits"), ("sdss-imaging", "stamp-*.fits"),
                             ("sdss-imaging", "frame-*.fits.bz2")):
         reader = "spectra" if folder.endswith("spectra") else "frame"
         if reader not in readers or (pattern.startswith("frame") and not full_frames):
             continue
-        for path in sorted((root / folder).glob(pattern)):
-            if names and path.name not in names:
-                continue
-            stored = path.read_bytes()
-            data = bz2.decompress(stored) if stored[:3] == b"BZh" else stored
-            seeds.append(Seed(path.name, reader, data, stored, fits_layout(data)))
+        out.extend((p, reader) for p in sorted((root / folder).glob(pattern)) if not names or p.name in names)
+    return out
+
+
+def load_seeds(root: str | os.PathLike, readers: tuple[str, ...] = ("spectra", "frame"), full_frames: bool = True,
+               names: tuple[str, ...] = ()) -> list[Seed]:
+    """The seed files under ``root`` (../shared/data) read and laid out (bzip2 frames decompressed), as ``seed_files``."""
+    import bz2
+
+    seeds = []
+    for path, reader in seed_files(root, readers, full_frames, names):
+        stored = path.read_bytes()
+        data = bz2.decompress(stored) if stored[:3] == b"BZh" else stored
+        seeds.append(Seed(path.name, reader, data, stored, fits_layout(data)))
     return seeds
 
 
@@ -532,13 +538,14 @@ class _Worker:
             self.kill()
 
 
-def schedule(seeds: list[Seed], n_cases: int, seed: int, kinds: tuple[str, ...] = MUTATION_KINDS,
+def schedule(seeds: list[tuple[Path, str]], n_cases: int, seed: int, kinds: tuple[str, ...] = MUTATION_KINDS,
              frame_share: float = 0.3) -> list[dict]:
-    """``n_cases`` case specs: a ``frame_share`` of them on frame seeds, kinds in turn, seeds drawn at random."""
+    """``n_cases`` case specs over ``seed_files``: a ``frame_share`` of them on frame seeds, kinds in turn, seeds drawn
+    at random."""
     rng = np.random.default_rng(seed)
     by_reader = defaultdict(list)
-    for i, s in enumerate(seeds):
-        by_reader[s.reader].append(i)
+    for i, (_path, reader) in enumerate(seeds):
+        by_reader[reader].append(i)
     specs = []
     for k in range(n_cases):
         reader = "frame" if by_reader["frame"] and (not by_reader["spectra"] or rng.random() < frame_share) else "spectra"
@@ -552,7 +559,7 @@ def run_fuzz(shared_data: str | os.PathLike, n_cases: int, seed: int = 18, *, me
              time_limit_s: float = TIME_LIMIT_S, full_frames: bool = True, frame_share: float = 0.3,
              kinds: tuple[str, ...] = MUTATION_KINDS, progress: bool = False) -> dict:
     """Run ``n_cases`` cases in a worker process (RLIMIT_AS, hang watchdog); return the summary and the failing cases."""
-    seeds = load_seeds(shared_data, full_frames=full_frames)
+    seeds = seed_files(shared_data, full_frames=full_frames)
     specs = schedule(seeds, n_cases, seed, kinds, frame_share)
     # The watchdog: a spectra case runs four reads (auto, raw, astropy, fitsio), each bounded by time_limit_s.
     hang_s = time_limit_s * 6
@@ -565,7 +572,7 @@ def run_fuzz(shared_data: str | os.PathLike, n_cases: int, seed: int = 18, *, me
             if res is None:
                 dead = worker.proc.poll()
                 worker.kill()
-                res = {"seed": seeds[spec["seed"]].name, "reader": seeds[spec["seed"]].reader, "kind": spec["kind"],
+                res = {"seed": seeds[spec["seed"]][0].name, "reader": seeds[spec["seed"]][1], "kind": spec["kind"],
                        "case_seed": spec["case_seed"], "outcome": {}, "seconds": {}, "agreement": {}, "peak_rss_growth": None,
                        "violations": [f"worker died (exit {dead})" if dead is not None else f"hang: no result after {hang_s:.0f} s"]}
                 worker = _Worker(str(shared_data), memory_limit_bytes, time_limit_s, full_frames)
