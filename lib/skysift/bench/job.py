@@ -21,7 +21,7 @@ from skysift.config import require
 from skysift.paths import REPO_ROOT
 
 Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search", "frames", "cutouts",
-               "lines", "pq"]
+               "lines", "pq", "fuzz"]
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,15 @@ class BenchmarkConfig:
     """Seed of the synthetic inputs."""
     record: str = "runs/benchmarks.jsonl"
     """Append each result as one JSON line here ('' to skip)."""
+    cases: int = 20000
+    """fuzz case: damaged files read (skysift.bench.fuzz_bench; the CI suite runs about 1,600)."""
 
     def __post_init__(self):
         require(self.n_spectra >= 0, "n_spectra must be >= 0")
         require(self.n_files >= 1, "n_files must be >= 1")
         require(self.batch_spectra >= 1, "batch_spectra must be >= 1")
         require(self.frame in ("observed", "rest"), f"frame must be 'observed' or 'rest', got {self.frame!r}")
+        require(self.cases >= 1, "cases must be >= 1")
 
 
 CONFIG = BenchmarkConfig
@@ -91,6 +94,8 @@ def run(spark, cfg: BenchmarkConfig) -> dict:
     from skysift.bench import cases
 
     workdir = _workdir(cfg)
+    if cfg.case == "fuzz":
+        from skysift.bench import fuzz_bench as cases  # noqa: F811 - its own module, not bench/cases.py
     try:
         result = getattr(cases, f"bench_{cfg.case}")(spark, cfg, workdir, _line)
     finally:

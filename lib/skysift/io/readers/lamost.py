@@ -160,7 +160,8 @@ def read_image(view: FitsView, path: str) -> list[NativeSpectrum]:
 
 
 def read_table(view: FitsView, path: str, table: Hdu) -> list[NativeSpectrum]:
-    names = {c.upper(): c for c in table.columns}
+    names = {c: table.column(c) for c in (*TABLE_COLUMNS, *TABLE_OPTIONAL, *ROW_META)}
+    names = {c: written for c, written in names.items() if written is not None}
     missing = [c for c in TABLE_COLUMNS if c not in names]
     if missing:  # pragma: no cover - table_hdu() only selects tables with FLUX and WAVELENGTH
         raise SpectrumProblem("read", f"{table.name} lacks column(s) {', '.join(missing)} (found: {', '.join(table.columns)})")

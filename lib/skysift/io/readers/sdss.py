@@ -45,7 +45,8 @@ def read(view: FitsView, path: str) -> list[NativeSpectrum]:
     coadd = coadd_hdu(view)
     if coadd is None:  # pragma: no cover - dispatch only calls us when there is one
         raise SpectrumProblem("read", f"no COADD table ({view.summary()})")
-    have = {c.lower(): c for c in coadd.columns}
+    have = {c: coadd.column(c) for c in (*PIXEL_COLUMNS, "and_mask")}
+    have = {c: written for c, written in have.items() if written is not None}
     missing = [c for c in PIXEL_COLUMNS if c not in have]
     if missing:
         raise SpectrumProblem(
