@@ -33,7 +33,8 @@ def prepare(cfg: EmbedConfig, table_grids: list[str] | None = None) -> EmbedBatc
         if other:
             raise ConfigError(
                 f"grid mismatch: model {cfg.model_uri} expects grid {model_grid!r}, "
-                f"table {cfg.input} holds {other}"
+                f"table {cfg.input} holds {other}; re-ingest the spectra on the model's grid: run ingest-spectra "
+                f"with --set processing.grid.from_model={cfg.model_uri}"
             )
     return EmbedBatch(
         model_uri=cfg.model_uri,
