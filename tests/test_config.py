@@ -60,7 +60,7 @@ def test_bad_values_fail_with_key():
 
 def test_field_docs_are_read_from_source():
     docs = field_docs(GridConfig)
-    assert set(docs) == {"start_angstrom", "stop_angstrom", "n_points", "spacing", "frame"}
+    assert set(docs) == {"start_angstrom", "stop_angstrom", "n_points", "spacing", "frame", "from_model"}
     assert "3688" in docs["n_points"]
 
 
