@@ -191,3 +191,9 @@ def bench_search(spark, cfg, workdir: Path, line) -> dict:
     from skysift.bench.search_bench import bench_search as run_search_case
 
     return run_search_case(spark, cfg, workdir, line)
+
+
+def bench_image_search(spark, cfg, workdir: Path, line) -> dict:
+    from skysift.bench.image_search_bench import bench_image_search as run_image_search_case
+
+    return run_image_search_case(spark, cfg, workdir, line)

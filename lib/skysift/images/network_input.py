@@ -12,6 +12,11 @@ JPEGs are, scaled to [0, 1] (the range the author's noise transform assumes: sig
 then resized to the model's side (Galaxy10's 256 px to 224 in the author's code; bilinear with
 anti-aliasing: skysift choice). Vectorised over a batch; the tests hold it to astropy's make_lupton_rgb.
 
+The stretch's parameters are in nanomaggies per DECaLS pixel (0.262 arcsec). Tables with a
+``pixel_scale_arcsec`` column are first brought to that surface-brightness scale (pixels times
+(0.262 / scale)^2), so that the same galaxy looks the same from 256 px at 0.262 arcsec, 64 px binned
+stamps at 1.048 arcsec or SDSS cutouts at 0.396 arcsec (skysift choice; without the column, no scaling).
+
 Rows that cannot be used get a one-line reason: wrong band set, a pixel count that is not
 len(bands) * size_px^2, an image smaller than ``min_size_px``, non-finite pixels in the bands used.
 """
@@ -22,12 +27,26 @@ import pyarrow as pa
 
 GALAXY10_BANDS = "grz"
 """Bands of Galaxy10 DECaLS (Friberg's data), in the order the table must name them."""
+ID_COLUMNS = ("image_id", "stamp_id")
+"""Id columns an images table may have, in order of preference (cutouts: image_id; stamps: stamp_id)."""
 LUPTON_SCALES = {"z": 2.2, "r": 3.4, "g": 6.0}
 """Per-band multipliers before the stretch (as synth.imaging.stamps.to_uint8_rgb)."""
+REFERENCE_PIXEL_ARCSEC = 0.262
+"""The pixel (DECaLS, Galaxy10) the stretch parameters are meant for."""
 LUPTON_STRETCH = 0.4
 """Linear stretch of the asinh mapping (as to_uint8_rgb)."""
 LUPTON_Q = 6.0
 """Asinh softening (as to_uint8_rgb)."""
+
+
+def id_column(names) -> str:
+    """The images table's id column (image_id, else stamp_id); ConfigError naming the columns there."""
+    from skysift.config import ConfigError
+
+    for name in ID_COLUMNS:
+        if name in names:
+            return name
+    raise ConfigError(f"an images table needs an id column {' or '.join(ID_COLUMNS)}; it has {sorted(names)}")
 
 
 def lupton_unit(images: np.ndarray, bands: str = GALAXY10_BANDS, quantise: bool = True) -> np.ndarray:
@@ -97,6 +116,9 @@ def network_input(table: pa.Table, image_size_px: int, wanted: str = GALAXY10_BA
     lengths = pixels.value_lengths().fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     bands = table.column("bands").to_pylist()
     sizes = np.array([-1 if s is None else int(s) for s in table.column("size_px").to_pylist()], np.int64)
+    scales = (np.array([np.nan if s is None else float(s) for s in table.column("pixel_scale_arcsec").to_pylist()])
+              if "pixel_scale_arcsec" in table.column_names else np.full(len(sizes), np.nan))
+    area = np.where(np.isfinite(scales) & (scales > 0), (REFERENCE_PIXEL_ARCSEC / scales) ** 2, 1.0).astype(np.float32)
     reasons = row_reasons(bands, sizes, lengths, wanted, min_size_px)
     flat = pixels.flatten().to_numpy(zero_copy_only=False)
     starts = pixels.offsets.to_numpy()[:-1] - pixels.offsets[0].as_py()
@@ -107,7 +129,7 @@ def network_input(table: pa.Table, image_size_px: int, wanted: str = GALAXY10_BA
         rows = np.array([i for i in ok if bands[i] == band_str and sizes[i] == s], np.int64)
         nb = len(band_str)
         stack = np.stack([flat[starts[i]:starts[i] + nb * s * s] for i in rows]).reshape(len(rows), nb, s, s)
-        stack = stack[:, [band_str.index(c) for c in wanted]].astype(np.float32, copy=False)
+        stack = stack[:, [band_str.index(c) for c in wanted]].astype(np.float32, copy=False) * area[rows, None, None, None]
         bad = ~np.isfinite(stack).reshape(len(rows), -1)
         n_bad = bad.sum(axis=1)
         for i, k in zip(rows[n_bad > 0], n_bad[n_bad > 0]):

@@ -84,19 +84,36 @@ def contrastive_loss(s: torch.Tensor, y: torch.Tensor, margin: float = 1.0) -> t
 @torch.no_grad()
 def similarity_matrix(queries: torch.Tensor, database: torch.Tensor,
                       weights: SimilarityWeights | tuple = SimilarityWeights(),
-                      chunk_elements: int = 1 << 23) -> torch.Tensor:
+                      chunk_elements: int = 1 << 23, return_terms: bool = False):
     """(Q, N) combined similarities of queries (Q, P, F) against database (N, P, F), any dtype (computed in
-    float32), in database chunks of about ``chunk_elements`` values so the (chunk, P, F) differences fit in
-    cache-friendly memory."""
+    float32), in database chunks of about ``chunk_elements`` values; with ``return_terms`` the tuple
+    (similarity, cos, L2, L3), each (Q, N).
+
+    The same terms as ``similarity_terms`` with the work shared: each chunk's patch norms once for all
+    queries, the dot products by einsum (BLAS), one difference pass per query feeding both distances
+    (5 passes over the chunk per query instead of 10: 1.9x on this machine's CPU, tiny model)."""
     q = queries.float()
+    q_norm = q.pow(2).sum(-1).add(NORM_EPS).sqrt()  # (Q, P)
     n, p, f = database.shape
-    out = torch.empty(q.shape[0], n, dtype=torch.float32, device=q.device)
+    out, t_cos, t_l2, t_l3 = (torch.empty(q.shape[0], n, dtype=torch.float32, device=q.device) for _ in range(4))
     step = max(1, chunk_elements // max(1, p * f))
     for start in range(0, n, step):
         block = database[start:start + step].to(q.device).float()
+        b_norm = block.pow(2).sum(-1).add(NORM_EPS).sqrt()  # (n, P)
+        dots = torch.einsum("qpf,npf->qnp", q, block)
+        cos = (dots / (q_norm[:, None, :] * b_norm[None])).mean(-1)  # (Q, n)
         for i in range(q.shape[0]):
-            out[i, start:start + step] = combined_similarity(q[i][None], block, weights)
-    return out
+            diff = (block - q[i]).abs_()
+            sq = diff * diff
+            l2 = sq.sum(-1).add_(NORM_EPS).sqrt_().mean(-1)
+            l3 = sq.mul_(diff).sum(-1).add_(NORM_EPS).pow_(1.0 / 3.0).mean(-1)
+            out[i, start:start + step] = combine(cos[i], l2, l3, weights)
+            if return_terms:
+                t_l2[i, start:start + step] = l2
+                t_l3[i, start:start + step] = l3
+        if return_terms:
+            t_cos[:, start:start + step] = cos
+    return (out, t_cos, t_l2, t_l3) if return_terms else out
 
 
 def combined_similarity_numpy(a: np.ndarray, b: np.ndarray, weights=(1 / 3, 1 / 3, 1 / 3)) -> float:

@@ -214,3 +214,25 @@ class PooledImageModel(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, S, S) -> (B, out_dim)."""
         return pooled_vector(self.encoder(images))
+
+
+@torch.no_grad()
+def embed_images(model: GalaxyVit, images, batch_size: int = 32, device: str = "cpu",
+                 precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """(patch features (n, P, F) float32, pooled vectors (n, F) float32) on the CPU of (n, C, S, S) images
+    in [0, 1] (numpy or torch), ``batch_size`` per forward pass on ``device`` at ``precision``."""
+    import numpy as np
+
+    from skysift.models.precision import forward_autocast
+
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)) if not torch.is_tensor(images) else images
+    feats, vecs = [], []
+    with forward_autocast(device, precision):
+        for start in range(0, len(x), batch_size):
+            f = model(x[start:start + batch_size].to(device)).float()
+            feats.append(f.cpu())
+            vecs.append(pooled_vector(f).cpu())
+    if not feats:
+        cfg = model.cfg
+        return torch.zeros(0, cfg.n_patches, cfg.out_dim), torch.zeros(0, cfg.out_dim)
+    return torch.cat(feats), torch.cat(vecs)

@@ -6,9 +6,10 @@ converts them for ``mapInPandas``. Each column's unit and origin is in ``COLUMN_
 """
 from skysift.schema.common import COLUMN_DOCS, REJECTS, describe, spark_schema
 from skysift.schema.imaging_survey import IMAGING_TRUTH, MPAJHU, PHOTOOBJ, SPECPHOTO, STAMP_TRUTH, STAMPS
+from skysift.schema.images import CUTOUTS, IMAGE_INDEX_ENTRIES, IMAGE_MATCHES, IMAGE_VECTORS  # noqa: E402 - after imaging_survey: its docs first
 from skysift.schema.kb import EMBEDDINGS, KB_ENTRIES, LABELS, PREDICTIONS
 from skysift.schema.spectra import LINE_FLUX_COLUMNS, SPECTRA, TRUTH
 
 __all__ = ["COLUMN_DOCS", "REJECTS", "describe", "spark_schema", "EMBEDDINGS", "KB_ENTRIES", "LABELS",
            "PREDICTIONS", "LINE_FLUX_COLUMNS", "SPECTRA", "TRUTH", "IMAGING_TRUTH", "MPAJHU", "PHOTOOBJ", "SPECPHOTO",
-           "STAMP_TRUTH", "STAMPS"]
+           "STAMP_TRUTH", "STAMPS", "CUTOUTS", "IMAGE_INDEX_ENTRIES", "IMAGE_MATCHES", "IMAGE_VECTORS"]
