@@ -49,9 +49,10 @@ def test_faiss_path_recall_against_the_exhaustive_scan(setup):
     q = setup["root"] / "q20"
     q.mkdir()
     pq.write_table(setup["stamps"].slice(0, 20), q / "part-0.parquet")
-    s = _search(setup, "both", f"query={q}", "mode=both", "contact_sheets=0")
-    print(f"recall@10 faiss (100 candidates of {N}) vs exhaustive: {s['recall_at_10_faiss_vs_exhaustive']}")
-    assert s["recall_at_10_faiss_vs_exhaustive"] >= 0.95
+    for cand in (10, 20, 40):  # 100 candidates would be the whole index of 96
+        s = _search(setup, "both", f"query={q}", "mode=both", "contact_sheets=0", f"candidates={cand}")
+        print(f"recall@10 faiss ({cand} candidates of {N}) vs exhaustive: {s['recall_at_10_faiss_vs_exhaustive']}")
+    assert s["candidates"] == 40 and s["recall_at_10_faiss_vs_exhaustive"] >= 0.9
     assert (s["read"], s["written"], s["rejected"]) == (20, 20, 0)
     m = read_table(setup["root"] / "both").to_pandas()
     assert len(m) == 200 and (m.groupby("query_id")["rank"].apply(list).map(lambda r: r == list(range(1, 11)))).all()
@@ -126,3 +127,21 @@ def test_index_of_another_model_version_is_refused(monkeypatch):
         search.check_model(meta, "/i", cfg)
     meta.model_version = "3"
     assert search.check_model(meta, "/i", cfg)["version"] == 3
+
+
+def test_real_sdss_cutout_found_by_position(setup, shared_data, tmp_path):
+    """The real 51 px SDSS cutout (5 bands, 0.396"/px) indexed with stamps, queried by its sky position."""
+    from skysift.images.cutout_table import read_sdss_cutouts
+
+    sdss, _ = read_sdss_cutouts(str(shared_data / "sdss-imaging"))
+    stamps = stamps_with_positions(setup["stamps"].slice(0, 20), np.full(20, 10.0), np.arange(20.0), "c")
+    (tmp_path / "cut").mkdir()
+    pq.write_table(pa.concat_tables([stamps, sdss]), tmp_path / "cut" / "part-0.parquet")
+    embed.run(None, load_config(embed.CONFIG, None, [f"input={tmp_path / 'cut'}", f"output={tmp_path / 'vec'}",
+                                                     f"model_uri={setup['model']}", "torch_threads=1"]))
+    build.run(None, load_config(build.CONFIG, None, [f"input={tmp_path / 'vec'}", f"output={tmp_path / 'idx'}"]))
+    s = search.run(None, load_config(search.CONFIG, None, [
+        f"index={tmp_path / 'idx'}", "ra=164.4311", "dec=39.0359", f"output={tmp_path / 's'}",
+        f"model_uri={setup['model']}", "k=5"]))
+    assert s["position"]["cutout"] == "sdss-164.4311-39.0359" and s["position"]["separation_arcsec"] < 1.0
+    assert s["top1"] == ["sdss-164.4311-39.0359"] and (tmp_path / "s" / "sheets" / "query-0000.png").exists()

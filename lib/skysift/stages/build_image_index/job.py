@@ -16,7 +16,6 @@ import os
 import time
 
 import numpy as np
-import pyarrow as pa
 
 from skysift.config import ConfigError
 from skysift.stages.build_image_index.config import BuildImageIndexConfig
