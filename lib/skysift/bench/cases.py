@@ -224,3 +224,9 @@ def bench_pq(spark, cfg, workdir: Path, line) -> dict:
     from skysift.bench.emission_bench import run_pq_benchmark
 
     return run_pq_benchmark(cfg, line)
+
+
+def bench_image_search(spark, cfg, workdir: Path, line) -> dict:
+    from skysift.bench.image_search_bench import bench_image_search as run_image_search_case
+
+    return run_image_search_case(spark, cfg, workdir, line)

@@ -21,7 +21,7 @@ from skysift.config import require
 from skysift.paths import REPO_ROOT
 
 Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search", "frames", "cutouts",
-               "lines", "pq", "fuzz"]
+               "lines", "pq", "fuzz", "image-search"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,11 @@ class BenchmarkConfig:
     n_rows: int = 0
     """Catalogue rows per side (crossmatch) or KB vectors (search); 0 = the case's default."""
     n_queries: int = 10000
-    """Queries for the search case."""
+    """Queries for the search case (image-search: 1,000 when left at 10,000)."""
+    n_patches: int = 0
+    """image-search: patches per image; 0 = the paper model's 196."""
+    feature_dim: int = 0
+    """image-search: values per patch; 0 = the paper model's 2048."""
     batch_spectra: int = 512
     """Spectra per batch for the resample kernel."""
     frame: Literal["observed", "rest"] = "observed"
@@ -97,7 +101,7 @@ def run(spark, cfg: BenchmarkConfig) -> dict:
     if cfg.case == "fuzz":
         from skysift.bench import fuzz_bench as cases  # noqa: F811 - its own module, not bench/cases.py
     try:
-        result = getattr(cases, f"bench_{cfg.case}")(spark, cfg, workdir, _line)
+        result = getattr(cases, f"bench_{cfg.case.replace('-', '_')}")(spark, cfg, workdir, _line)
     finally:
         if not cfg.keep and not cfg.workdir:
             shutil.rmtree(workdir, ignore_errors=True)

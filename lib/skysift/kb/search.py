@@ -30,8 +30,13 @@ class ShardSet:
 
     shards: list[LoadedShard]
     offsets: np.ndarray
-    spec_ids: np.ndarray
+    ids: np.ndarray
     labels: np.ndarray
+
+    @property
+    def spec_ids(self) -> np.ndarray:
+        """``ids`` under the name of the spectra KBs' id column."""
+        return self.ids
 
     @classmethod
     def of(cls, shards: list[LoadedShard]) -> "ShardSet":
@@ -40,14 +45,14 @@ class ShardSet:
         return cls(
             shards=shards,
             offsets=offsets,
-            spec_ids=np.concatenate([s.spec_ids for s in shards]) if shards else np.array([], dtype=object),
+            ids=np.concatenate([s.ids for s in shards]) if shards else np.array([], dtype=object),
             labels=np.concatenate([s.labels for s in shards]) if shards else np.array([], dtype=object),
         )
 
 
 def load_shard_set(kb: str, meta: KbMeta, spec: IndexSpec, k: int) -> ShardSet:
     """Every shard of ``kb`` (cached per worker)."""
-    return ShardSet.of([load_shard(kb, s, spec, meta.kb_version, k) for s in meta.shards])
+    return ShardSet.of([load_shard(kb, s, spec, meta.kb_version, k, meta.id_column) for s in meta.shards])
 
 
 def search_shards(queries: np.ndarray, shard_set: ShardSet, k: int) -> tuple[np.ndarray, np.ndarray]:

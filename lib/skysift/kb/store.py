@@ -10,6 +10,10 @@ Layout of a KB folder (written by ``skysift build-kb``)::
     KB/diagnostics/              kb_diagnostics.json + PNGs
     KB/_rejects                  rows that could not enter the KB
 
+The entries are keyed by a generic id column (``KbMeta.id_column``): ``spec_id`` for the spectra KBs of
+build-kb (the default, also for KBs written before the field existed), ``image_id`` for the image indexes
+of build-image-index; a ``label`` column is optional (image indexes have none).
+
 Every file is read and written through ``runtime.filesystem``, so a KB may sit wherever it reaches (local
 paths, ``file://``, ``s3://``, ``hdfs://``); driver and executors must both reach it.
 """
@@ -68,6 +72,8 @@ class KbMeta:
     """Content hash of the shard files and ID maps."""
     build: dict = field(default_factory=dict)
     """Build provenance: config, input paths, timings."""
+    id_column: str = "spec_id"
+    """Id column of the entries and ID maps (spec_id: spectra KBs; image_id: image indexes)."""
 
     def to_json(self) -> str:
         d = dataclasses.asdict(self)
@@ -149,8 +155,15 @@ class LoadedShard:
     """A shard's index (search parameters set) and its ID map columns."""
 
     index: Any
-    spec_ids: np.ndarray
+    ids: np.ndarray
+    """The id column's values in local_id order (object array)."""
     labels: np.ndarray
+    """The label column's values (None everywhere when the ID map has no label column)."""
+
+    @property
+    def spec_ids(self) -> np.ndarray:
+        """``ids`` under the name of the spectra KBs' id column."""
+        return self.ids
 
 
 def clear_shard_cache() -> None:
@@ -160,16 +173,44 @@ def clear_shard_cache() -> None:
     CACHE.clear()
 
 
-def load_shard(kb: str, shard: int, spec: IndexSpec, kb_version: str, k: int) -> LoadedShard:
+def load_shard(kb: str, shard: int, spec: IndexSpec, kb_version: str, k: int,
+               id_column: str = "spec_id") -> LoadedShard:
     """Shard ``shard`` of ``kb``, loaded once per Python worker (``runtime.cache``: the shards of one KB stay
-    together, another KB evicts them)."""
+    together, another KB evicts them); ``id_column`` names the ID map's id column (``KbMeta.id_column``)."""
     from skysift.runtime.cache import cached
 
     def load() -> LoadedShard:
         index = apply_search_params(deserialize(read_bytes(shard_file(kb, shard))), spec, k)
-        ids = read_id_map(shard_ids_file(kb, shard), columns=["spec_id", "label"])
-        return LoadedShard(index=index,
-                           spec_ids=ids.column("spec_id").to_numpy(zero_copy_only=False).astype(object),
-                           labels=ids.column("label").to_numpy(zero_copy_only=False).astype(object))
+        fs, p = fsx.resolve(shard_ids_file(kb, shard))
+        names = pq.read_schema(p, filesystem=fs).names
+        ids = read_id_map(shard_ids_file(kb, shard), columns=[id_column] + (["label"] if "label" in names else []))
+        labels = (ids.column("label").to_numpy(zero_copy_only=False).astype(object) if "label" in names
+                  else np.full(ids.num_rows, None, dtype=object))
+        return LoadedShard(index=index, ids=ids.column(id_column).to_numpy(zero_copy_only=False).astype(object),
+                           labels=labels)
 
-    return cached(("kb", str(kb), kb_version), (shard, spec, k), load)
+    return cached(("kb", str(kb), kb_version), (shard, spec, k, id_column), load)
+
+
+def write_shard(kb: str, shard: int, trained: bytes, vectors: np.ndarray, id_map: pa.Table,
+                threads: int = 1, entries: bool = True) -> int:
+    """Add ``vectors`` (n, d) to a copy of the trained empty index ``trained`` and write shard ``shard`` of
+    ``kb``: its index file, its ID map ``id_map`` (n rows, local_id order) and, with ``entries``, the same
+    rows as its part of the entries table. Returns the index file's size in bytes. ``threads``: faiss OpenMP
+    threads (0 = faiss's default)."""
+    import faiss
+
+    from skysift.kb.faiss_index import serialize
+
+    if len(vectors) != id_map.num_rows:
+        raise ValueError(f"shard {shard}: {len(vectors)} vectors but {id_map.num_rows} ID map rows")
+    if threads > 0:
+        faiss.omp_set_num_threads(threads)
+    index = deserialize(trained)
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    index_bytes = serialize(index)
+    write_bytes(shard_file(kb, shard), index_bytes)
+    write_id_map(shard_ids_file(kb, shard), id_map)
+    if entries:
+        write_id_map(entries_file(kb, shard), id_map)
+    return len(index_bytes)

@@ -18,6 +18,8 @@ from skysift.paths import REPO_ROOT
 
 ENCODER_STATE = "encoder_state.pt"
 ENCODER_CONFIG = "encoder_config.json"
+IMAGE_ENCODER_KIND = "skysift-image-vit"
+"""``kind`` in the config file (and checkpoints) of an image encoder; spectrum encoders have none."""
 
 
 class ModelNotFoundError(ConfigError):
@@ -220,8 +222,10 @@ def _describe_local(path: Path, model_uri: str) -> dict[str, Any]:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
         if "model_config" not in ckpt:
             raise ModelNotFoundError(f"{path}: not a skysift training checkpoint (no model_config)")
-        return {"uri": model_uri, "version": None, "dir": str(path),
-                "meta": {"model": ckpt["model_config"], "pooling": "mean"}}
+        meta = {"model": ckpt["model_config"], "pooling": "mean"}
+        if "kind" in ckpt:
+            meta["kind"] = ckpt["kind"]
+        return {"uri": model_uri, "version": None, "dir": str(path), "meta": meta}
     cfg_files = list(path.rglob(ENCODER_CONFIG))
     if not cfg_files:
         raise ModelNotFoundError(f"{path}: no {ENCODER_CONFIG} inside; not a skysift spectrum encoder")
@@ -236,6 +240,47 @@ def load_encoder(info: dict[str, Any], device: str = "cpu"):
     from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
 
     model = SpectrumEncoder(EncoderConfig(**info["meta"]["model"]))
+    path = Path(info["dir"])
+    if path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=False)["model_state"]
+    else:
+        state = torch.load(path / ENCODER_STATE, map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def log_image_encoder(mlflow, encoder, extra_meta: dict | None = None):
+    """Log the image encoder (``models.image_vit.GalaxyVit``) as an MLflow PyTorch model (images -> pooled
+    vector) with its weights and config as extra files, which ``load_image_encoder`` rebuilds."""
+    import numpy as np
+    import torch
+
+    from skysift.models.image_vit import PooledImageModel
+
+    cfg = encoder.cfg
+    wrapper = PooledImageModel(encoder.cpu().eval()).eval()
+    example = np.zeros((1, cfg.n_channels, cfg.image_size_px, cfg.image_size_px), dtype=np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        state_path = Path(tmp, ENCODER_STATE)
+        torch.save(encoder.state_dict(), state_path)
+        cfg_path = Path(tmp, ENCODER_CONFIG)
+        cfg_path.write_text(json.dumps({"kind": IMAGE_ENCODER_KIND, "model": cfg.to_dict(), **(extra_meta or {})}))
+        return mlflow.pytorch.log_model(wrapper, name="model", input_example=example,
+                                        extra_files=[str(state_path), str(cfg_path)])
+
+
+def load_image_encoder(info: dict[str, Any], device: str = "cpu"):
+    """Our GalaxyVit with the weights of a model found by ``resolve_model``, in eval mode; ModelNotFoundError
+    when the model is not an image encoder (a spectrum encoder, say)."""
+    import torch
+
+    from skysift.models.image_vit import GalaxyVit, ImageVitConfig
+
+    meta = info["meta"]
+    if meta.get("kind") != IMAGE_ENCODER_KIND:
+        raise ModelNotFoundError(f"model {info.get('uri') or info['dir']!r} is not a skysift image encoder "
+                                 f"(kind {meta.get('kind')!r}, expected {IMAGE_ENCODER_KIND!r})")
+    model = GalaxyVit(ImageVitConfig(**meta["model"]))
     path = Path(info["dir"])
     if path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=False)["model_state"]

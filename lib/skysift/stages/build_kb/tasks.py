@@ -9,8 +9,7 @@ import pandas as pd
 import pyarrow as pa
 
 from skysift.kb import embeddings as emb
-from skysift.kb.faiss_index import serialize
-from skysift.kb.store import entries_file, shard_file, shard_ids_file, write_bytes, write_id_map
+from skysift.kb.store import write_shard
 from skysift.runtime.filesystem import with_s3_settings
 from skysift.schema import KB_ENTRIES
 
@@ -21,26 +20,15 @@ SHARD_STATS = "shard int, rows long, labels array<string>, index_bytes long"
 
 def add_shard(pdf: pd.DataFrame, trained: bytes, shard: int, kb: str, threads: int = 1) -> dict:
     """Add one shard's rows to a copy of the trained empty index; write its index file, its ID map and its
-    part of the entries table (the same KB_ENTRIES rows) under ``kb``; return the shard's counts
-    (SHARD_STATS: shard, rows, distinct labels, index bytes)."""
-    import faiss
-
-    from skysift.kb.faiss_index import deserialize
-
-    if threads > 0:
-        faiss.omp_set_num_threads(threads)
-    index = deserialize(trained)
-    index.add(emb.stack(pdf["embedding"]))
-    index_bytes = serialize(index)
-    write_bytes(shard_file(kb, shard), index_bytes)
+    part of the entries table (the same KB_ENTRIES rows) under ``kb`` (``kb.store.write_shard``); return the
+    shard's counts (SHARD_STATS: shard, rows, distinct labels, index bytes)."""
     out = pdf.reindex(columns=ENTRY_COLUMNS).reset_index(drop=True)
     out["shard"] = np.int32(shard)
     out["local_id"] = np.arange(len(out), dtype=np.int64)
     table = pa.Table.from_pandas(out, schema=KB_ENTRIES, preserve_index=False)
-    write_id_map(shard_ids_file(kb, shard), table)
-    write_id_map(entries_file(kb, shard), table)
+    index_bytes = write_shard(kb, shard, trained, emb.stack(pdf["embedding"]), table, threads)
     labels = sorted(set(table.column("label").to_pylist()))
-    return {"shard": shard, "rows": table.num_rows, "labels": labels, "index_bytes": len(index_bytes)}
+    return {"shard": shard, "rows": table.num_rows, "labels": labels, "index_bytes": index_bytes}
 
 
 def shard_builder(kb: str, trained_bc, threads: int):

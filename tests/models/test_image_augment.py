@@ -1,0 +1,69 @@
+"""Contrastive pair generation: the transform pools, determinism, the pair labels."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from skysift.models import image_augment as A
+
+
+def _img(seed=0, s=32):
+    return torch.from_numpy(np.random.default_rng(seed).uniform(0, 1, (3, s, s)).astype(np.float32))
+
+
+def test_flips_and_crop_pad():
+    x = _img()
+    rng = np.random.default_rng(0)
+    assert torch.equal(A.hflip(x, rng), x.flip(-1))
+    assert torch.equal(A.vflip(x, rng), x.flip(-2))
+    out = A.crop_pad(x, rng)
+    c = round(150 / 224 * 32)
+    lo = (32 - c) // 2
+    assert torch.equal(out[:, lo:lo + c, lo:lo + c], x[:, lo:lo + c, lo:lo + c])
+    inside = torch.zeros_like(out, dtype=torch.bool)
+    inside[:, lo:lo + c, lo:lo + c] = True
+    assert (out[~inside] == 0).all()  # zeros outside
+
+
+def test_noise_only_on_pixels_up_to_0_8_and_erasing_area():
+    x = _img(1)
+    out = A.noise(x, np.random.default_rng(1))
+    assert torch.equal(out[x > 0.8], x[x > 0.8])
+    assert (out[x <= 0.8] != x[x <= 0.8]).float().mean() > 0.99
+    assert abs(float((out - x)[x <= 0.8].std()) - 0.18) < 0.01
+    x = torch.ones(3, 64, 64)
+    erased = A.erase(x, np.random.default_rng(2))
+    frac = float((erased[0] == 0).float().mean())
+    assert 0.015 < frac < 0.11
+
+
+def test_random_subset_is_deterministic_and_without_replacement():
+    x = _img(3)
+    a = A.apply_random(x.clone(), A.NEGATIVE_POOL, 3, np.random.default_rng(7))
+    b = A.apply_random(x.clone(), A.NEGATIVE_POOL, 3, np.random.default_rng(7))
+    assert torch.equal(a, b) and 0 <= float(a.min()) and float(a.max()) <= 1
+    picks = np.random.default_rng(7).choice(len(A.NEGATIVE_POOL), size=3, replace=False)
+    assert len(set(picks.tolist())) == 3
+    assert set(A.NEGATIVE_POOL) - set(A.POSITIVE_POOL) == {"erase", "blur"}
+
+
+def test_pairs_labels_and_negative_partner():
+    data = torch.stack([_img(i, 16) for i in range(10)])
+    rng = np.random.default_rng(4)
+    fetched = []
+
+    def fetch(j):
+        fetched.append(j)
+        return data[j]
+
+    ys = []
+    for start in range(0, 10, 5):
+        idx = np.arange(start, start + 5)
+        anchors, others, y = A.make_pairs(data[idx], 10, fetch, idx, rng, n_transforms=1)
+        assert torch.equal(anchors, data[idx]) and others.shape == anchors.shape
+        ys.append(y.numpy())
+    y = np.concatenate(ys)
+    assert set(np.unique(y)) <= {0.0, 1.0} and len(fetched) == int((y == 0).sum())
+    # a negative partner is never the anchor itself
+    neg_rows = np.flatnonzero(y == 0)
+    assert all(j != r for j, r in zip(fetched, neg_rows))
