@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from skysift.sky.healpix import neighbour_order
+from skysift.xmatch.fof import link_groups
 from skysift.xmatch.frames import LEFT_ID, RIGHT_ID, MatchSpec
 
 N_MERGED = "n_merged"
@@ -14,20 +15,8 @@ GROUP_ID = "_fof"
 
 def fof_labels(a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
     """Friends-of-friends groups from links (a[i], b[i]): rows (_lid, _fof) with _fof = smallest id in the group."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    if a.size == 0:
-        return pd.DataFrame({LEFT_ID: np.empty(0, np.int64), GROUP_ID: np.empty(0, np.int64)})
-    ids, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
-    n = ids.size
-    graph = coo_matrix((np.ones(a.size, np.int8), (inv[: a.size], inv[a.size :])), shape=(n, n))
-    _, comp = connected_components(graph, directed=False)
-    smallest = np.full(comp.max() + 1, np.iinfo(np.int64).max)
-    np.minimum.at(smallest, comp, ids)
-    return pd.DataFrame({LEFT_ID: ids, GROUP_ID: smallest[comp]})
+    ids, group = link_groups(a, b)
+    return pd.DataFrame({LEFT_ID: ids, GROUP_ID: group})
 
 
 def dedupe_frame(df: pd.DataFrame, radius_arcsec: float, ra: str = "ra_deg", dec: str = "dec_deg",
