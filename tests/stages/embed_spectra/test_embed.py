@@ -227,6 +227,24 @@ def test_flux_rows_views_one_flat_buffer_and_names_bad_rows():
     assert reason == [None, "flux is null", "flux has 3 points, expected 5", "flux has 1 non-finite values", None]
 
 
+def test_rows_on_another_grid_are_rejected_unembedded(model_ckpt, tmp_path):
+    """Same length, other grid (a rest-frame table for an observed-frame model): the length check cannot
+    see it, the per-row grid_id check does."""
+    import pyarrow as pa
+
+    fn = prepare(EmbedConfig(input="unused", output=str(tmp_path), model_uri=str(model_ckpt[0]), precision="fp32"),
+                 [GRID])
+    tbl = toy_spectra_table(4, GRID, seed=5)
+    grids = pa.array([GRID, GRID + ":rest", GRID, None], pa.string())
+    batch = pa.RecordBatch.from_arrays([tbl.column("spec_id").combine_chunks(), tbl.column("flux").combine_chunks(),
+                                        grids], names=["spec_id", "flux", "grid_id"])
+    out = fn.arrow_batch(batch).to_pydict()
+    assert out["reject_reason"][0] is None and out["reject_reason"][2] is None
+    assert out["reject_reason"][1] == f"row on grid '{GRID}:rest', the model expects '{GRID}'"
+    assert out["reject_reason"][3] == f"row on grid None, the model expects '{GRID}'"
+    assert out["embedding"][1] is None and out["embedding"][3] is None and len(out["embedding"][2]) == 64
+
+
 def test_grid_declared_in_table_json_is_refused_before_spark(tmp_path, model_ckpt):
     from skysift.io.tables import write_table_json
     from skysift.stages.embed_spectra.job import run
