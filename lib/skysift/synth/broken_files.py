@@ -166,6 +166,9 @@ def write_broken_corpus(folder: str | os.PathLike) -> dict[str, str]:
     # and_mask renamed FLUX: the raw scanner read column flux, astropy column FLUX (two columns, one name ignoring case).
     put("duplicate_flux_column.fits", edit_card(good, 1, "TTYPE4", "'FLUX'"), "read")
     put("bzip2_bomb.fits.bz2", bzip2_bomb(40 << 20), "read")  # 40 MiB of zeros in 1.8 kB, over the 32 MiB cap
+    # DR7 layout (row 2 holds the wavelengths) with COEFF1 = 0: ZeroDivisionError in the cross-check before.
+    dr7 = _to_bytes(_lamost_image(5, wave_row=(10.0 ** (3.5682 + 1e-4 * np.arange(N_PIX))).astype(np.float32)))
+    put("lamost_coeff1_zero.fits", edit_card(dr7, 0, "COEFF1", "0"), "validate")
     return expected
 
 

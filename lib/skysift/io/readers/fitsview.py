@@ -182,6 +182,8 @@ class RawHeader:
         raw = self._raw.get(key)
         if raw is None:
             return default
+        if raw is _NO_VALUE_INDICATOR:
+            raise Unsupported(f"header card {key} has no value indicator ('= ' in columns 9-10)")
         value = parse_value(raw)
         if key in self._continued and isinstance(value, str) and value.endswith("&"):
             raise Unsupported(f"header value of {key} is a long string continued on CONTINUE cards")
@@ -315,6 +317,8 @@ _MAX_SIZE = 1 << 62  # any NAXISn / PCOUNT / GCOUNT above this is corrupt, whate
 _KEYWORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
+_COMMENTARY = frozenset(("COMMENT", "HISTORY", "CONTINUE", "HIERARCH"))
+_NO_VALUE_INDICATOR = "\x00no value indicator"  # a card text no real card has (NUL is not printable)
 _MANDATORY = frozenset(("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS", "THEAP", "EXTEND")
                        + tuple(f"NAXIS{i}" for i in range(1, 10)))
 
@@ -334,8 +338,8 @@ def _structural_int(header: RawHeader, key: str, index: int, lo: int, hi: int, d
     """A mandatory integer keyword, checked against the standard's range; BadStructure otherwise."""
     try:
         value = header.get(key)
-    except Unsupported:
-        raise BadStructure(f"HDU {index}: {key} is not an integer ({_one_line(header._raw.get(key, ''), 40)!r})") from None
+    except Unsupported as exc:
+        raise BadStructure(f"HDU {index}: {key} is not an integer ({exc})") from None
     if value is None and key not in header and default is not None:
         return default
     if value is None:
@@ -444,6 +448,10 @@ class RawView(FitsView):
                     if squeezed > i and text[i:squeezed].strip().upper() in _MANDATORY:
                         # 'NAXIS2= 5': astropy's fast parser takes it as NAXIS2, its full parser does not.
                         raise BadStructure(f"card at byte {at} ({_one_line(text[i : i + 20], 20)!r}) is not in the fixed format")
+                    if key and key not in _COMMENTARY and key not in cards:
+                        # 'CLASS   =`...': no value indicator. astropy reads the rest of the card as the value
+                        # (found by the fuzz suite): leave such a keyword to astropy.
+                        cards[key] = _NO_VALUE_INDICATOR
                     if key != "CONTINUE":
                         last_key = ""
 

@@ -162,6 +162,10 @@ def read_image(view: FitsView, path: str) -> list[NativeSpectrum]:
         if _plausible_wavelength_row(wave_row):
             # DR7 also stores the wavelengths: they must agree with the header to half a pixel.
             step = abs(float(loglam[1] - loglam[0])) if n > 1 else 1e-4
+            if not (np.isfinite(step) and step > 0):  # COEFF1 = 0, or a COEFF0 so large that the step rounds away
+                raise SpectrumProblem(
+                    "validate", f"header COEFF0/COEFF1 solution has a wavelength step of {step!r} dex per pixel"
+                )
             worst = float(np.max(np.abs(np.log10(wave_row) - loglam)))
             if worst > 0.5 * step:
                 raise SpectrumProblem(
