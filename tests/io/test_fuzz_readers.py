@@ -186,6 +186,7 @@ REGRESSIONS = {
     "duplicate_flux_column.fits": "has 2 columns named 'flux' (ignoring case): ['flux', 'FLUX']",
     "bzip2_bomb.fits.bz2": "bzip2 stream decompresses to more than the cap of 32 MiB",
     "lamost_coeff1_zero.fits": "header COEFF0/COEFF1 solution has a wavelength step of 0.0 dex per pixel",
+    "nul_in_last_header.fits": "COADD found but no SPECOBJ or SPALL table",
 }
 
 
@@ -199,7 +200,8 @@ def corpus(tmp_path_factory):
 def test_spectrum_regressions_are_rejected_fast_with_their_reason(corpus, backend):
     """Before the fixes: NAXIS = 2**31-1 hung astropy (and the raw path, which fell back to it); a negative NAXIS1
     made the scanner call os.pread with a negative size; two columns named flux (any case) were silently
-    read from either; a bzip2 bomb was decompressed whole; COEFF1 = 0 in a DR7 file divided by zero."""
+    read from either; a bzip2 bomb was decompressed whole; COEFF1 = 0 in a DR7 file divided by zero; a NUL byte
+    in the last header made astropy's fileinfo() raise ValueError."""
     folder, expected = corpus
     for name, reason in REGRESSIONS.items():
         t0 = time.perf_counter()

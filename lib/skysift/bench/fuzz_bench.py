@@ -597,14 +597,14 @@ def summarise(results: list[dict]) -> dict:
     failures = []
     for r in results:
         key = f"{r['reader']}/{r['kind']}"
-        row = table.setdefault(key, {"cases": 0, "violations": 0, "outcomes": Counter(), "agree": 0, "agree_checked": 0,
-                                     "max_seconds": 0.0, "max_rss_mb": 0.0})
+        row = table.setdefault(key, {"cases": 0, "violations": 0, "outcomes": Counter(), "agree": Counter(),
+                                     "compared": Counter(), "max_seconds": 0.0, "max_rss_mb": 0.0})
         row["cases"] += 1
         for who, what in r["outcome"].items():
             row["outcomes"][f"{who}:{what}"] += 1
-        for ok in r["agreement"].values():
-            row["agree_checked"] += 1
-            row["agree"] += bool(ok)
+        for pair, ok in r["agreement"].items():
+            row["compared"][pair] += 1
+            row["agree"][pair] += bool(ok)
         if r["seconds"]:
             row["max_seconds"] = round(max(row["max_seconds"], max(r["seconds"].values())), 3)
         if r.get("peak_rss_growth") is not None:
@@ -616,6 +616,7 @@ def summarise(results: list[dict]) -> dict:
             failures.append(r)
     for row in table.values():
         row["outcomes"] = dict(sorted(row["outcomes"].items()))
+        row["agree"], row["compared"] = dict(sorted(row["agree"].items())), dict(sorted(row["compared"].items()))
     return {"cases": len(results), "failing_cases": len(failures), "by_kind": dict(sorted(table.items())), "failures": failures}
 
 
@@ -629,7 +630,8 @@ def bench_fuzz(spark, cfg, workdir: Path, line) -> dict:
     n = getattr(cfg, "cases", 0) or 20_000
     summary = run_fuzz(root, n, seed=cfg.seed, progress=True)
     for key, row in summary["by_kind"].items():
-        print(f"fuzz {key}: cases={row['cases']} violations={row['violations']} agree={row['agree']}/{row['agree_checked']} "
+        agree = " ".join(f"{pair}={row['agree'].get(pair, 0)}/{n}" for pair, n in row["compared"].items())
+        print(f"fuzz {key}: cases={row['cases']} violations={row['violations']} agree[{agree}] "
               f"max_s={row['max_seconds']} max_rss_mb={row['max_rss_mb']} {row['outcomes']}", flush=True)
     for f in summary["failures"][:50]:
         print(f"FAIL {f['seed']} {f['kind']} case_seed={f['case_seed']} {f.get('what', '')}: {f['violations'][:3]}", flush=True)

@@ -280,7 +280,8 @@ def _scaled(raw: np.ndarray, header) -> np.ndarray:
     """float32 pixels, BSCALE/BZERO applied (as astropy does) and integer BLANK values set to NaN."""
     bscale = float(_number(header, "BSCALE", 1.0))
     bzero = float(_number(header, "BZERO", 0.0))
-    out = raw.astype(np.float32)  # native order copy
+    with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 become inf: non-finite pixels
+        out = raw.astype(np.float32)  # native order copy
     if raw.dtype.kind in "iu" and "BLANK" in header:
         blank = header["BLANK"]
         if isinstance(blank, int) and not isinstance(blank, bool):

@@ -169,6 +169,10 @@ def write_broken_corpus(folder: str | os.PathLike) -> dict[str, str]:
     # DR7 layout (row 2 holds the wavelengths) with COEFF1 = 0: ZeroDivisionError in the cross-check before.
     dr7 = _to_bytes(_lamost_image(5, wave_row=(10.0 ** (3.5682 + 1e-4 * np.arange(N_PIX))).astype(np.float32)))
     put("lamost_coeff1_zero.fits", edit_card(dr7, 0, "COEFF1", "0"), "validate")
+    # No SPECOBJ (the reader scans to the last HDU) and a NUL byte in that HDU's TFORM card: astropy's
+    # fileinfo() re-serialised the header and raised ValueError (an unclassified failure of the astropy back end).
+    nul = edit_card(edit_card(good, 2, "EXTNAME", "'SPECOBX'"), 2, "TFORM1", "'J       '                    \x00")
+    put("nul_in_last_header.fits", nul, "read")
     return expected
 
 

@@ -731,18 +731,14 @@ class AstropyView(FitsView):
         return out
 
     def _check_complete(self, index: int) -> None:
-        """Raise Truncated when HDU ``index`` announces more data than the file holds (astropy only warns)."""
-        info = self._hl.fileinfo(index)
-        header = self._hl[index].header
-        naxis = int(header.get("NAXIS", 0))
-        n_elem = math.prod(int(header.get(f"NAXIS{i}", 0)) for i in range(1, naxis + 1)) if naxis else 0
-        nbytes = abs(int(header.get("BITPIX", 8))) // 8 * int(header.get("GCOUNT", 1)) * (int(header.get("PCOUNT", 0)) + n_elem)
-        size = self._size
-        if info["datLoc"] + nbytes > size:
-            raise Truncated(
-                f"truncated: HDU {index} ({self._hl[index].name}) data needs bytes up to {info['datLoc'] + nbytes} "
-                f"but the file ends at byte {size}"
-            )
+        """Raise Truncated when HDU ``index`` announces more data than the file holds (astropy only warns).
+
+        From the structure walk, not astropy's ``fileinfo``: that re-serialises the header and raised
+        ValueError on a NUL byte in a card (found by the fuzz suite).
+        """
+        guard = self._guard.hdu(index)
+        if guard is not None:
+            self._guard._need(guard, guard.data_bytes)
 
     def _data(self, hdu: Hdu):
         # The data must lie inside the file before astropy reads it: a short read would give a short array.

@@ -133,7 +133,8 @@ def _mask_as_int(mask: np.ndarray) -> np.ndarray:
     """
     if mask.dtype.kind in "iu":
         return mask.astype(np.int32, copy=False)
-    values = np.nan_to_num(mask.astype(np.float64), nan=0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        values = np.nan_to_num(mask.astype(np.float64), nan=0.0)
     inside = (values >= np.iinfo(np.int32).min) & (values <= np.iinfo(np.int32).max)
     return np.where(inside, values, -1.0).astype(np.int32)
 
@@ -148,7 +149,8 @@ def read_image(view: FitsView, path: str) -> list[NativeSpectrum]:
         )
     n = shape[1]
     data = view.read_image(primary)
-    wave_row = data[2].astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):  # a damaged integer image: the checks below reject it
+        wave_row = data[2].astype(np.float64)
     loglam = _header_solution(header, n)
     if loglam is None:
         if not _plausible_wavelength_row(wave_row):
