@@ -118,3 +118,19 @@ def test_user_errors_are_one_line(echo_job, capsys):
     echo_job.run = fail
     assert cli.main(["echo"]) == 2
     assert capsys.readouterr().err == "skysift echo: error: catalog x.parquet: no column 'ra' (columns: a, b)\n"
+
+
+def test_user_facing_error_classes_are_skysift_errors():
+    """Errors a user can cause print as one line through the CLI: they all derive from SkysiftError."""
+    from skysift.config import ConfigError
+    from skysift.io.catalog_writers import CatalogOutputError
+    from skysift.kb.store import KbError
+    from skysift.runtime.errors import SkysiftError
+    from skysift.runtime.filesystem import OutputError
+    from skysift.runtime.spark import JavaMissingError
+    from skysift.runtime.tracking import ModelNotFoundError
+    from skysift.xmatch.catalogs import CatalogColumnError
+
+    for cls in (ConfigError, CatalogOutputError, KbError, OutputError, JavaMissingError, ModelNotFoundError,
+                CatalogColumnError):
+        assert issubclass(cls, SkysiftError), cls

@@ -2,6 +2,7 @@
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import pytest
 
 from skysift.config import ConfigError, field_docs, load_config, parse_override, require
@@ -59,7 +60,7 @@ def test_bad_values_fail_with_key():
 
 def test_field_docs_are_read_from_source():
     docs = field_docs(GridConfig)
-    assert set(docs) == {"start_angstrom", "stop_angstrom", "n_points", "spacing", "frame"}
+    assert set(docs) == {"start_angstrom", "stop_angstrom", "n_points", "spacing", "frame", "from_model"}
     assert "3688" in docs["n_points"]
 
 
@@ -81,5 +82,7 @@ def test_shipped_yaml_loads():
     cfg = load_config(IngestConfig, conf_dir() / "ingest_spectra.yaml", ["input=x", "output=y"])
     assert cfg.processing.grid.grid_id == "lin:3850:9000:3688"
     lu = load_config(IngestConfig, conf_dir() / "ingest_spectra_lu2022.yaml", ["input=x", "output=y"])
-    assert lu.processing.grid.n_points == 2501 and lu.processing.normalisation == "lu2022"
-    assert lu.processing.grid.wave_angstrom()[1] - lu.processing.grid.wave_angstrom()[0] == pytest.approx(2.0)
+    assert lu.processing.grid.n_points == 2500 and lu.processing.normalisation == "lu2022"
+    # the paper's half-open grid 3900 <= lambda < 8900 A at 2 A (Lu et al. 2022: "2500" points)
+    np.testing.assert_array_equal(lu.processing.grid.wave_angstrom(), np.arange(3900.0, 8900.0, 2.0))
+    assert lu.processing.grid.grid_id == "lin:3900:8898:2500"

@@ -123,8 +123,8 @@ def test_flux_conserving_keeps_integrated_flux():
 
 
 def test_lu2022_grid_profile():
-    grid = GridConfig(3900.0, 8900.0, 2501)
-    assert grid.grid_id == "lin:3900:8900:2501"
+    grid = GridConfig(3900.0, 8898.0, 2500)  # Lu et al. 2022: 3900 <= lambda < 8900 A at 2 A, 2500 points
+    assert grid.grid_id == "lin:3900:8898:2500"
     assert np.allclose(np.diff(grid.wave_angstrom()), 2.0)
     rows = _rows(5, n=5)
     res = resample_batch(*zip(*rows), grid)

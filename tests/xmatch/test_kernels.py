@@ -137,6 +137,43 @@ def test_per_row_radius_equals_astropy(catalogs):
     assert len(ref) > 500 and got == ref
 
 
+@pytest.mark.parametrize("mode", ["nearest", "all"])
+@pytest.mark.parametrize("per_row", [False, True])
+def test_anti_and_outer_joins_equal_astropy(catalogs, mode, per_row):
+    """how=anti: the left rows astropy finds no right row for; how=outer: the pairs, those left rows and the
+    right rows with no left row within their radius (null left columns), each exactly once."""
+    left, right = catalogs
+    left = left.assign(_lid=np.arange(len(left)), name=[f"L{i}" for i in range(len(left))])
+    radius = np.random.default_rng(8).uniform(0.5, 4.0, len(right)) if per_row else np.full(len(right), 2.0)
+    right = right.assign(_rid=np.arange(len(right)), r_arcsec=radius)
+    base = dict(order=neighbour_order(radius.max()), radius_arcsec=2.0, mode=mode, keep_ids=True,
+                radius_column="r_arcsec" if per_row else None, left_columns=("ra_deg", "name"),
+                right_columns=("ra_deg", "r_arcsec"))
+    i_r, i_l, _, _ = search_around_sky(_coords(right), _coords(left), radius.max() * u.arcsec)
+    d = search_around_sky(_coords(right), _coords(left), radius.max() * u.arcsec)[2].to_value(u.arcsec)
+    within = d <= radius[i_r]
+    left_hit, right_hit = set(i_l[within].tolist()), set(i_r[within].tolist())
+    assert 500 < len(left_hit) < len(left) - 500 and len(right_hit) < len(right) - 500
+
+    anti = crossmatch_frames(left, right, MatchSpec(how="anti", **base), target_rows=300)
+    assert list(anti.columns) == ["ra_deg", "name", "_lid"]
+    assert sorted(anti["_lid"]) == sorted(set(range(len(left))) - left_hit)
+    assert (anti["name"] == "L" + anti["_lid"].astype(str)).all()
+
+    outer = crossmatch_frames(left, right, MatchSpec(how="outer", **base), target_rows=300)
+    alone_r = outer[outer["_lid"].isna()]
+    alone_l = outer[outer["_rid"].isna()]
+    pairs = outer[outer["_lid"].notna() & outer["_rid"].notna()]
+    assert sorted(alone_r["_rid"].astype(int)) == sorted(set(range(len(right))) - right_hit)
+    assert alone_r["name"].isna().all() and alone_r["separation_arcsec"].isna().all()
+    assert np.allclose(alone_r["r_arcsec_right"], radius[alone_r["_rid"].astype(int)])
+    assert sorted(alone_l["_lid"].astype(int)) == sorted(anti["_lid"])
+    if mode == "all":
+        assert set(zip(pairs["_lid"].astype(int), pairs["_rid"].astype(int))) == set(zip(i_l[within], i_r[within]))
+    else:
+        assert pairs["_lid"].is_unique and set(pairs["_lid"].astype(int)) == left_hit
+
+
 def test_nearest_per_build_ties_and_order():
     """Closest pair per build row; exact ties go to the smaller probe key; result sorted by build index."""
     from skysift.sky.pairs import nearest_per_build, nearest_per_probe

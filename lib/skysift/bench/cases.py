@@ -193,6 +193,39 @@ def bench_search(spark, cfg, workdir: Path, line) -> dict:
     return run_search_case(spark, cfg, workdir, line)
 
 
+def bench_frames(spark, cfg, workdir: Path, line, make_inputs=None) -> dict:
+    """ingest-frames on Spark vs an astropy + reproject loop (inputs: the real field 2583-2-136 unless given)."""
+    from skysift.bench.frames_bench import real_frames_inputs, run_frames_benchmark
+
+    r = run_frames_benchmark(spark, make_inputs or real_frames_inputs, workdir)
+    return {**line("frames", r["ours_s"], r["baseline_s"], frames=r["frames"], tiles=r["tiles"],
+                   ours_frames_per_s=r["ours_frames_per_s"], baseline_frames_per_s=r["baseline_frames_per_s"],
+                   decompress_share=r["decompress_share"]), **r}
+
+
+def bench_cutouts(spark, cfg, workdir: Path, line, make_inputs=None) -> dict:
+    """make-cutouts on Spark vs a Cutout2D loop (inputs: the real u frame 3900-6-269 + photoObj unless given)."""
+    from skysift.bench.cutouts_bench import real_cutout_inputs, run_cutouts_benchmark
+
+    r = run_cutouts_benchmark(spark, make_inputs or real_cutout_inputs, workdir)
+    return {**line("cutouts", r["ours_s"], r["baseline_s"], cutouts=r["cutouts"],
+                   ours_cutouts_per_s=r["ours_cutouts_per_s"], baseline_cutouts_per_s=r["baseline_cutouts_per_s"]), **r}
+
+
+def bench_lines(spark, cfg, workdir: Path, line) -> dict:
+    """Batched line finding + CL redshift vs a per-spectrum loop and a specutils pipeline (issue 13)."""
+    from skysift.bench.emission_bench import run_lines_benchmark
+
+    return run_lines_benchmark(cfg, line)
+
+
+def bench_pq(spark, cfg, workdir: Path, line) -> dict:
+    """Our PQ (any K) vs faiss exact search on templates: recall@1, z agreement, optional IVF (issue 13)."""
+    from skysift.bench.emission_bench import run_pq_benchmark
+
+    return run_pq_benchmark(cfg, line)
+
+
 def bench_image_search(spark, cfg, workdir: Path, line) -> dict:
     from skysift.bench.image_search_bench import bench_image_search as run_image_search_case
 

@@ -1,24 +1,38 @@
-"""`skysift benchmark embed`: executor inference (embed-spectra) vs a per-row model call loop.
+"""`skysift benchmark embed`: executor inference (embed-spectra on Spark) vs what a user would write.
 
-Both sides embed the same spectra with the same weights (a freshly initialised
-encoder of the chosen profile; throughput does not depend on the weights).
-ours = the embed-spectra job on Spark (mapInPandas, one model per Python
-worker, batches stacked into one tensor); baseline = one Python process calling
-the model once per row (torch's default threads). The baseline is timed on
-``baseline_rows`` rows, before and after ours (the faster kept), and scaled to
-n_spectra (it is linear in rows). Prints
+Both sides embed the same spectra with the same weights (a freshly initialised encoder of the chosen
+profile; throughput does not depend on the weights), at the same precision (``precision=auto`` resolved
+once for this CPU) and on the same cores:
+
+- ours = the embed-spectra job on Spark (mapInArrow, one model per Python worker, one torch thread per
+  task core), after a warm-up run on a small table so that every Python worker has imported torch and
+  loaded the model (the steady state of a long job);
+- baseline = one Python process that reads the flux column, runs the model on batches of
+  ``cpu_batch_size`` with as many torch threads as Spark has cores, and writes (spec_id, embedding) to
+  Parquet;
+- per-row = the same process calling the model once per row (timed on ``per_row_rows`` rows, scaled);
+- one-thread = the batched loop with one torch thread (``ratio_vs_one_thread``). On a machine shared with
+  other work a multi-threaded torch process loses far more than independent one-thread workers do (every
+  thread of a parallel region waits for the slowest), so there the same-threads ratio flatters Spark; the
+  one-thread loop shows what one core gives (ideal: ``threads`` x on idle cores).
+
+The machine may be shared: all four are timed interleaved, ``repeats`` times, best of each kept, with
+the 1-minute load average before every round in the result. Prints
 ``embed: ours=…s baseline=…s ratio=…`` (ratio = baseline time / our time).
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
-from skysift.models.precision import forward_autocast
+from skysift.models.precision import forward_autocast, resolve_precision
 from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
 
 
@@ -30,23 +44,52 @@ def _save_model(profile: str, grid_id: str, n_points: int, path: Path) -> Spectr
     return model
 
 
-def per_row_baseline(model: SpectrumEncoder, flux: np.ndarray, device: str = "cpu") -> float:
+def per_row_baseline(model: SpectrumEncoder, flux: np.ndarray, device: str = "cpu", precision: str = "fp32") -> float:
     """Seconds to embed ``flux`` one row per model call (each row's embedding brought back to the host)."""
     t0 = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), forward_autocast(device, precision):
         for row in flux:
-            model.embed(torch.from_numpy(row[None, :]).to(device)).cpu()
+            model.embed(torch.from_numpy(row[None, :]).to(device)).float().cpu()
     return time.perf_counter() - t0
 
 
+def batched_baseline(model: SpectrumEncoder, table: str, n_points: int, out_path: Path, batch: int,
+                     precision: str, threads: int) -> float:
+    """Seconds for the one-process script a user would write: read (spec_id, flux), embed in batches of
+    ``batch`` at ``precision`` with ``threads`` torch threads, write (spec_id, embedding) to Parquet."""
+    from skysift.io.parquet_stream import flux_matrix
+    from skysift.runtime.output import read_table
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        t0 = time.perf_counter()
+        data = read_table(table, ["spec_id", "flux"])
+        flux = flux_matrix(data.column("flux"), n_points)
+        parts = []
+        with torch.inference_mode(), forward_autocast("cpu", precision):
+            for i in range(0, len(flux), batch):
+                parts.append(model.embed(torch.from_numpy(np.array(flux[i : i + batch]))).float().numpy())
+        emb = np.concatenate(parts)
+        dim = emb.shape[1]
+        column = pa.ListArray.from_arrays(pa.array(np.arange(0, (len(emb) + 1) * dim, dim, dtype=np.int32)),
+                                          pa.array(emb.reshape(-1)))
+        pq.write_table(pa.table({"spec_id": data.column("spec_id"), "embedding": column}), out_path)
+        return time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(saved)
+
+
 def run_embed_benchmark(spark, n_spectra: int = 10_000, workdir: str = "runs/bench/embed", seed: int = 7,
-                        profile: str = "tiny", n_points: int = 3688, baseline_rows: int = 500,
-                        batch_size: int = 256, cpu_batch_size: int = 4, table: str | None = None) -> dict[str, Any]:
-    """Time embed-spectra and the per-row loop on the same spectra; print and return the figures."""
+                        profile: str = "tiny", n_points: int = 3688, per_row_rows: int = 100,
+                        batch_size: int = 256, cpu_batch_size: int = 4, table: str | None = None,
+                        precision: str = "auto", repeats: int = 3, warmup_spectra: int = 64) -> dict[str, Any]:
+    """Time embed-spectra, the batched one-process loop and the per-row loop on the same spectra, interleaved;
+    print and return the figures (best of ``repeats`` each, load averages alongside)."""
+    from skysift.io.parquet_stream import flux_matrix
+    from skysift.runtime.output import read_table
     from skysift.stages.embed_spectra.config import EmbedConfig
     from skysift.stages.embed_spectra.job import run
-    from skysift.runtime.output import read_table
-    from skysift.io.parquet_stream import flux_matrix
     from skysift.synth.toy_spectra import write_toy_spectra
 
     work = Path(workdir)
@@ -54,31 +97,52 @@ def run_embed_benchmark(spark, n_spectra: int = 10_000, workdir: str = "runs/ben
     grid_id = f"lin:3850:9000:{n_points}"
     if table is None:
         table = str(write_toy_spectra(work / "spectra", n_spectra, grid_id, seed=seed, row_group_rows=512))
+    warm = str(write_toy_spectra(work / "warm", warmup_spectra, grid_id, seed=seed + 1))
     model = _save_model(profile, grid_id, n_points, work / "model.pt")
+    used = resolve_precision(precision, "cpu")
+    cores = int(spark.sparkContext.defaultParallelism)
+    threads = cores * int(spark.conf.get("spark.task.cpus", "1"))
+    rows = flux_matrix(read_table(table, ["flux"]).slice(0, per_row_rows).column("flux"), n_points)
 
-    flux = flux_matrix(read_table(table, ["flux"]).slice(0, baseline_rows).column("flux"), n_points)
-    # the baseline is timed before and after ours and the faster time kept: on a shared machine a load
-    # spike during one timing must not flatter the ratio
-    base_first = per_row_baseline(model, flux)
+    def ours_cfg(src: str, out: str) -> EmbedConfig:
+        return EmbedConfig(input=src, output=str(work / out), model_uri=str(work / "model.pt"),
+                           batch_size=batch_size, cpu_batch_size=cpu_batch_size, device="cpu", precision=used)
 
-    cfg = EmbedConfig(input=table, output=str(work / "embeddings"), model_uri=str(work / "model.pt"),
-                      batch_size=batch_size, cpu_batch_size=cpu_batch_size)
-    t0 = time.perf_counter()
-    summary = run(spark, cfg)
-    ours_s = time.perf_counter() - t0
-    n = summary["read"]
-    base_rows_s = min(base_first, per_row_baseline(model, flux))
-    baseline_s = base_rows_s * n / len(flux)
-    ratio = baseline_s / ours_s
+    run(spark, ours_cfg(warm, "warm_embeddings"))  # every Python worker imports torch and loads the model
+    batched_baseline(model, warm, n_points, work / "warm_baseline.parquet", cpu_batch_size, used, threads)
+    ours_s, base_s, one_s, row_s, loads, n = [], [], [], [], [], 0
+    for _ in range(repeats):
+        loads.append(round(os.getloadavg()[0], 2))
+        base_s.append(batched_baseline(model, table, n_points, work / "baseline.parquet", cpu_batch_size, used,
+                                       threads))
+        one_s.append(batched_baseline(model, table, n_points, work / "baseline.parquet", cpu_batch_size, used, 1))
+        t0 = time.perf_counter()
+        n = run(spark, ours_cfg(table, "embeddings"))["read"]
+        ours_s.append(time.perf_counter() - t0)
+        saved = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        row_s.append(per_row_baseline(model, rows, precision=used))
+        torch.set_num_threads(saved)
+    loads.append(round(os.getloadavg()[0], 2))
+    ours, baseline, per_row = min(ours_s), min(base_s), min(row_s) * n / len(rows)
+    ratio = baseline / ours
+    vs_one = min(one_s) / ours
     result = {
-        "case": "embed", "profile": profile, "n_spectra": n, "ours": round(ours_s, 3), "baseline": round(baseline_s, 3),
-        "ratio": round(ratio, 3), "ours_spectra_s": round(n / ours_s, 2),
-        "baseline_spectra_s": round(len(flux) / base_rows_s, 2), "baseline_rows_timed": len(flux),
-        "torch_threads_baseline": torch.get_num_threads(), "device": "cpu",
+        "case": "embed", "profile": profile, "n_spectra": n, "precision": used, "precision_requested": precision,
+        "threads": threads, "cpu_batch_size": cpu_batch_size,
+        "ours": round(ours, 3), "baseline": round(baseline, 3), "ratio": round(ratio, 3),
+        "ours_spectra_s": round(n / ours, 2), "baseline_spectra_s": round(n / baseline, 2),
+        "per_row_spectra_s": round(n / per_row, 2), "ratio_vs_per_row": round(per_row / ours, 3),
+        "one_thread_spectra_s": round(n / min(one_s), 2), "ratio_vs_one_thread": round(vs_one, 3),
+        "per_row_rows_timed": len(rows), "repeats": repeats, "ours_all_s": [round(t, 3) for t in ours_s],
+        "baseline_all_s": [round(t, 3) for t in base_s], "one_thread_all_s": [round(t, 3) for t in one_s],
+        "load_avg_1min": loads, "device": "cpu",
     }
-    print(f"embed: ours={ours_s:.3f}s baseline={baseline_s:.3f}s ratio={ratio:.2f} profile={profile} "
-          f"n={n} ours_spectra_s={result['ours_spectra_s']} baseline_spectra_s={result['baseline_spectra_s']}",
-          flush=True)
+    print(f"embed: ours={ours:.3f}s baseline={baseline:.3f}s ratio={ratio:.2f} profile={profile} n={n} "
+          f"precision={used} threads={threads} ours_spectra_s={result['ours_spectra_s']} "
+          f"baseline_spectra_s={result['baseline_spectra_s']} per_row_spectra_s={result['per_row_spectra_s']} "
+          f"ratio_vs_per_row={result['ratio_vs_per_row']:.2f} one_thread_spectra_s={result['one_thread_spectra_s']} "
+          f"ratio_vs_one_thread={vs_one:.2f} load_avg={min(loads)}-{max(loads)}", flush=True)
     return result
 
 

@@ -20,7 +20,8 @@ from typing import Literal
 from skysift.config import require
 from skysift.paths import REPO_ROOT
 
-Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search", "image-search"]
+Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search", "frames", "cutouts",
+               "lines", "pq", "fuzz", "image-search"]
 
 
 @dataclass(frozen=True)
@@ -50,16 +51,25 @@ class BenchmarkConfig:
     """Where inputs and outputs go (default: a temporary folder under runs/bench, removed afterwards)."""
     keep: bool = False
     """Keep the workdir after the run."""
+    pq_configurations: str = "2/25/100,2/50/200,2/100/400"
+    """pq case: comma-separated STEP/SEGMENTS/K runs of Lu et al. 2022 Table 1 to time."""
+    ivf_lists: int = 0
+    """pq case: cells of an IVF coarse quantiser in front of our PQ (0 = plain PQ only, as the paper)."""
+    ivf_probe: int = 4
+    """pq case: cells each query scores with the IVF front end."""
     seed: int = 7
     """Seed of the synthetic inputs."""
     record: str = "runs/benchmarks.jsonl"
     """Append each result as one JSON line here ('' to skip)."""
+    cases: int = 20000
+    """fuzz case: damaged files read (skysift.bench.fuzz_bench; the CI suite runs about 1,600)."""
 
     def __post_init__(self):
         require(self.n_spectra >= 0, "n_spectra must be >= 0")
         require(self.n_files >= 1, "n_files must be >= 1")
         require(self.batch_spectra >= 1, "batch_spectra must be >= 1")
         require(self.frame in ("observed", "rest"), f"frame must be 'observed' or 'rest', got {self.frame!r}")
+        require(self.cases >= 1, "cases must be >= 1")
 
 
 CONFIG = BenchmarkConfig
@@ -88,6 +98,8 @@ def run(spark, cfg: BenchmarkConfig) -> dict:
     from skysift.bench import cases
 
     workdir = _workdir(cfg)
+    if cfg.case == "fuzz":
+        from skysift.bench import fuzz_bench as cases  # noqa: F811 - its own module, not bench/cases.py
     try:
         result = getattr(cases, f"bench_{cfg.case.replace('-', '_')}")(spark, cfg, workdir, _line)
     finally:

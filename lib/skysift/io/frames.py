@@ -7,7 +7,9 @@ Executors that already hold the file's bytes pass them as ``data`` (the path is
 then only the name used in messages and for parsing the SDSS name).
 
 Compression (gzip, bzip2) is detected from the magic bytes, not the name, as for
-spectra (``io/readers/fitsview.read_source``). The primary HDU is parsed by a few
+spectra (``io/readers/fitsview.read_source``), and streamed with a cap on the
+decompressed size (``max_bytes``, default ``DEFAULT_MAX_FRAME_BYTES`` = 64 MiB:
+an SDSS frame is 12.4 MB decompressed; ``skysift.io.decompression``). The primary HDU is parsed by a few
 lines of our own (header text to ``astropy.io.fits.Header``, pixels by
 ``np.frombuffer``); files whose image is not in the primary HDU (empty primary +
 image extension, tile-compressed images) go through ``astropy.io.fits``.
@@ -26,15 +28,12 @@ gives the field when the name does not.
 """
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
 import math
 import os
 import re
 import time
 import warnings
-import zlib
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any, Iterable
@@ -42,9 +41,11 @@ from typing import Any, Iterable
 import numpy as np
 
 from skysift.runtime.rejects import Reject
+from skysift.io.decompression import DEFAULT_MAX_FRAME_BYTES, DecompressionError, decompress_bounded, read_bounded
 from skysift.io.readers.fitsview import BLOCK, CARD, _one_line
 
 __all__ = [
+    "DEFAULT_MAX_FRAME_BYTES",
     "Frame",
     "FrameName",
     "FrameProblem",
@@ -67,6 +68,8 @@ SDSS_BANDS = ("u", "g", "r", "i", "z")
 
 _FRAME_NAME = re.compile(r"^frame-([ugriz])-(\d{6})-([1-6])-(\d{4})\.fits(\.bz2|\.gz)?$")
 _BITPIX = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+MAX_EXTENSIONS = 16
+"""Extensions searched for an image when the primary HDU has none."""
 
 
 # --------------------------------------------------------------------------- records
@@ -194,54 +197,96 @@ def wcs_from_header(header: str | Any):
 # --------------------------------------------------------------------------- bytes
 
 
-def decompress(data: bytes) -> tuple[bytes, str]:
-    """(decompressed bytes, 'gzip' | 'bzip2' | 'none') by magic bytes; raise FrameProblem on an empty or corrupt stream."""
+def decompress(data: bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> tuple[bytes, str]:
+    """(decompressed bytes, 'gzip' | 'bzip2' | 'none') by magic bytes, at most ``max_bytes`` of output.
+
+    Raise FrameProblem on an empty, corrupt or cut stream, and on content over ``max_bytes`` (plain or
+    decompressed: a decompression bomb stops after ``max_bytes`` of output, see ``skysift.io.decompression``).
+    """
     if len(data) == 0:
         raise FrameProblem("read", "empty file (0 bytes)")
-    if data[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(data), "gzip"
-        except (OSError, EOFError, zlib.error) as exc:
-            raise FrameProblem("read", f"corrupt or truncated gzip stream ({_one_line(exc, 120)})") from None
-    if data[:3] == b"BZh":
-        try:
-            return bz2.decompress(data), "bzip2"
-        except (OSError, EOFError, ValueError) as exc:
-            raise FrameProblem("read", f"corrupt or truncated bzip2 stream ({_one_line(exc, 120)})") from None
-    return data, "none"
+    try:
+        out, kind = decompress_bounded(data, max_bytes)
+    except DecompressionError as exc:
+        raise FrameProblem("read", str(exc)) from None
+    if len(out) == 0:
+        raise FrameProblem("read", f"{kind} stream decompresses to 0 bytes")
+    return out, kind
+
+
+def _read_file(path: str, max_bytes: int) -> tuple[bytes, str]:
+    """(content, compression) of a frame file, streamed from disk with the cap (never the whole compressed file at once)."""
+    try:
+        data, kind = read_bounded(path, max_bytes)
+    except DecompressionError as exc:
+        raise FrameProblem("read", str(exc)) from None
+    if len(data) == 0:
+        raise FrameProblem("read", "empty file (0 bytes)" if kind == "none" else f"{kind} stream decompresses to 0 bytes")
+    return data, kind
+
+
+def _structure(data: bytes, index: int):
+    """HDU ``index`` as the raw scanner's structure walk sees it (BITPIX / NAXIS / NAXISn / PCOUNT / GCOUNT
+    checked against the FITS standard before astropy parses anything); None past the last HDU."""
+    from skysift.io.readers.fitsview import FitsError, RawView
+
+    try:
+        view = RawView("<bytes>", data=data, structure_only=True)
+    except FitsError as exc:
+        raise FrameProblem("read", str(exc)) from None
+    try:
+        for i in range(index + 1):
+            hdu = view.hdu(i)
+            if hdu is None:
+                return None
+        return hdu
+    except FitsError as exc:
+        raise FrameProblem("read", str(exc)) from None
+    finally:
+        view.close()
 
 
 def _primary_header(data: bytes):
-    """(astropy Header of HDU0, byte offset of its data); raise FrameProblem when there is no complete header."""
+    """(astropy Header of HDU0, byte offset of its data); raise FrameProblem when there is no complete, sound header."""
     from astropy.io import fits
 
     if not data.startswith(b"SIMPLE  ="):
         raise FrameProblem("read", f"not a FITS file (starts with {data[:16]!r}, expected 'SIMPLE  =')")
-    pos = 0
-    while True:
-        block = data[pos : pos + BLOCK]
-        if len(block) < BLOCK:
-            raise FrameProblem("read", f"truncated: primary header has no END card before the file ends at byte {len(data)}")
-        pos += BLOCK
-        text = block.decode("ascii", "replace")
-        if any(text[i : i + 8] == "END     " for i in range(0, BLOCK, CARD)):
-            break
+    hdu0 = _structure(data, 0)
+    pos = hdu0.data_offset
+    if hdu0.kind == "image" and pos + hdu0.data_bytes > len(data):  # before astropy parses a long damaged header
+        raise FrameProblem(
+            "read", f"truncated: primary image needs bytes up to {pos + hdu0.data_bytes} but the file ends at byte {len(data)}"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            header = fits.Header.fromstring(data[:pos].decode("ascii", "replace"))
-        except (ValueError, KeyError, IndexError) as exc:
-            raise FrameProblem("read", f"primary header unreadable ({_one_line(exc, 160)})") from None
+            header = fits.Header.fromstring(data[:pos].decode("ascii", "replace").replace("\ufffd", "?"))
+        except Exception as exc:  # noqa: BLE001 - astropy raises ValueError / VerifyError / KeyError for bad cards
+            raise FrameProblem("read", f"primary header unreadable ({type(exc).__name__}: {_one_line(exc, 160)})") from None
     return header, pos
 
 
+def _number(header, key: str, default: float) -> float:
+    value = header.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise FrameProblem("read", f"{key} = {_one_line(repr(value), 40)} is not a finite number")
+    return value
+
+
 def _scaled(raw: np.ndarray, header) -> np.ndarray:
-    """float32 pixels, BSCALE/BZERO applied and integer BLANK values set to NaN."""
-    bscale = float(header.get("BSCALE", 1.0) or 1.0)
-    bzero = float(header.get("BZERO", 0.0) or 0.0)
+    """float32 pixels, BSCALE/BZERO applied (as astropy does) and integer BLANK values set to NaN."""
+    bscale = float(_number(header, "BSCALE", 1.0))
+    bzero = float(_number(header, "BZERO", 0.0))
     out = raw.astype(np.float32)  # native order copy
     if raw.dtype.kind in "iu" and "BLANK" in header:
-        out[raw == int(header["BLANK"])] = np.nan
+        blank = header["BLANK"]
+        if isinstance(blank, int) and not isinstance(blank, bool):
+            info = np.iinfo(raw.dtype)
+            if info.min <= blank <= info.max:  # a BLANK outside the type's range marks no pixel
+                out[raw == blank] = np.nan
     if bscale != 1.0 or bzero != 0.0:
         out = (out * np.float32(bscale) + np.float32(bzero)).astype(np.float32)
     return out
@@ -250,18 +295,13 @@ def _scaled(raw: np.ndarray, header) -> np.ndarray:
 def _image_from_primary(data: bytes):
     """(header, float32 pixels) of HDU0, or (header, None) when HDU0 holds no image."""
     header, offset = _primary_header(data)
-    try:
-        bitpix = int(header["BITPIX"])
-        naxis = int(header["NAXIS"])
-        dims = [int(header[f"NAXIS{i}"]) for i in range(1, naxis + 1)]
-    except (KeyError, ValueError, TypeError):
-        raise FrameProblem("read", "primary header lacks valid BITPIX/NAXIS keywords") from None
-    if naxis == 0 or 0 in dims:
+    hdu0 = _structure(data, 0)
+    bitpix = int(hdu0.header.get("BITPIX"))
+    dims = list(reversed(hdu0.shape))
+    if not dims or 0 in dims:
         return header, None
-    if bitpix not in _BITPIX:
-        raise FrameProblem("read", f"BITPIX {bitpix} is not a FITS image type")
     dtype = np.dtype(_BITPIX[bitpix])
-    n = int(np.prod(dims, dtype=np.int64))
+    n = math.prod(dims)
     end = offset + n * dtype.itemsize
     if end > len(data):
         raise FrameProblem("read", f"truncated: primary image needs bytes up to {end} but the file ends at byte {len(data)}")
@@ -273,29 +313,45 @@ def _image_from_extensions(data: bytes):
     """(header, float32 pixels, hdu index) of the first HDU with a >= 2-D image, through astropy."""
     from astropy.io import fits
 
+    n_checked = 0
+    for index in range(MAX_EXTENSIONS + 1):  # every header astropy may parse passes the structure walk first
+        if _structure(data, index) is None:
+            break
+        n_checked = index + 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             hdul = fits.open(io.BytesIO(data), memmap=False, lazy_load_hdus=True)
-        except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:
-            raise FrameProblem("read", f"astropy cannot open it as FITS ({_one_line(exc, 160)})") from None
+        except Exception as exc:  # noqa: BLE001 - astropy's zoo of types for a damaged header
+            raise FrameProblem("read", f"astropy cannot open it as FITS ({type(exc).__name__}: {_one_line(exc, 160)})") from None
         try:
-            for index, hdu in enumerate(hdul):
-                if index > 16:
+            for index in range(n_checked):
+                try:
+                    hdu = hdul[index]
+                except IndexError:
                     break
                 if isinstance(hdu, (fits.ImageHDU, fits.CompImageHDU, fits.PrimaryHDU)) and hdu.header.get("NAXIS", 0) >= 2:
-                    try:
-                        pixels = hdu.data
-                    except (OSError, ValueError, TypeError) as exc:
-                        raise FrameProblem("read", f"HDU {index} image unreadable ({_one_line(exc, 160)})") from None
+                    _inside(data, index)
+                    pixels = hdu.data
                     if pixels is None:
                         continue
                     return hdu.header.copy(), np.asarray(pixels, dtype=np.float32), index
-        except (OSError, ValueError) as exc:
-            raise FrameProblem("read", f"HDU unreadable ({_one_line(exc, 160)})") from None
+        except FrameProblem:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise FrameProblem("read", f"HDU unreadable ({type(exc).__name__}: {_one_line(exc, 160)})") from None
         finally:
             hdul.close()
     raise FrameProblem("read", "no image HDU (checked the primary and the extensions: none has a 2-D image)")
+
+
+def _inside(data: bytes, index: int) -> None:
+    """FrameProblem when HDU ``index`` announces more data than the file holds (astropy would pad or fail late)."""
+    hdu = _structure(data, index)
+    if hdu is not None and hdu.data_offset + hdu.data_bytes > len(data):
+        raise FrameProblem(
+            "read", f"truncated: HDU {index} data needs bytes up to {hdu.data_offset + hdu.data_bytes} but the file ends at byte {len(data)}"
+        )
 
 
 def _squeeze_2d(pixels: np.ndarray) -> np.ndarray:
@@ -369,7 +425,7 @@ def _sdss_identity(header, name: FrameName | None) -> dict[str, Any]:
 
 def _read_calibration(data: bytes) -> SdssCalibration:
     """HDU1 (calibration vector) and HDU2 (sky grid) of an SDSS frame."""
-    from skysift.io.readers.fitsview import RawView
+    from skysift.io.readers.fitsview import FitsError, RawView, Unsupported
 
     view = RawView("<bytes>", data=data)
     try:
@@ -386,7 +442,7 @@ def _read_calibration(data: bytes) -> SdssCalibration:
             sky_x=cols["XINTERP"].reshape(-1).astype(np.float32),
             sky_y=cols["YINTERP"].reshape(-1).astype(np.float32),
         )
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, FitsError, Unsupported) as exc:
         raise FrameProblem("read", f"SDSS calibration HDUs unreadable ({_one_line(exc, 160)})") from None
     finally:
         view.close()
@@ -400,6 +456,7 @@ def read_frame(
     data: bytes | None = None,
     *,
     with_calibration: bool = False,
+    max_bytes: int = DEFAULT_MAX_FRAME_BYTES,
 ) -> Frame | Reject:
     """One FITS image with a celestial WCS as a ``Frame``, or a ``Reject`` naming the file and the problem.
 
@@ -408,7 +465,8 @@ def read_frame(
     also reads an SDSS frame's HDU1-2 (``Frame.calibration``; a frame without them is
     then rejected; ignored for other images). Rejected (stage 'read'
     unless noted): unreadable / empty / corrupt-compressed / truncated files, no
-    image, an image that is not 2-D, an SDSS frame whose image is not 1489 x 2048,
+    image, an image that is not 2-D, a file over ``max_bytes`` after decompression
+    (a decompression bomb costs at most ``max_bytes`` of output), an SDSS frame whose image is not 1489 x 2048,
     no celestial WCS, an image with no finite pixel or with all finite pixels equal
     (stage 'validate'), a frame whose header contradicts its SDSS name ('validate').
     """
@@ -418,11 +476,11 @@ def read_frame(
         t0 = time.perf_counter()
         if data is None:
             try:
-                with open(path, "rb") as fh:
-                    data = fh.read()
+                data, compression = _read_file(path, max_bytes)
             except OSError as exc:
                 return _reject(path, "read", f"cannot open ({exc.strerror or type(exc).__name__})")
-        data, compression = decompress(data)
+        else:
+            data, compression = decompress(data, max_bytes)
         t1 = time.perf_counter()
         seconds["decompress"] = t1 - t0
         header, pixels = _image_from_primary(data)
@@ -466,12 +524,18 @@ def read_frame(
     except FrameProblem as problem:
         return _reject(path, problem.stage, problem.reason)
     except Exception as exc:  # noqa: BLE001 - a bad file must never stop a job
+        from astropy.io.fits.verify import VerifyError
+
+        if isinstance(exc, VerifyError):  # astropy parses a card when it is first read
+            return _reject(path, "read", f"header card unparsable ({_one_line(exc, 200)})")
         return _reject(path, "read", f"unexpected {type(exc).__name__}: {_one_line(exc, 200)}")
 
 
-def read_frames(paths: Iterable[str | os.PathLike], *, with_calibration: bool = False) -> list[Frame | Reject]:
+def read_frames(
+    paths: Iterable[str | os.PathLike], *, with_calibration: bool = False, max_bytes: int = DEFAULT_MAX_FRAME_BYTES
+) -> list[Frame | Reject]:
     """``read_frame`` over several files, in order."""
-    return [read_frame(p, with_calibration=with_calibration) for p in paths]
+    return [read_frame(p, with_calibration=with_calibration, max_bytes=max_bytes) for p in paths]
 
 
 # --------------------------------------------------------------------------- grouping

@@ -25,9 +25,11 @@ from typing import Iterable
 from skysift.spectra.native import NativeSpectrum
 
 from skysift.runtime.rejects import Reject
+from skysift.io.decompression import DEFAULT_MAX_SPECTRUM_BYTES
 from skysift.io.readers import (
     BACKENDS,
     READERS,
+    BadStructure,
     FitsError,
     NotFits,
     SpectrumProblem,
@@ -39,7 +41,15 @@ from skysift.io.readers import (
 )
 from skysift.io.readers.fitsview import _one_line
 
-__all__ = ["read_spectra_file", "read_spectra_files", "detect_file_layout", "compare_backends", "FITS_SUFFIXES"]
+__all__ = [
+    "BACKEND_ORDER",
+    "DEFAULT_MAX_SPECTRUM_BYTES",
+    "FITS_SUFFIXES",
+    "compare_backends",
+    "detect_file_layout",
+    "read_spectra_file",
+    "read_spectra_files",
+]
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.bz2", ".fit.bz2")
 """File names a directory listing treats as spectrum files (content decides the layout)."""
@@ -68,33 +78,55 @@ def _read_with(view, path: str) -> list[NativeSpectrum | Reject]:
     return out
 
 
-def read_spectra_file(path: str | os.PathLike, backend: str = "auto") -> list[NativeSpectrum | Reject]:
+BACKEND_ORDER = {"auto": ("raw", "astropy"), "raw": ("raw", "astropy"), "astropy": ("astropy",), "fitsio": ("fitsio", "astropy")}
+"""Back ends tried in turn for each ``backend=`` value; the next one only when the previous declined or failed."""
+
+
+def read_spectra_file(
+    path: str | os.PathLike, backend: str = "auto", *, max_bytes: int = DEFAULT_MAX_SPECTRUM_BYTES
+) -> list[NativeSpectrum | Reject]:
     """All spectra in one FITS file, or Rejects (stage 'read' or 'validate') naming the file and the problem.
 
     ``backend``: 'auto' (raw scanner, astropy where the scanner declines), 'raw',
     'astropy' or 'fitsio' (the last two still fall back to astropy/raw only when
-    they cannot handle the file's compression).
+    they cannot handle the file's compression). ``max_bytes``: the largest file
+    (after gzip / bzip2 decompression) accepted; a bigger one, or a decompression
+    bomb, is rejected after at most ``max_bytes`` of output. A spectrum read by a
+    later back end after an earlier one failed carries the earlier reason in
+    ``extra['fallback_from']``. Never raises for a bad file (ValueError for a bad ``backend``).
     """
     path = str(path)
+    if backend not in BACKEND_ORDER:
+        raise ValueError(f"backend must be one of {sorted(BACKEND_ORDER)}, got {backend!r}")
     try:
-        data, compression = read_source(path)
-    except NotFits as exc:
+        return _read_spectra_file(path, backend, max_bytes)
+    except Exception as exc:  # noqa: BLE001 - last guard: a bad file must never stop a job
+        return [_reject(path, "read", f"unexpected {type(exc).__name__} while reading: {_one_line(exc, 200)}")]
+
+
+def _read_spectra_file(path: str, backend: str, max_bytes: int) -> list[NativeSpectrum | Reject]:
+    try:
+        data, compression = read_source(path, max_bytes)
+    except FitsError as exc:
         return [_reject(path, "read", str(exc))]
     except OSError as exc:
         return [_reject(path, "read", f"cannot open ({exc.strerror or type(exc).__name__})")]
-    order = {"auto": ("raw", "astropy"), "raw": ("raw", "astropy"), "astropy": ("astropy",), "fitsio": ("fitsio", "astropy")}
-    if backend not in order:
-        raise ValueError(f"backend must be one of {sorted(order)}, got {backend!r}")
     first_error: str | None = None
-    for name in order[backend]:
+    for name in BACKEND_ORDER[backend]:
         view = None
         try:
             view = BACKENDS[name](path, data, compression)
-            return _read_with(view, path)
+            out = _read_with(view, path)
+            if first_error:
+                for item in out:
+                    if isinstance(item, NativeSpectrum):
+                        item.extra["fallback_from"] = first_error
+            return out
         except SpectrumProblem as problem:
             return [_reject(path, problem.stage, problem.reason)]
-        except (NotFits, Truncated) as exc:
-            # Structural damage: another back end would not make the bytes whole.
+        except (NotFits, Truncated, BadStructure) as exc:
+            # Structural damage: another back end would not make the bytes whole (they all walk the
+            # headers with the same structure check first).
             return [_reject(path, "read", str(exc))]
         except Unsupported as exc:
             first_error = first_error or f"{name}: {exc}"
@@ -108,18 +140,20 @@ def read_spectra_file(path: str | os.PathLike, backend: str = "auto") -> list[Na
     return [_reject(path, "read", first_error or "no back end could read it")]
 
 
-def read_spectra_files(paths: Iterable[str | os.PathLike], backend: str = "auto") -> list[NativeSpectrum | Reject]:
+def read_spectra_files(
+    paths: Iterable[str | os.PathLike], backend: str = "auto", *, max_bytes: int = DEFAULT_MAX_SPECTRUM_BYTES
+) -> list[NativeSpectrum | Reject]:
     """``read_spectra_file`` over several files, results concatenated in order."""
     out: list[NativeSpectrum | Reject] = []
     for p in paths:
-        out.extend(read_spectra_file(p, backend=backend))
+        out.extend(read_spectra_file(p, backend=backend, max_bytes=max_bytes))
     return out
 
 
-def detect_file_layout(path: str | os.PathLike) -> str | None:
+def detect_file_layout(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_SPECTRUM_BYTES) -> str | None:
     """The layout name ('sdss', 'lamost-image', 'lamost-table') of a file, or None when unrecognised/unreadable."""
     try:
-        data, compression = read_source(str(path))
+        data, compression = read_source(str(path), max_bytes)
         with BACKENDS["raw"](str(path), data, compression) as view:
             return detect_layout(view)
     except (FitsError, SpectrumProblem, Unsupported, OSError):

@@ -193,11 +193,17 @@ def _check_vectors(codebook: PQCodebook, vectors: np.ndarray, what: str) -> np.n
     return x
 
 
-def encode(codebook: PQCodebook, vectors: np.ndarray, block_rows: int = 8192) -> np.ndarray:
-    """(n, M) uint16 codes: nearest centroid per segment (squared L2, BLAS expansion)."""
+def encode(codebook: PQCodebook, vectors: np.ndarray, block_rows: int = 8192,
+           budget_bytes: int = 256 << 20) -> np.ndarray:
+    """(n, M) uint16 codes: nearest centroid per segment (squared L2, BLAS expansion).
+
+    Rows are encoded in blocks whose (M, block, K) float32 distance array stays within ``budget_bytes``
+    (Table 1 run 6, M = 1250 and K = 3200, needs 16 MB per row: 8192 rows at once asked for 49 GB).
+    """
     x = _check_vectors(codebook, vectors, "vectors")
     n = x.shape[0]
     M, dsub = codebook.n_segments, codebook.dsub
+    block_rows = max(1, min(block_rows, budget_bytes // (4 * M * codebook.k)))
     codes = np.empty((n, M), np.uint16)
     c = codebook.centroids
     c_norm = np.einsum("mkd,mkd->mk", c, c)

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from skysift.runtime.errors import SkysiftError
 from skysift.kb.faiss_index import IndexSpec, apply_search_params, deserialize
 from skysift.runtime import filesystem as fsx
 from skysift.runtime.output import write_parquet_atomic
@@ -39,7 +40,7 @@ ENTRIES_DIR = "entries"
 TRAINED_FILE = "trained.faiss"
 
 
-class KbError(RuntimeError):
+class KbError(SkysiftError, RuntimeError):
     """A KB that cannot answer the request: missing, empty, wrong dimension or model version."""
 
 

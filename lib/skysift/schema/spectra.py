@@ -131,3 +131,59 @@ COLUMN_DOCS.update(
 )
 
 
+
+# --- pool truth: the Lu et al. 2022 stand-in (synth-survey model.population=lu2022_pool), TRUTH + these
+POOL_CL_LINES = ("ha", "hb", "oiii_5007", "oii_3727", "nii_6584", "sii_6717")
+"""Truth keys of the six CL-redshift lines (Lu et al. 2022 section 2.2.5)."""
+POOL_REFERENCE_CATALOGS = ("cds", "sdss", "ned")
+"""The pool's synthetic reference catalogs."""
+POOL_TRUTH = pa.schema(
+    list(TRUTH)
+    + [
+        pa.field("source_id", pa.string()),
+        pa.field("source_row", pa.int64()),
+        pa.field("repeat", pa.bool_()),
+        pa.field("z_true", pa.float64()),
+        pa.field("glon_deg", pa.float64()),
+        pa.field("glat_deg", pa.float64()),
+        pa.field("v_kms", pa.float32()),
+        pa.field("hii_region_name", pa.string()),
+        pa.field("hii_region_type", pa.string()),
+        pa.field("hii_truth", pa.bool_()),
+        pa.field("hii_passes_diagnostic", pa.bool_()),
+        pa.field("log_nii_ha_true", pa.float32()),
+        pa.field("log_sii_ha_true", pa.float32()),
+        pa.field("log_oiii_hb_true", pa.float32()),
+        *[pa.field(f"line_snr_{k}", pa.float32()) for k in POOL_CL_LINES],
+        pa.field("n_lines_snr5", pa.int32()),
+        *[pa.field(f"in_{c}", pa.bool_()) for c in POOL_REFERENCE_CATALOGS],
+        pa.field("new_truth", pa.bool_()),
+        pa.field("is_template", pa.bool_()),
+    ]
+)
+COLUMN_DOCS.update(
+    {
+        "source_id": "pool truth: the physical source a spectrum shows (repeat observations share it)",
+        "source_row": "pool truth: row whose parameters the spectrum was drawn from (itself unless a repeat)",
+        "repeat": "pool truth: the spectrum re-observes an earlier source (new noise, position within 0.3 arcsec)",
+        "z_true": "pool truth: true redshift (templates: before the published-z scatter; null for junk)",
+        "glon_deg": "Galactic longitude, degrees (astropy ICRS -> Galactic)",
+        "glat_deg": "Galactic latitude, degrees",
+        "v_kms": "pool truth: radial velocity of a Galactic spectrum or a star, km/s (null otherwise)",
+        "hii_region_name": "H II region of the synthetic catalog the position lies in (separation <= radius), else null",
+        "hii_region_type": "catalog type of that region: K (known) or G / C / Q (candidates), as WISE HIICat V2",
+        "hii_truth": "pool truth: an H II spectrum (Galactic, and in a region or its noiseless ratios pass the diagnostic)",
+        "hii_passes_diagnostic": "pool truth: noiseless log([S II]/Ha) >= 0.63 log([N II]/Ha) - 0.55 (Lu et al. 2022)",
+        "log_nii_ha_true": "pool truth: log10([N II]6585 / Halpha) of the noiseless fluxes",
+        "log_sii_ha_true": "pool truth: log10(([S II]6718 + 6733) / Halpha) of the noiseless fluxes",
+        "log_oiii_hb_true": "pool truth: log10([O III]5008 / Hbeta) of the noiseless fluxes",
+        "n_lines_snr5": "pool truth: CL lines (Ha, Hb, [O III]5008, [O II]3728, [N II]6585, [S II]6718) with line_snr >= 5",
+        "new_truth": "pool truth: an emission-line galaxy in none of the reference catalogs (a 'new' one)",
+        "is_template": "pool truth: the row is a template (templates/ table), not a pool spectrum",
+    }
+)
+for _k in POOL_CL_LINES:
+    COLUMN_DOCS[f"line_snr_{_k}"] = (f"pool truth: expected optimal S/N of {_k} from the native-pixel noise "
+                                     "(0 when off the 3900-8900 A grid or absent)")
+for _c in POOL_REFERENCE_CATALOGS:
+    COLUMN_DOCS[f"in_{_c}"] = f"pool truth: the source has an entry in the synthetic {_c} reference catalog"

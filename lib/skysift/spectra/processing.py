@@ -15,7 +15,8 @@ from typing import Literal, Sequence
 import numpy as np
 import pyarrow as pa
 
-from skysift.config import require
+from skysift.config import ConfigError, require
+from skysift.io.readers import lamost, sdss
 from skysift.sky.healpix import degrade, healpix_index, valid_position
 from skysift.schema import SPECTRA
 from skysift.spectra.grid import GridConfig
@@ -45,15 +46,26 @@ class ProcessingConfig:
     """Reject spectra whose good native pixels span less than this fraction of the output grid."""
     partition_order: int = 3
     """HEALPix order of the coarse partition column healpix_part (order 3 = 768 pixels of ~54 deg^2)."""
-    mask_bits: tuple[int, ...] = ()
-    """and_mask bits that make a pixel bad; empty = any bit set (the issue's rule). SDSS spPixMask bits
-    such as 4 MANYBADCOLUMNS or 16 NEARBADPIXEL flag large usable stretches on some plates: list only
-    the fatal ones (e.g. [0, 1, 2, 3, 18, 22, 24]) to keep them."""
+    mask_rule: Literal["fatal", "any"] = "fatal"
+    """Which and_mask bits make a pixel a gap (ivar = 0 and non-finite values always do). 'fatal' (default,
+    SDSS's own practice: trust ivar, treat a few bits as fatal): only the bits of mask_bits_sdss (rows of
+    survey sdss / boss / synth) or mask_bits_lamost (lamost); rows of any other survey fall back to 'any'.
+    'any' = every set bit is a gap (the rule before issue 19: it rejected 2 of the 17 real SDSS files,
+    whose fibre-level MANYBADCOLUMNS bit covers their red camera)."""
+    mask_bits_sdss: tuple[int, ...] = tuple(sdss.SPPIXMASK[name] for name in sdss.FATAL_MASK_BITS)
+    """SDSS/BOSS spPixMask bits that are fatal under mask_rule 'fatal': 0 NOPLUG, 18 FULLREJECT, 22 NOSKY,
+    23 BRIGHTSKY, 24 NODATA (skysift choice after SDSS practice; why each: io/readers/sdss.py)."""
+    mask_bits_lamost: tuple[int, ...] = tuple(lamost.ANDMASK_BITS[name] for name in lamost.FATAL_MASK_BITS)
+    """LAMOST andmask bits that are fatal under mask_rule 'fatal': 0 BADCCD, 1 BADPROFILE, 2 NOSKY,
+    3 BRIGHTSKY, 4 BADCENTER, 5 NODATA, i.e. all of LAMOST's (io/readers/lamost.py)."""
 
     def __post_init__(self):
         require(0.0 < self.min_coverage_fraction <= 1.0, "min_coverage_fraction must be in (0, 1]")
         require(0 <= self.partition_order <= 12, "partition_order must be in 0..12")
-        require(all(0 <= b <= 63 for b in self.mask_bits), f"mask_bits must be bit numbers 0..63, got {self.mask_bits}")
+        require(self.mask_rule in ("fatal", "any"), f"mask_rule must be 'fatal' or 'any', got {self.mask_rule!r}")
+        for name in ("mask_bits_sdss", "mask_bits_lamost"):
+            bits = getattr(self, name)
+            require(all(0 <= b <= 31 for b in bits), f"{name} must be bit numbers 0..31 (32-bit masks), got {bits}")
         require(self.min_window_pixels >= 1, "min_window_pixels must be >= 1")
         lo, hi = self.rest_window_angstrom
         require(0 < lo < hi, f"rest_window_angstrom must be (lo, hi) with 0 < lo < hi, got {self.rest_window_angstrom}")
@@ -63,6 +75,9 @@ def process_spectra_arrow(
     spectra: Sequence[NativeSpectrum], cfg: ProcessingConfig
 ) -> tuple[pa.Table, list[Reject]]:
     """Resample, normalise and index one batch; returns (SPECTRA-schema table, rejects)."""
+    if cfg.grid.from_model:
+        raise ConfigError(f"processing.grid.from_model={cfg.grid.from_model}: resolve it on the driver first "
+                          "(spectra.grid.resolve_grid, as ingest-spectra does)")
     rejects: list[Reject] = []
     ra = np.array([s.ra_deg for s in spectra], dtype=np.float64)
     dec = np.array([s.dec_deg for s in spectra], dtype=np.float64)
@@ -77,10 +92,7 @@ def process_spectra_arrow(
         rejects += [_reject(s, "rest_frame", f"rest-frame grid needs a redshift, z={s.z!r}") for s in bad_z]
     if not keep:
         return SPECTRA.empty_table(), rejects
-    masks = [s.and_mask for s in keep]
-    if cfg.mask_bits:
-        selected = np.int64(sum(1 << b for b in cfg.mask_bits))
-        masks = [np.asarray(m).astype(np.int64) & selected for m in masks]
+    masks = [gap_mask(s, cfg) for s in keep]
     loglam = [_rest_loglam(s) for s in keep] if rest_frame else [s.loglam for s in keep]
     res = resample_batch(loglam, [s.flux for s in keep], [s.ivar for s in keep], masks, cfg.grid, cfg.resample_method)
     usable = (res.n_good_native > 0) & (res.covered_fraction >= cfg.min_coverage_fraction)
@@ -118,6 +130,29 @@ def process_spectra_arrow(
     keep = [keep[i] for i in sel]
     flux, ivar, factor, method = flux[sel], ivar[sel], factor[sel], method[sel]
     return _to_table(keep, flux, ivar, factor, method, cfg), rejects
+
+
+# Which fatal-bit list applies to a row, by NativeSpectrum.survey (synth rows carry SDSS bit numbers).
+MASK_FAMILY = {"sdss": "sdss", "boss": "sdss", "synth": "sdss", "lamost": "lamost"}
+
+
+def fatal_bits(survey: str, cfg: ProcessingConfig) -> int | None:
+    """The and_mask bits (as one integer) that make a pixel of a ``survey`` row a gap; None = every bit."""
+    family = MASK_FAMILY.get(survey)
+    if cfg.mask_rule == "any" or family is None:
+        return None
+    bits = cfg.mask_bits_sdss if family == "sdss" else cfg.mask_bits_lamost
+    return sum(1 << b for b in set(bits))
+
+
+def gap_mask(s: NativeSpectrum, cfg: ProcessingConfig) -> np.ndarray:
+    """The row's and_mask reduced to its gap-making bits (non-zero = gap), for the resampler."""
+    selected = fatal_bits(s.survey, cfg)
+    mask = np.asarray(s.and_mask)
+    if selected is None:
+        return mask
+    # int64 first: a 32-bit mask with bit 31 set is negative in int32, and & must keep it
+    return mask.astype(np.int64) & np.int64(selected)
 
 
 def _with_redshift(spectra: Sequence[NativeSpectrum]) -> tuple[list[NativeSpectrum], list[NativeSpectrum]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Mapping
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from skysift.schema import LINE_FLUX_COLUMNS, TRUTH
 from skysift.synth import continuum as cont
 from skysift.synth import lines as L
 from skysift.synth import plates, sky
+from skysift.synth.pool_config import EmissionPoolConfig
 from skysift.sky.healpix import healpix29
 from skysift.synth.profiles import C_KMS, kms_per_pixel, render_gaussians
 
@@ -157,6 +159,12 @@ class SynthModelConfig:
     """Grade 'probable': >= 2 background lines detected and combined S/N >= this; else 'possible'."""
     noiseless: bool = False
     """Write the noiseless model as flux (no noise draw, no masked runs); for tests."""
+    population: Literal["default", "lu2022_pool"] = "default"
+    """default: the survey above (classes, layouts, S/N); lu2022_pool: the Lu et al. 2022 stand-in, a
+    LAMOST-like "Unknown" pool with templates, H II regions and reference catalogs (``synth.emission_pool``,
+    configured by ``pool``; ``classes``, ``snr_*``, ``bpt_margin_dex`` and the lens keys are then unused)."""
+    pool: EmissionPoolConfig = field(default_factory=EmissionPoolConfig)
+    """population=lu2022_pool: what the pool holds (class mix, S/N, regions, templates, catalog coverage)."""
 
     def __post_init__(self):
         require(0 < self.snr_min <= self.snr_max, f"snr_min/snr_max must satisfy 0 < min <= max, got {self.snr_min}, {self.snr_max}")
@@ -165,6 +173,8 @@ class SynthModelConfig:
         require(self.fibers_per_plate >= 1, f"fibers_per_plate must be >= 1, got {self.fibers_per_plate}")
         require(0 < self.plate_radius_deg <= 10, f"plate_radius_deg must be in (0, 10], got {self.plate_radius_deg}")
         require(self.lens_probable_snr <= self.lens_likely_snr, "lens_probable_snr must be <= lens_likely_snr")
+        require(self.population in ("default", "lu2022_pool"),
+                f"population must be default or lu2022_pool, got {self.population!r}")
 
 
 def model_loglam() -> np.ndarray:

@@ -30,10 +30,13 @@ from skysift.xmatch.frames import (
     N_MATCHES,
     RIGHT_ID,
     SEPARATION,
+    HOWS,
     MatchSpec,
     match_table,
+    output_fields,
     tag_batch,
     union_layout,
+    unmatched_right_batch,
 )
 from skysift.xmatch.plan import PreparedMatch
 
@@ -84,15 +87,8 @@ def _match_inputs(spark, left_valid, right_valid, prepared: PreparedMatch) -> _M
         [T.StructField(GROUP, long_, False), T.StructField(LEFT_ID, long_, True), T.StructField(RIGHT_ID, long_, True)]
         + [T.StructField(layout.slot(k), t, True) for k, t in enumerate(layout.slot_types)])
     union_arrow = _arrow_schema(spark, union_struct)
-    out_fields = [T.StructField(c, layout.slot_types[layout.left_slot[c]], True) for c in spec.left_columns]
-    out_fields += [T.StructField(c + spec.right_suffix, layout.slot_types[layout.right_slot[c]], True)
-                   for c in spec.right_columns]
-    out_fields.append(T.StructField(SEPARATION, T.DoubleType(), True))
-    if spec.mode == "nearest" and spec.count_matches:
-        out_fields.append(T.StructField(N_MATCHES, T.IntegerType(), True))
-    if spec.keep_ids:
-        out_fields += [T.StructField(LEFT_ID, long_, True), T.StructField(RIGHT_ID, long_, True)]
-    out_struct = T.StructType(out_fields)
+    out_struct = T.StructType(output_fields(spec, layout, lambda n, t: T.StructField(n, t, True), T.DoubleType(),
+                                            T.IntegerType(), long_))
     out_arrow = _arrow_schema(spark, out_struct)
 
     def tag(side, batches):
@@ -121,9 +117,13 @@ def matched_frame(spark, left_valid, right_valid, prepared: PreparedMatch, count
     """The lazy Spark DataFrame of output rows (left, suffixed right, separation[, n_matches][, ids]).
 
     ``counters`` (optional): Spark accumulators named ``left_matched``, ``left_unmatched``,
-    ``pairs``, filled when the frame is written.
+    ``pairs``, filled when the frame is written. ``how=outer`` needs a pass after the match (which right rows
+    no group matched): use ``write_matches``.
     """
     spec = prepared.spec
+    if spec.how == "outer":
+        raise ValueError("matched_frame cannot do how=outer (the unmatched right rows need a second pass); "
+                         "use write_matches")
     grouped, layout, out_struct, out_arrow = _match_stage(spark, left_valid, right_valid, prepared)
 
     def matcher(batches):
@@ -150,24 +150,39 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
     hold which group; then one task per group memory-maps its batches, matches them and writes its
     Parquet file with pyarrow (under a temporary name, renamed, so a retried task replaces it). Spark's
     shuffle turned every tagged row into a JVM row and back (13.8 + 17.8 s of the 10M x 10M run).
-    Returns the summed task counts (``rows``, ``left_matched``, ``left_unmatched``, ``pairs``), counted
-    from the collected results, so retried tasks never count twice. The exchange folder is removed.
+    Returns the summed task counts (``rows``, ``left_matched``, ``left_unmatched``, ``pairs``, and for
+    ``how=outer`` ``right_unmatched``), counted from the collected results, so retried tasks never count
+    twice. The exchange folder is removed.
+
+    ``how=outer``: the match tasks also write the ids of the right rows they matched (``folder/_right_hits``);
+    a third stage writes the right rows absent from them (a left-anti join, ids kept stable by persisting the
+    right side) as ``folder/part-right-<partition>.parquet``, and the hits folder is removed.
     """
     import shutil
 
     import pyarrow.parquet as pq
+    from pyspark import StorageLevel
 
     from pyspark.sql.pandas.types import from_arrow_schema
 
     from skysift.io.arrow_exchange import INDEX_SCHEMA, group_index, read_group, write_grouped
 
     spec = prepared.spec
+    outer = spec.how == "outer"
+    if outer and RIGHT_ID not in right_valid.columns:
+        from pyspark.sql import functions as F
+
+        # the ids must be the same in the match and in the anti-join after it: persisted once
+        right_valid = right_valid.withColumn(RIGHT_ID, F.monotonically_increasing_id()).persist(
+            StorageLevel.MEMORY_AND_DISK)
     m = _match_inputs(spark, left_valid, right_valid, prepared)
     layout, tag, union_arrow, out_arrow = m.layout, m.tag, m.union_arrow, m.out_arrow
     target = Path(folder).absolute()
     exchange = target / "_exchange"
+    hits_dir = target / "_right_hits"
     exchange.mkdir(parents=True, exist_ok=True)
-    exchange_str, target_str = str(exchange), str(target)
+    exchange_str, target_str, hits_str = str(exchange), str(target), str(hits_dir)
+    keys = ("rows", "left_matched", "left_unmatched", "pairs")
 
     def producer(side):
         def fn(batches):
@@ -194,30 +209,77 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
                     match_table(read_group(shared.value[gid], union_arrow), spec, layout, out_arrow, tally,
                                 max_batch_rows=batch_rows),
                     out_arrow)
-                yield {"rows": rows, **{k: tally.get(k, 0) for k in ("left_matched", "left_unmatched", "pairs")}}
+                if outer:
+                    hit_ids = tally.get("right_hit_ids")
+                    write_parquet_atomic(Path(hits_str) / f"part-{gid:06d}.parquet",
+                                         pa.table({RIGHT_ID: pa.array([] if hit_ids is None else hit_ids, pa.int64())}))
+                yield {"rows": rows, **{k: tally.get(k, 0) for k in keys[1:]}}
 
         ids = sorted(groups)
         stats = sc.parallelize(ids, max(1, len(ids))).mapPartitions(matcher).collect() if ids else []
         shared.unpersist()
+        totals = {k: int(sum(s[k] for s in stats)) for k in keys}
+        if outer:
+            totals["right_unmatched"] = _write_unmatched_right(spark, m.right, hits_dir, spec, out_arrow, target)
+            totals["rows"] += totals["right_unmatched"]
     finally:
         shutil.rmtree(exchange, ignore_errors=True)
-    totals = {k: int(sum(s[k] for s in stats)) for k in ("rows", "left_matched", "left_unmatched", "pairs")}
+        shutil.rmtree(hits_dir, ignore_errors=True)
+        if outer:
+            right_valid.unpersist()
     if totals["rows"] == 0:
         # No task wrote a file: an empty file keeps the schema readable by Spark and pyarrow.
         pq.write_table(out_arrow.empty_table(), target / "part-000000.parquet")
     return totals
 
 
+def _write_unmatched_right(spark, right_in, hits_dir: Path, spec: MatchSpec, out_arrow: pa.Schema,
+                           target: Path) -> int:
+    """The right rows no match task saw matched, written as output rows; returns how many."""
+    from pyspark.sql import functions as F
+
+    hit_files = sorted(str(p) for p in hits_dir.glob("part-*.parquet"))
+    lonely = right_in
+    if hit_files:
+        lonely = right_in.join(spark.read.parquet(*hit_files).distinct(), RIGHT_ID, "left_anti")
+    target_str = str(target)
+
+    def writer(batches):
+        from pyspark import TaskContext
+
+        part = TaskContext.get().partitionId()
+        rows = write_parquet_atomic(Path(target_str) / f"part-right-{part:06d}.parquet",
+                                    (unmatched_right_batch(b, spec, out_arrow) for b in batches if b.num_rows),
+                                    out_arrow)
+        yield pa.RecordBatch.from_pydict({"rows": pa.array([rows], pa.int64())})
+
+    counts = lonely.mapInArrow(writer, "rows long").agg(F.sum("rows")).collect()[0][0]
+    return int(counts or 0)
+
+
 def match_spec(left_columns: Sequence[str], right_columns: Sequence[str], order: int, radius_arcsec: float, *,
                mode: str = "nearest", how: str = "inner", left_ra: str = "ra_deg", left_dec: str = "dec_deg",
                right_ra: str = "ra_deg", right_dec: str = "dec_deg", radius_column: str | None = None,
                right_suffix: str = "_right", count_matches: bool = True, keep_ids: bool = False,
-               pairs_only_upper: bool = False) -> MatchSpec:
+               pairs_only_upper: bool = False, index_columns: tuple[str, str] | None = None) -> MatchSpec:
     """The MatchSpec of two catalogs with these columns (``healpix29`` added where absent); refuses output
-    column names that clash (a suffixed right column equal to a left one) or that the engine reserves."""
+    column names that clash (a suffixed right column equal to a left one) or that the engine reserves.
+
+    ``index_columns=(left_id, right_id)``: the index-only association output, whose rows hold just the left
+    id, the (suffixed) right id and the separation (``n_matches`` too for ``nearest`` with ``count_matches``).
+    """
+    if how not in HOWS:
+        raise CatalogColumnError(f"how must be one of {', '.join(HOWS)}, got {how!r}")
     left_cols, right_cols = list(left_columns), list(right_columns)
     add_left = HEALPIX not in left_cols
     add_right = HEALPIX not in right_cols
+    if index_columns is not None:
+        left_id, right_id = index_columns
+        for name, cols, side in ((left_id, left_cols, "left"), (right_id, right_cols, "right")):
+            if name not in cols:
+                raise CatalogColumnError(f"index output: {side} id column {name!r} not found; columns found: "
+                                         f"{', '.join(cols)}")
+        left_cols, right_cols, add_left, add_right = [left_id], [right_id], False, False
     left_out = left_cols + ([HEALPIX] if add_left else [])
     right_out = right_cols + ([HEALPIX] if add_right else [])
     clash = sorted(set(left_out) & {c + right_suffix for c in right_out})

@@ -18,8 +18,9 @@ in numpy (the file-exchange path of ``xmatch.engine.write_matches`` hands it the
   radius and a quantile summary of its order-29 cells (the bucket planner's input).
 * ``tag_batch``: one input batch -> union rows with their group id (mapInArrow).
 * ``match_table``: the union rows of whole groups -> output rows: the compiled grid kernel for
-  ``nearest`` (``sky._nearest_kernel``), KD-tree pairs for ``all`` (``pairs.tree_pairs``), inner / left,
-  output columns gathered with one Arrow ``take`` per side.
+  ``nearest`` (``sky._nearest_kernel``), KD-tree pairs for ``all`` (``pairs.tree_pairs``), the join types
+  of ``HOWS``, output columns gathered with one Arrow ``take`` per side.
+* ``unmatched_right_batch``: right rows no left row reached, in the output layout (``how=outer``).
 * ``crossmatch_frames``: the same steps in a loop, no Spark (tests, notebooks,
   dedupe's twin).
 
@@ -49,6 +50,22 @@ HEALPIX = "healpix29"
 SEPARATION = "separation_arcsec"
 N_MATCHES = "n_matches"
 
+HOWS = ("inner", "left", "anti", "outer")
+"""Join types (a left row is *matched* when a right row lies within the radius, the right row's own
+radius for ``radius_column``):
+
+* ``inner``: the pairs (mode ``nearest``: each matched left row with its nearest right row);
+* ``left``:  the pairs, plus every unmatched left row once with null right columns;
+* ``anti``:  only the unmatched left rows, left columns only ("not in the reference catalog");
+* ``outer``: ``left``, plus every right row that has no left row within the radius, once, with null left
+  columns. With mode ``nearest`` a right row within the radius of a left row whose nearest is another
+  right row is matched, so it appears in no output row (only the left side gets one row each).
+
+A right row is copied to every group its cone reaches, so whether it is unmatched is only known over all
+groups: ``match_table`` reports the right rows it saw matched (``tally["right_hit_ids"]``) and the engine
+takes the complement (``xmatch.engine.write_matches``; ``crossmatch_frames`` in the sequential twin).
+"""
+
 
 @dataclass(frozen=True)
 class MatchSpec:
@@ -75,12 +92,24 @@ class MatchSpec:
     """nearest: add ``n_matches`` (right rows within the radius of each left row)."""
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if self.how not in HOWS:
+            raise ValueError(f"how must be one of {', '.join(HOWS)}, got {self.how!r}")
+
+    @property
+    def has_right_columns(self) -> bool:
+        """Whether output rows carry right columns and the separation (every join type but ``anti``)."""
+        return self.how != "anti"
+
     def output_columns(self) -> list[str]:
-        cols = list(self.left_columns) + [c + self.right_suffix for c in self.right_columns] + [SEPARATION]
-        if self.mode == "nearest" and self.count_matches:
-            cols.append(N_MATCHES)
+        """Output column names, in order."""
+        cols = list(self.left_columns)
+        if self.has_right_columns:
+            cols += [c + self.right_suffix for c in self.right_columns] + [SEPARATION]
+            if self.mode == "nearest" and self.count_matches:
+                cols.append(N_MATCHES)
         if self.keep_ids:
-            cols += [LEFT_ID, RIGHT_ID]
+            cols += [LEFT_ID, RIGHT_ID] if self.has_right_columns else [LEFT_ID]
         return cols
 
 
@@ -312,33 +341,42 @@ def match_table(table: pa.Table, spec: MatchSpec, layout: UnionLayout, out_schem
     starts = np.concatenate([[0], cuts])
     stops = np.concatenate([cuts, [sk.size]])
     mids = np.searchsorted(sk, (sk[starts] // 2) * 2 + 1, side="left")
-    out_l, out_r, out_s, out_n, matched_left, unmatched = [], [], [], [], 0, []
+    out_l, out_r, out_s, out_n, matched_left, unmatched, right_hits = [], [], [], [], 0, [], []
     for a, mid, z in zip(starts.tolist(), mids.tolist(), stops.tolist()):
         lpos, rpos = order[a:mid], order[mid:z]
         if lpos.size == 0:
             continue
         lp, rp, sep, n_w, b, n_within = _group_pairs(spec, xyz, radius, ids_l, ids_r, lpos, rpos)
-        out_l.append(lp)
-        out_r.append(rp)
-        out_s.append(sep)
-        if spec.mode == "nearest" and spec.count_matches:
-            out_n.append(n_w)
+        if spec.how == "outer":
+            right_hits.append(rp if spec.mode == "all" else _right_hits(xyz, radius, lpos, rpos))
+        if spec.how != "anti":
+            out_l.append(lp)
+            out_r.append(rp)
+            out_s.append(sep)
+            if spec.mode == "nearest" and spec.count_matches:
+                out_n.append(n_w)
         hit = np.zeros(lpos.size, dtype=bool)
         hit[b] = True
         matched_left += int(hit.sum())
         unmatched.append(lpos[~hit])
-    if not out_l:
+    if not unmatched:
         return
-    lp, rp, sep = np.concatenate(out_l), np.concatenate(out_r), np.concatenate(out_s)
+    empty_i = np.empty(0, np.int64)
+    lp = np.concatenate(out_l) if out_l else empty_i
+    rp = np.concatenate(out_r) if out_r else empty_i
+    sep = np.concatenate(out_s) if out_s else np.empty(0, np.float64)
     n_pairs = lp.size
-    n_w = np.concatenate(out_n) if spec.mode == "nearest" and spec.count_matches else None
+    n_w = np.concatenate(out_n) if out_n else None
     lonely = np.concatenate(unmatched)
     if tally is not None:
         tally["left_matched"] = tally.get("left_matched", 0) + matched_left
         tally["left_unmatched"] = tally.get("left_unmatched", 0) + int(lonely.size)
         tally["pairs"] = tally.get("pairs", 0) + n_pairs
+        if spec.how == "outer":
+            hits = np.unique(ids_r[np.concatenate(right_hits)]) if right_hits else empty_i
+            tally["right_hit_ids"] = np.union1d(tally.get("right_hit_ids", empty_i), hits).astype(np.int64)
     r_valid = np.ones(n_pairs, dtype=bool)
-    if spec.how == "left" and lonely.size:
+    if spec.how in ("left", "outer", "anti") and lonely.size:
         lp = np.concatenate([lp, lonely])
         rp = np.concatenate([rp, np.zeros(lonely.size, np.int64)])
         sep = np.concatenate([sep, np.full(lonely.size, np.nan)])
@@ -353,6 +391,13 @@ def match_table(table: pa.Table, spec: MatchSpec, layout: UnionLayout, out_schem
                             None if n_w is None else n_w[a:z])
 
 
+def _right_hits(xyz: np.ndarray, radius: np.ndarray | float, lpos: np.ndarray, rpos: np.ndarray) -> np.ndarray:
+    """Positions (into the task table) of the right rows of one group with a left row within their radius."""
+    rr = radius[rpos] if isinstance(radius, np.ndarray) else radius
+    p, _, _ = tree_pairs(xyz[rpos], rr, xyz[lpos])
+    return rpos[np.unique(p)]
+
+
 def _output_batch(table: pa.Table, spec: MatchSpec, layout: UnionLayout, out_schema: pa.Schema, lp, rp, sep,
                   r_valid, n_w) -> pa.RecordBatch:
     left_idx = pa.array(lp, pa.int64())
@@ -360,14 +405,16 @@ def _output_batch(table: pa.Table, spec: MatchSpec, layout: UnionLayout, out_sch
     cols = {}
     for name in spec.left_columns:
         cols[name] = table.column(layout.slot(layout.left_slot[name])).take(left_idx)
-    for name in spec.right_columns:
-        cols[name + spec.right_suffix] = table.column(layout.slot(layout.right_slot[name])).take(right_idx)
-    cols[SEPARATION] = pa.array(sep, pa.float64(), mask=None if r_valid.all() else ~r_valid)
-    if n_w is not None:
-        cols[N_MATCHES] = pa.array(n_w.astype(np.int32), pa.int32())
     if spec.keep_ids:
         cols[LEFT_ID] = table.column(LEFT_ID).take(left_idx)
-        cols[RIGHT_ID] = table.column(RIGHT_ID).take(right_idx)
+    if spec.has_right_columns:
+        for name in spec.right_columns:
+            cols[name + spec.right_suffix] = table.column(layout.slot(layout.right_slot[name])).take(right_idx)
+        cols[SEPARATION] = pa.array(sep, pa.float64(), mask=None if r_valid.all() else ~r_valid)
+        if n_w is not None:
+            cols[N_MATCHES] = pa.array(n_w.astype(np.int32), pa.int32())
+        if spec.keep_ids:
+            cols[RIGHT_ID] = table.column(RIGHT_ID).take(right_idx)
     arrays = []
     for field in out_schema:
         col = cols[field.name]
@@ -377,16 +424,44 @@ def _output_batch(table: pa.Table, spec: MatchSpec, layout: UnionLayout, out_sch
     return pa.RecordBatch.from_arrays(arrays, schema=out_schema)
 
 
+def output_fields(spec: MatchSpec, layout: UnionLayout, field, float64, int32, int64) -> list:
+    """Output fields in ``spec.output_columns()`` order, built by ``field(name, type)`` (Arrow or Spark)."""
+    by_name = {c: layout.slot_types[layout.left_slot[c]] for c in spec.left_columns}
+    by_name.update({c + spec.right_suffix: layout.slot_types[layout.right_slot[c]] for c in spec.right_columns})
+    by_name.update({SEPARATION: float64, N_MATCHES: int32, LEFT_ID: int64, RIGHT_ID: int64})
+    return [field(c, by_name[c]) for c in spec.output_columns()]
+
+
 def output_arrow_schema(spec: MatchSpec, layout: UnionLayout) -> pa.Schema:
     """Arrow schema of the output rows when slot types are Arrow types (the sequential runner)."""
-    fields = [pa.field(c, layout.slot_types[layout.left_slot[c]]) for c in spec.left_columns]
-    fields += [pa.field(c + spec.right_suffix, layout.slot_types[layout.right_slot[c]]) for c in spec.right_columns]
-    fields.append(pa.field(SEPARATION, pa.float64()))
-    if spec.mode == "nearest" and spec.count_matches:
-        fields.append(pa.field(N_MATCHES, pa.int32()))
-    if spec.keep_ids:
-        fields += [pa.field(LEFT_ID, pa.int64()), pa.field(RIGHT_ID, pa.int64())]
-    return pa.schema(fields)
+    return pa.schema(output_fields(spec, layout, pa.field, pa.float64(), pa.int32(), pa.int64()))
+
+
+def unmatched_right_batch(right: pa.RecordBatch | pa.Table, spec: MatchSpec, out_schema: pa.Schema) -> pa.RecordBatch:
+    """Right rows (their own column names, ``_rid`` included) as output rows of ``how=outer``: null left
+    columns and separation, ``n_matches`` 0, ``healpix29`` computed when the spec adds it."""
+    if isinstance(right, pa.Table):
+        right = right.combine_chunks().to_batches()[0] if right.num_rows else pa.RecordBatch.from_pylist([], right.schema)
+    n = right.num_rows
+    cols: dict = {}
+    for name in spec.right_columns:
+        if name == HEALPIX and spec.add_right_healpix:
+            cols[name + spec.right_suffix] = pa.array(
+                healpix29(_float64(right.column(spec.right_ra)), _float64(right.column(spec.right_dec))), pa.int64())
+        else:
+            cols[name + spec.right_suffix] = right.column(name)
+    if N_MATCHES in out_schema.names:
+        cols[N_MATCHES] = pa.array(np.zeros(n, np.int32), pa.int32())
+    if RIGHT_ID in out_schema.names:
+        cols[RIGHT_ID] = right.column(RIGHT_ID)
+    arrays = []
+    for field in out_schema:
+        col = cols.get(field.name)
+        if col is None:
+            arrays.append(pa.nulls(n, field.type))
+        else:
+            arrays.append(col if col.type == field.type else pc.cast(col, field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=out_schema)
 
 
 def sample_plan(left: pd.DataFrame, right: pd.DataFrame, spec: MatchSpec, target_rows: int) -> BucketPlan:
@@ -399,10 +474,18 @@ def sample_plan(left: pd.DataFrame, right: pd.DataFrame, spec: MatchSpec, target
     )
 
 
+def _one_batch(frame: pd.DataFrame) -> pa.RecordBatch:
+    """A DataFrame as one record batch (pandas' Arrow-backed strings arrive chunked: combined first)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
+    batches = table.to_batches()
+    return batches[0] if len(batches) == 1 else pa.RecordBatch.from_pylist([], schema=table.schema)
+
+
 def crossmatch_frames(
     left: pd.DataFrame, right: pd.DataFrame, spec: MatchSpec, target_rows: int = 200_000, plan: BucketPlan | None = None
 ) -> pd.DataFrame:
-    """Sequential twin of the Spark job on valid rows: tag both sides, then match every group."""
+    """Sequential twin of the Spark job on valid rows: tag both sides, then match every group (every join
+    type of ``HOWS``; for ``outer`` the right rows no group matched are appended)."""
     left = left.reset_index(drop=True)
     right = right.reset_index(drop=True)
     if LEFT_ID not in left:
@@ -410,13 +493,19 @@ def crossmatch_frames(
     if RIGHT_ID not in right:
         right = right.assign(**{RIGHT_ID: np.arange(len(right), dtype=np.int64)})
     plan = plan or sample_plan(left, right, spec, target_rows)
-    lt = pa.RecordBatch.from_pandas(left, preserve_index=False)
-    rt = pa.RecordBatch.from_pandas(right, preserve_index=False)
+    lt = _one_batch(left)
+    rt = _one_batch(right)
     layout = union_layout(spec, list(zip(lt.schema.names, lt.schema.types)),
                           list(zip(rt.schema.names, rt.schema.types)), pa.int64())
     schema = union_arrow_schema(layout)
     union = pa.Table.from_batches([tag_batch(lt, "left", plan, spec, layout, schema),
                                    tag_batch(rt, "right", plan, spec, layout, schema)])
     out_schema = output_arrow_schema(spec, layout)
-    batches = list(match_table(union, spec, layout, out_schema))
+    tally: dict = {}
+    batches = list(match_table(union, spec, layout, out_schema, tally))
+    if spec.how == "outer":
+        hit = np.isin(right[RIGHT_ID].to_numpy(np.int64), tally.get("right_hit_ids", np.empty(0, np.int64)))
+        lonely = rt.filter(pa.array(~hit))
+        if lonely.num_rows:
+            batches.append(unmatched_right_batch(lonely, spec, out_schema))
     return pa.Table.from_batches(batches, schema=out_schema).to_pandas()

@@ -216,3 +216,68 @@ def test_one_dense_cell_is_salted(spark, tmp_path):
     assert set(zip(got["k"], got["k_right"])) == set(zip(i1.tolist(), i2.tolist()))
     assert summary["written"] == len(np.unique(i1)) and summary["pairs"] == len(i1)
     assert summary["read"] == summary["written"] + summary["other_outcomes"]["unmatched_left"] == len(left)
+
+
+def _cli(spark, root, name, *sets):
+    args = ["--left", str(root / "left"), "--right", str(root / "right"), "--output", str(root / name),
+            "--set", "target_rows_per_group=400", "--set", "left_id_column=lid", "--set", "right_id_column=rid"]
+    for s in sets:
+        args += ["--set", s]
+    return run_job("crossmatch", args, spark=spark)
+
+
+def test_anti_join_is_the_left_rows_astropy_leaves_alone(spark, catalogs):
+    """how=anti: exactly the valid left rows with no right row within the radius, left columns only."""
+    root, left, right = catalogs
+    summary = _cli(spark, root, "anti", "how=anti", "mode=nearest", "radius_arcsec=1.5")
+    got = pd.read_parquet(root / "anti")
+    hit = set(left["lid"].to_numpy()[search_around_sky(_coords(left), _coords(right), 1.5 * u.arcsec)[0]])
+    assert sorted(got["lid"]) == sorted(set(left["lid"]) - hit) and 300 < len(got) < len(left) - 300
+    assert not any(c.endswith("_right") for c in got.columns) and "separation_arcsec" not in got.columns
+    assert summary["balanced"] is True and summary["written"] == len(got)
+    assert summary["other_outcomes"] == {"matched_left": len(hit)} and summary["rejected"] == 3
+
+
+def test_outer_join_all_pairs_with_per_row_radius(spark, catalogs):
+    """how=outer, mode=all, per-row radius: astropy's pairs + unmatched left + unmatched right, each once."""
+    root, left, right = catalogs
+    summary = _cli(spark, root, "outer", "how=outer", "mode=all", "radius_column=radius_arcsec")
+    got = pd.read_parquet(root / "outer")
+    good_r = right.drop(index=[5])
+    i_r, i_l, _, _ = search_around_sky(_coords(good_r), _coords(left), good_r["radius_arcsec"].to_numpy() * u.arcsec)
+    ref = set(zip(left["lid"].to_numpy()[i_l].tolist(), good_r["rid"].to_numpy()[i_r].tolist()))
+    pairs = got[got["lid"].notna() & got["rid_right"].notna()]
+    alone_l, alone_r = got[got["rid_right"].isna()], got[got["lid"].isna()]
+    assert set(zip(pairs["lid"].astype(int), pairs["rid_right"].astype(int))) == ref and len(pairs) == len(ref)
+    assert sorted(alone_l["lid"].astype(int)) == sorted(set(left["lid"]) - {a for a, _ in ref})
+    assert sorted(alone_r["rid_right"].astype(int)) == sorted(set(good_r["rid"]) - {b for _, b in ref})
+    assert alone_r["name"].isna().all() and alone_r["separation_arcsec"].isna().all()
+    assert summary["balanced"] is True and summary["written"] == len(left) and summary["rejected"] == 3
+    assert summary["right_unmatched"] == len(alone_r) > 100 and summary["right_rejected"] == 3
+    assert summary["right_matched"] + summary["right_unmatched"] + 3 == summary["right_read"] == len(right) + 2
+    assert summary["rows_written"] == len(got)
+
+
+def test_outer_nearest_as_fits_and_index_only_association(spark, catalogs):
+    """how=outer, nearest, format=fits (the extra pass before the FITS writer); columns=index, how=left:
+    just (lid, rid_right, separation_arcsec), the nearest of match_to_catalog_sky."""
+    from astropy.table import Table
+
+    root, left, right = catalogs
+    summary = _cli(spark, root, "outer_fits", "how=outer", "mode=nearest", "format=fits", "radius_arcsec=1.5")
+    got = Table.read(root / "outer_fits" / "outer_fits.fits").to_pandas()
+    idx, d2d, _ = _coords(left).match_to_catalog_sky(_coords(right))
+    hit = d2d.to_value(u.arcsec) <= 1.5
+    r_hit = set(right["rid"].to_numpy()[search_around_sky(_coords(right), _coords(left), 1.5 * u.arcsec)[0]])
+    alone_r = got[got["lid"].isna()]  # FITS TNULL: astropy masks it, pandas gets <NA>
+    assert sorted(alone_r["rid_right"].astype(int)) == sorted(set(right["rid"]) - r_hit)
+    assert len(got) == len(left) + len(alone_r) and summary["balanced"] is True
+    assert summary["right_unmatched"] == len(alone_r) and summary["written"] == len(left)
+
+    summary = _cli(spark, root, "index", "how=left", "mode=nearest", "columns=index", "radius_arcsec=1.5")
+    got = pd.read_parquet(root / "index").sort_values("lid").reset_index(drop=True)
+    assert list(pd.read_parquet(root / "index").columns) == ["lid", "rid_right", "separation_arcsec", "n_matches"]
+    assert got["lid"].tolist() == sorted(left["lid"])
+    assert np.array_equal(got["rid_right"].to_numpy(float)[hit], right["rid"].to_numpy()[idx[hit]])
+    assert got["rid_right"].isna().sum() == (~hit).sum()
+    assert summary["balanced"] is True and summary["written"] == len(left)

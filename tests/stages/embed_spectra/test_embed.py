@@ -63,7 +63,7 @@ def _reference(model, table_path):
 
 def test_embed_with_local_checkpoint(spark, table, model_ckpt, tmp_path):
     out = tmp_path / "emb"
-    summary = run_job("embed-spectra", ["--input", str(table), "--output", str(out),
+    summary = run_job("embed-spectra", ["--input", str(table), "--output", str(out), "--set", "precision=fp32",
                                         "--set", f"model_uri={model_ckpt[0]}", "--set", "batch_size=16"], spark=spark)
     assert summary["read"] == 150 and summary["rejected"] == 4 and summary["written"] == 146
     assert summary["balanced"]
@@ -83,7 +83,8 @@ def test_embed_with_local_checkpoint(spark, table, model_ckpt, tmp_path):
 
 def test_embed_from_registry_champion(spark, table, model_ckpt, registry, tmp_path):
     out = tmp_path / "emb"
-    summary = run_job("embed-spectra", ["--input", str(table), "--output", str(out)], spark=spark)
+    summary = run_job("embed-spectra", ["--input", str(table), "--output", str(out), "--set", "precision=fp32"],
+                      spark=spark)
     assert summary["model_version"] == "1" and summary["written"] == 146
     pdf = read_table(out).to_pandas()
     assert (pdf["model_uri"] == "models:/skysift-spec-encoder@champion").all()
@@ -113,7 +114,8 @@ def test_grid_mismatch_fails_naming_both_grids(spark, tmp_path, model_ckpt):
 
 
 def test_sequential_runner_matches_and_rejects_bad_lengths(model_ckpt, tmp_path):
-    cfg = EmbedConfig(input="unused", output=str(tmp_path), model_uri=str(model_ckpt[0]), batch_size=7)
+    cfg = EmbedConfig(input="unused", output=str(tmp_path), model_uri=str(model_ckpt[0]), batch_size=7,
+                      precision="fp32")
     fn = prepare(cfg, [GRID])
     pdf = toy_spectra_table(30, GRID, seed=9, n_nonfinite=2).to_pandas()
     pdf.loc[5, "flux"] = pdf.loc[5, "flux"][:150]
@@ -132,8 +134,10 @@ def test_sequential_runner_matches_and_rejects_bad_lengths(model_ckpt, tmp_path)
 def test_benchmark_functions_print_their_lines(spark, tmp_path, capsys):
     from skysift.bench.embed_bench import run_embed_benchmark
     from skysift.bench.loader_bench import run_loader_benchmark
+    from skysift.models.precision import resolve_precision
 
-    emb = run_embed_benchmark(spark, n_spectra=40, workdir=str(tmp_path / "e"), n_points=200, baseline_rows=8)
+    emb = run_embed_benchmark(spark, n_spectra=40, workdir=str(tmp_path / "e"), n_points=200, per_row_rows=8,
+                              repeats=1, warmup_spectra=8)
     load = run_loader_benchmark(spark, n_spectra=200, workdir=str(tmp_path / "l"), n_points=200, n_steps=1)
     out = capsys.readouterr().out
     import re
@@ -141,14 +145,20 @@ def test_benchmark_functions_print_their_lines(spark, tmp_path, capsys):
     from skysift.runtime.output import count_rows
 
     # the printed line carries the returned figures, and the ratio is baseline / ours
-    line = re.search(r"embed: ours=([\d.]+)s baseline=([\d.]+)s ratio=([\d.]+) profile=\S+ n=(\d+)", out)
+    line = re.search(r"embed: ours=([\d.]+)s baseline=([\d.]+)s ratio=([\d.]+) profile=\S+ n=(\d+) "
+                     r"precision=(\w+) threads=(\d+) .* load_avg=[\d.]+-[\d.]+", out)
     assert line is not None, out
     ours, base, ratio, n = float(line[1]), float(line[2]), float(line[3]), int(line[4])
     assert (ours, base, n) == (pytest.approx(emb["ours"], abs=1e-3), pytest.approx(emb["baseline"], abs=1e-3), 40)
     assert ratio == pytest.approx(base / ours, rel=0.02, abs=0.006) and emb["ratio"] == pytest.approx(ratio, abs=0.006)
-    # the Spark path embedded every spectrum it timed, and the baseline extrapolates its timed rows to all 40
-    assert count_rows(str(tmp_path / "e" / "embeddings")) == 40 and emb["baseline_rows_timed"] == 8
+    # both sides at the precision auto picks for this CPU, on as many threads as Spark has cores
+    assert line[5] == emb["precision"] == resolve_precision("auto", "cpu")
+    assert int(line[6]) == emb["threads"] == spark.sparkContext.defaultParallelism
+    # the Spark path embedded every spectrum it timed; the per-row loop extrapolates its timed rows to all 40
+    assert count_rows(str(tmp_path / "e" / "embeddings")) == 40 and emb["per_row_rows_timed"] == 8
     assert emb["baseline"] == pytest.approx(40 / emb["baseline_spectra_s"], rel=0.02)
+    assert emb["ratio_vs_one_thread"] == pytest.approx(emb["ours_spectra_s"] / emb["one_thread_spectra_s"], rel=0.02)
+    assert len(emb["load_avg_1min"]) == 2
     assert "loader: ours=" in out
     assert load["ratio"] == pytest.approx(load["baseline"] / load["ours"], rel=0.02, abs=0.006)  # 2 decimals
     assert load["loader_samples_s"] == pytest.approx(load["batch_size"] / load["ours"], rel=0.01)
@@ -168,6 +178,65 @@ def test_bf16_precision_stays_close_to_fp32(model_ckpt, tmp_path):
     assert rel.max() < 0.03, rel.max()  # bfloat16 keeps 8 mantissa bits: ~0.4 % per rounding
     with pytest.raises(ConfigError, match="precision"):
         EmbedConfig(input="x", output="y", precision="fp16")
+
+
+def test_auto_precision_is_bf16_exactly_where_the_cpu_has_it(model_ckpt, tmp_path, monkeypatch):
+    """precision=auto (the default) resolves to bf16 on CPUs whose /proc/cpuinfo flags show avx512_bf16 or
+    amx_bf16, fp32 elsewhere, and then gives exactly that precision's embeddings."""
+    import os
+
+    from skysift.models import precision as prec
+
+    if os.path.exists("/proc/cpuinfo"):
+        flags = next(line.split() for line in open("/proc/cpuinfo") if line.startswith("flags"))
+        assert prec.cpu_has_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
+    assert EmbedConfig(input="x", output="y").precision == "auto"
+    expect = "bf16" if prec.cpu_has_bf16() else "fp32"
+    assert prec.resolve_precision("auto", "cpu") == expect
+    assert prec.resolve_precision("tf32", "cpu") == "tf32"
+    pdf = toy_spectra_table(12, GRID, seed=13).to_pandas()
+    outs = {}
+    for precision in ("auto", expect):
+        cfg = EmbedConfig(input="unused", output=str(tmp_path), model_uri=str(model_ckpt[0]), precision=precision)
+        outs[precision] = np.stack(embed_sequential([pdf], prepare(cfg, [GRID]))["embedding"].to_numpy())
+    np.testing.assert_array_equal(outs["auto"], outs[expect])
+    monkeypatch.setattr(prec, "cpu_has_bf16", lambda: False)
+    assert prec.resolve_precision("auto", "cpu") == "fp32"
+    monkeypatch.setattr(prec, "cpu_has_bf16", lambda: True)
+    assert prec.resolve_precision("auto", "cpu") == "bf16"
+    with pytest.raises(ValueError, match="precision"):
+        prec.resolve_precision("fp16", "cpu")
+
+
+def test_flux_rows_views_one_flat_buffer_and_names_bad_rows():
+    import pyarrow as pa
+
+    from skysift.stages.embed_spectra.tasks import flux_rows
+
+    rng = np.random.default_rng(3)
+    flux = rng.normal(size=(6, 5)).astype(np.float32)
+    arr = pa.ListArray.from_arrays(pa.array(np.arange(0, 31, 5, dtype=np.int32)), pa.array(flux.ravel()))
+    got, good, reason = flux_rows(arr.slice(1, 4), 5)  # a slice: offsets shifted
+    np.testing.assert_array_equal(got, flux[1:5]) and np.testing.assert_array_equal(good, [0, 1, 2, 3])
+    assert np.shares_memory(got, arr.flatten().to_numpy())  # no copy, no per-row objects
+    assert reason == [None] * 4
+    rows = [flux[0], None, flux[2][:3], np.where(np.arange(5) == 2, np.nan, flux[3]).astype(np.float32), flux[4]]
+    got, good, reason = flux_rows(pa.array(rows, pa.list_(pa.float32())), 5)
+    np.testing.assert_array_equal(good, [0, 4])
+    np.testing.assert_array_equal(got, flux[[0, 4]])
+    assert reason == [None, "flux is null", "flux has 3 points, expected 5", "flux has 1 non-finite values", None]
+
+
+def test_grid_declared_in_table_json_is_refused_before_spark(tmp_path, model_ckpt):
+    from skysift.io.tables import write_table_json
+    from skysift.stages.embed_spectra.job import run
+
+    other = write_toy_spectra(tmp_path / "other", 10, "lin:3850:9000:300", seed=1)
+    write_table_json(other, {"table": "spectra", "grid_id": "lin:3850:9000:300"})
+    cfg = EmbedConfig(input=str(other), output=str(tmp_path / "emb"), model_uri=str(model_ckpt[0]))
+    with pytest.raises(ConfigError, match=r"expects grid 'lin:3850:9000:200'.*processing\.grid\.from_model="):
+        run(None, cfg)  # no Spark session: the refusal comes before any Spark work
+    assert not (tmp_path / "emb").exists()
 
 
 def test_forward_flops_formula_matches_torch_flop_counter():

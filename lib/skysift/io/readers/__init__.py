@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from skysift.io.readers import lamost, sdss
 from skysift.io.readers.common import SpectrumProblem, validate
-from skysift.io.readers.fitsview import BACKENDS, FitsError, FitsView, NotFits, Truncated, Unsupported, open_view, read_source
+from skysift.io.readers.fitsview import (
+    BACKENDS,
+    BadStructure,
+    FitsError,
+    FitsView,
+    NotFits,
+    TooLarge,
+    Truncated,
+    Unsupported,
+    open_view,
+    read_source,
+)
 
 LAYOUTS = ("sdss", "lamost-image", "lamost-table")
 
@@ -40,12 +51,14 @@ READERS = {"sdss": sdss.read, "lamost-image": lamost.read_image, "lamost-table":
 
 __all__ = [
     "BACKENDS",
+    "BadStructure",
     "FitsError",
     "FitsView",
     "LAYOUTS",
     "NotFits",
     "READERS",
     "SpectrumProblem",
+    "TooLarge",
     "Truncated",
     "Unsupported",
     "detect_layout",

@@ -29,6 +29,15 @@ TABLE_OPTIONAL = ("ANDMASK", "ORMASK")
 # Per-row metadata columns a multi-spectrum table may carry instead of header keywords.
 ROW_META = ("OBSID", "RA", "DEC", "CLASS", "SUBCLASS", "Z", "Z_ERR", "LMJD", "PLANID", "SPID", "FIBERID")
 
+# The LAMOST low-resolution pixel mask (ANDMASK / ORMASK), bit number by name (values 1, 2, 4, 8, 16, 32 in
+# the LAMOST data model). The numbers differ from SDSS's: LAMOST bit 3 is BRIGHTSKY, SDSS bit 3 is BADARC.
+ANDMASK_BITS = {"BADCCD": 0, "BADPROFILE": 1, "NOSKY": 2, "BRIGHTSKY": 3, "BADCENTER": 4, "NODATA": 5}
+# and_mask bits that make a pixel a gap (``processing.mask_rule: fatal``): all six. Unlike SDSS, LAMOST has no
+# fibre-level bits that describe the fibre rather than the pixel: each bit says this pixel's value is missing
+# (NODATA, BADCENTER: trace off the CCD, BADCCD: CCD defect), badly extracted (BADPROFILE) or not sky-subtracted
+# (NOSKY, BRIGHTSKY, kept fatal as for SDSS). Bits above 5 are not defined by LAMOST and are ignored.
+FATAL_MASK_BITS = ("BADCCD", "BADPROFILE", "NOSKY", "BRIGHTSKY", "BADCENTER", "NODATA")
+
 
 def looks_like_lamost_header(header) -> bool:
     telescop = str(header.get("TELESCOP", "") or "").upper()
@@ -160,7 +169,8 @@ def read_image(view: FitsView, path: str) -> list[NativeSpectrum]:
 
 
 def read_table(view: FitsView, path: str, table: Hdu) -> list[NativeSpectrum]:
-    names = {c.upper(): c for c in table.columns}
+    names = {c: table.column(c) for c in (*TABLE_COLUMNS, *TABLE_OPTIONAL, *ROW_META)}
+    names = {c: written for c, written in names.items() if written is not None}
     missing = [c for c in TABLE_COLUMNS if c not in names]
     if missing:  # pragma: no cover - table_hdu() only selects tables with FLUX and WAVELENGTH
         raise SpectrumProblem("read", f"{table.name} lacks column(s) {', '.join(missing)} (found: {', '.join(table.columns)})")

@@ -27,8 +27,13 @@ class CrossmatchConfig:
     """nearest: the closest right row per left row (plus ``n_matches`` within the radius); all: every pair."""
     count_matches: bool = True
     """nearest: add ``n_matches``, the number of right rows within the radius (a ball count per left row)."""
-    how: Literal["inner", "left"] = "inner"
-    """inner: only matched left rows; left: unmatched left rows too, with null right columns."""
+    how: Literal["inner", "left", "anti", "outer"] = "inner"
+    """inner: only matched left rows; left: unmatched left rows too, with null right columns; anti: only the
+    left rows with no right row within the radius (left columns only: "not in the reference catalog"); outer:
+    left, plus every right row with no left row within the radius, once, with null left columns."""
+    columns: Literal["all", "index"] = "all"
+    """all: every left and (suffixed) right column; index: the index-only association table, just the left id,
+    the right id (``left_id_column``, ``right_id_column``, both required) and ``separation_arcsec``."""
     left_ra_column: str = "ra_deg"
     """Left right ascension column, ICRS degrees."""
     left_dec_column: str = "dec_deg"
@@ -75,6 +80,15 @@ class CrossmatchConfig:
         require(self.input_split_mb >= 1, "input_split_mb must be >= 1")
         require(bool(self.right_suffix), "right_suffix must not be empty (left and right columns would clash)")
         require(self.hats_pixel_threshold >= 1, "hats_pixel_threshold must be >= 1")
+        require(self.how in ("inner", "left", "anti", "outer"),
+                f"how must be inner, left, anti or outer, got {self.how!r}")
+        require(self.columns in ("all", "index"), f"columns must be all or index, got {self.columns!r}")
+        require(self.columns != "index" or (self.left_id_column and self.right_id_column),
+                "columns=index needs left_id_column and right_id_column (the ids of the association table)")
+        require(not (self.columns == "index" and self.how == "anti"),
+                "columns=index with how=anti has no right id to write; use columns=all")
+        require(not (self.columns == "index" and self.format == "hats"),
+                "columns=index has no position column for a HATS catalog; use format=parquet, fits or votable")
         require(0 <= self.hats_histogram_order <= 12, "hats_histogram_order must be in [0, 12]")
 
 

@@ -15,10 +15,16 @@ Two Spark jobs (measured on the 1M x 1M benchmark, every extra pass cost a secon
 Measured on 2 cores (BENCHMARKS.md): 1M x 1M 3.76 s (lsdb 12.8 s), 10M x 10M 28.5 s (1.32x astropy's
 match_to_catalog_sky, 2.65x lsdb).
 
+Join types (``xmatch.frames.HOWS``): inner, left, anti (left rows with no right row within the radius) and
+outer (left plus the right rows no left row reaches, with null left columns; a third Spark stage finds them,
+``xmatch.engine.write_matches``). ``columns=index`` writes the association table only: left id, right id,
+separation.
+
 Summary (the CLI checks ``read == written + rejected + sum(other_outcomes)``): ``read`` / ``written`` /
 ``rejected`` count *left* rows (written: left rows present in the output); ``other_outcomes.unmatched_left``
-for ``how=inner``; the right side and the pairs have their own keys (``right_read``, ``right_rejected``,
-``pairs``).
+for ``how=inner``, ``other_outcomes.matched_left`` for ``how=anti`` (matched rows leave by design); the
+right side and the pairs have their own keys (``right_read``, ``right_rejected``, ``pairs``, and for
+``how=outer`` ``right_unmatched``: right rows written alone, ``right_matched`` = the other valid ones).
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ import numpy as np
 
 from skysift.config import to_dict
 from skysift.io.tables import write_table_json
+from skysift.runtime.filesystem import remove_tree
 from skysift.runtime.output import staged
 from skysift.runtime.rejects import read_rejects, write_spark_rejects
 from skysift.runtime.spark import catalog_sql_conf
@@ -68,6 +75,11 @@ def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
     require_columns(right_raw, right_needed, f"right catalog {cfg.right}")
 
     radius_col = cfg.radius_column or None
+    index_columns = (cfg.left_id_column, cfg.right_id_column) if cfg.columns == "index" else None
+    if index_columns:  # only what the association table and the match need travels
+        left_raw = left_raw.select(*dict.fromkeys([cfg.left_id_column, cfg.left_ra_column, cfg.left_dec_column]))
+        right_raw = right_raw.select(*dict.fromkeys([c for c in (cfg.right_id_column, cfg.right_ra_column,
+                                                                 cfg.right_dec_column, radius_col) if c]))
     left_valid = left_raw.where(valid_condition(cfg.left_ra_column, cfg.left_dec_column))
     right_valid = right_raw.where(valid_condition(cfg.right_ra_column, cfg.right_dec_column, radius_col))
     sc = spark.sparkContext
@@ -88,12 +100,21 @@ def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
         spec = match_spec(left_raw.columns, right_raw.columns, order, cfg.radius_arcsec, mode=cfg.mode,
                           how=cfg.how, left_ra=cfg.left_ra_column, left_dec=cfg.left_dec_column,
                           right_ra=cfg.right_ra_column, right_dec=cfg.right_dec_column, radius_column=radius_col,
-                          right_suffix=cfg.right_suffix, count_matches=cfg.count_matches)
+                          right_suffix=cfg.right_suffix, count_matches=cfg.count_matches,
+                          index_columns=index_columns)
         prepared = plan_from_scan(scan, spec, cfg.target_rows_per_group, cfg.sample_rows, sc.defaultParallelism)
         if cfg.format == "parquet":
             totals = write_matches(spark, left_valid, right_valid, prepared, staging,
                                    batch_rows=cfg.arrow_batch_rows)
             layout = {"format": "parquet", "rows": totals["rows"]}
+        elif cfg.how == "outer":
+            # the unmatched right rows need the pass after the match: Parquet parts first, then the format
+            parts = f"{staging}/_outer_parts"
+            totals = write_matches(spark, left_valid, right_valid, prepared, parts, batch_rows=cfg.arrow_batch_rows)
+            layout = write_catalog(spark.read.parquet(parts), staging, cfg.format, ra_column=cfg.left_ra_column,
+                                   dec_column=cfg.left_dec_column, name=Path(cfg.output).name,
+                                   pixel_threshold=cfg.hats_pixel_threshold, histogram_order=cfg.hats_histogram_order)
+            remove_tree(parts)
         else:
             # HATS repartitions the rows by pixel and FITS / VOTable collect them into one file, so these keep
             # Spark's shuffle (and count through accumulators).
@@ -106,11 +127,13 @@ def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
         rej = read_rejects(staging)
         n_rej_left = int(sum(1 for r in rej.column("reason").to_pylist() if r.startswith("left:")))
         matched, unmatched, pairs = (totals[k] for k in ("left_matched", "left_unmatched", "pairs"))
+        written = {"inner": matched, "left": matched + unmatched, "outer": matched + unmatched, "anti": unmatched}
+        other = {"inner": {"unmatched_left": unmatched}, "anti": {"matched_left": matched}}
         summary = {
             "read": scan.left_valid + scan.left_invalid,
-            "written": matched + (unmatched if cfg.how == "left" else 0),
+            "written": written[cfg.how],
             "rejected": n_rej_left,
-            "other_outcomes": {"unmatched_left": unmatched} if cfg.how == "inner" else {},
+            "other_outcomes": other.get(cfg.how, {}),
             "output": stage.output,
             "right_read": scan.right_valid + scan.right_invalid,
             "right_rejected": rej.num_rows - n_rej_left,
@@ -120,6 +143,9 @@ def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
             "groups": prepared.plan.n_groups,
             "buckets": prepared.plan.n_buckets,
             "format": cfg.format,
+            "how": cfg.how,
+            **({"right_unmatched": totals["right_unmatched"],
+                "right_matched": scan.right_valid - totals["right_unmatched"]} if cfg.how == "outer" else {}),
             "note": "read/written/rejected count left rows; right rows and pairs have their own keys",
         }
         write_table_json(staging, {"job": "crossmatch", "config": to_dict(cfg), "layout": layout,

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from skysift.config import require
-from skysift.models.precision import PRECISIONS
+from skysift.models.precision import INFERENCE_PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,12 @@ class EmbedConfig:
     cache (tiny model, 2 threads: 277/s at 1, 255/s at 4, 160/s at 16, 138/s at 64)."""
     device: Literal["auto", "cpu"] = "auto"
     """auto = the task's GPU from Spark resources, else CUDA if visible, else CPU."""
-    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
-    """fp32; tf32 = TF32 tensor-core products on NVIDIA GPUs (plain fp32 on CPU); or bf16 = bfloat16
-    autocast for the forward pass (GPUs since Ampere, CPUs with AVX-512 BF16 or AMX): 1.9x (tiny) to 3.5x
+    precision: Literal["auto", "fp32", "tf32", "bf16"] = "auto"
+    """auto (default) = bf16 where the device computes bfloat16 natively (CPUs with AVX-512 BF16 or AMX, CUDA
+    GPUs from Ampere on), else fp32 (models.precision.resolve_precision); fp32; tf32 = TF32 tensor-core products
+    on NVIDIA GPUs (plain fp32 on CPU); bf16 = bfloat16 autocast for the forward pass: 1.9x (tiny) to 3.5x
     (paper model) faster on this machine's EPYC cores, 5.8x on an H100, embeddings within ~0.3 % relative
-    L2 (see BENCHMARKS.md); the output stays float32 (models.precision)."""
+    L2 (see BENCHMARKS.md); the output stays float32."""
     torch_threads: int = 0
     """CPU threads per Python worker (0 = the task's spark.task.cpus)."""
     partitions: int = 0
@@ -44,6 +45,7 @@ class EmbedConfig:
         require(bool(self.model_uri), "model_uri is required (e.g. models:/skysift-spec-encoder@champion)")
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         require(self.cpu_batch_size >= 1, f"cpu_batch_size must be >= 1, got {self.cpu_batch_size}")
-        require(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        require(self.precision in INFERENCE_PRECISIONS,
+                f"precision must be one of {INFERENCE_PRECISIONS}, got {self.precision!r}")
         require(self.torch_threads >= 0, "torch_threads must be >= 0")
         require(self.partitions >= 0, "partitions must be >= 0")

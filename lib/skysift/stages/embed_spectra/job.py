@@ -2,22 +2,32 @@
 
 The driver resolves the model once (a missing model, alias or version, or a
 table on another wavelength grid, fails here with a message naming what was
-expected). Executors receive only ``EmbedBatch`` (URI, version, a few numbers),
-load the encoder once per Python worker (cached by URI and device), stack each
-Arrow batch's flux lists into one tensor and run the encoder on the task's
-device. Rows with non-finite or wrong-length flux go to ``OUTPUT/_rejects``.
+expected and how to re-ingest). Executors receive only ``EmbedBatch`` (URI,
+version, a few numbers), load the encoder once per Python worker (cached by URI
+and device), view each Arrow batch's flux lists as one flat float32 buffer
+(mapInArrow: no pandas object arrays), run the encoder on the task's device and
+write their own Parquet files into the staging folder (``tasks.embed_partition``);
+one job, one stats row per task back. Rows with non-finite or wrong-length
+flux go to ``OUTPUT/_rejects``.
 """
 from __future__ import annotations
 
-from pathlib import Path
+import functools
 from typing import Any
 
 from skysift.config import ConfigError
 from skysift.stages.embed_spectra.config import EmbedConfig
-from skysift.stages.embed_spectra.tasks import REASON_COL, SOURCE_COL, EmbedBatch, output_arrow_schema
+from skysift.stages.embed_spectra.tasks import SOURCE_COL, STATS, EmbedBatch, embed_partition
 
 STAGE = "embed"
 CONFIG = EmbedConfig
+
+
+def grid_refusal(model_uri: str, model_grid: str, table: str, other: list[str]) -> str:
+    """The one-line refusal of a table on another grid than the model's, saying how to get the right one."""
+    return (f"grid mismatch: model {model_uri} expects grid {model_grid!r}, table {table} holds {other}; "
+            f"re-ingest the spectra on the model's grid: run ingest-spectra with "
+            f"--set processing.grid.from_model={model_uri}")
 
 
 def prepare(cfg: EmbedConfig, table_grids: list[str] | None = None) -> EmbedBatch:
@@ -31,10 +41,7 @@ def prepare(cfg: EmbedConfig, table_grids: list[str] | None = None) -> EmbedBatc
     if table_grids is not None:
         other = sorted(set(table_grids) - {model_grid})
         if other:
-            raise ConfigError(
-                f"grid mismatch: model {cfg.model_uri} expects grid {model_grid!r}, "
-                f"table {cfg.input} holds {other}"
-            )
+            raise ConfigError(grid_refusal(cfg.model_uri, model_grid, cfg.input, other))
     return EmbedBatch(
         model_uri=cfg.model_uri,
         model_version=None if info["version"] is None else str(info["version"]),
@@ -47,47 +54,43 @@ def prepare(cfg: EmbedConfig, table_grids: list[str] | None = None) -> EmbedBatc
         torch_threads=cfg.torch_threads,
         cpu_batch_size=cfg.cpu_batch_size,
         precision=cfg.precision,
+        grid_id=str(model_grid),
     )
 
 
 def run(spark, cfg: EmbedConfig) -> dict[str, Any]:
     """Embed every spectrum of cfg.input into cfg.output (atomic), rejects into cfg.output/_rejects."""
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-
-    from skysift.io.tables import write_table_json
-    from skysift.runtime.output import exists, staged
-    from skysift.runtime.rejects import spark_rejects, write_spark_rejects
-    from skysift.schema import EMBEDDINGS, spark_schema
+    from skysift.io.tables import read_table_json, write_table_json
+    from skysift.runtime.filesystem import with_s3_settings
+    from skysift.runtime.output import count_rows, exists, staged
+    from skysift.schema import spark_schema
 
     if not exists(cfg.input):
         raise ConfigError(f"input {cfg.input}: no such spectra table")
+    # the table's own grid_id (_table.json of ingest-spectra / synth-survey) refuses a wrong table before any
+    # Spark work; the tasks check every row's grid_id as well, for tables without or with a stale _table.json
+    declared = read_table_json(cfg.input).get("grid_id")
+    fn = prepare(cfg, [declared] if declared else None)
     df = spark.read.parquet(cfg.input)
     missing = {"spec_id", "flux", "grid_id"} - set(df.columns)
     if missing:
         raise ConfigError(f"input {cfg.input}: not a spectra table, missing columns {sorted(missing)}")
-    grids = [r[0] for r in df.select("grid_id").distinct().collect()]
-    fn = prepare(cfg, grids)
-    cols = ["spec_id", "flux"] + ([SOURCE_COL] if SOURCE_COL in df.columns else [])
-    src = df.select(*cols)
+    src = df.select(*(["spec_id", "flux", "grid_id"] + ([SOURCE_COL] if SOURCE_COL in df.columns else [])))
     if cfg.partitions:
         src = src.repartition(cfg.partitions)
-    out = src.mapInPandas(fn.map_partitions, spark_schema(output_arrow_schema())).persist(
-        StorageLevel.MEMORY_AND_DISK)
-    try:
-        with staged(cfg.output) as stage:
-            out.filter(F.col(REASON_COL).isNull()).select(*EMBEDDINGS.names).write.mode("overwrite").parquet(
-                stage.uri)
-            bad = spark_rejects(out.filter(F.col(REASON_COL).isNotNull()), stage=STAGE, reason=REASON_COL,
-                                source_file=SOURCE_COL, spec_id="spec_id")
-            n_rejected = bad.count()
-            if n_rejected:
-                write_spark_rejects(bad, stage.uri)
-            n_read = out.count()
-            write_table_json(stage.uri, {"table": "embeddings", "model_uri": cfg.model_uri,
-                                         "model_version": fn.model_version, "pooling": fn.pooling,
-                                         "input": str(cfg.input)})
-    finally:
-        out.unpersist()
-    return {"read": n_read, "written": n_read - n_rejected, "rejected": n_rejected, "output": stage.output,
-            "model_uri": cfg.model_uri, "model_version": fn.model_version}
+    with staged(cfg.output) as stage:
+        task = with_s3_settings(functools.partial(embed_partition, stage.uri, fn))
+        stats = src.mapInArrow(task, spark_schema(STATS)).collect()
+        other = sorted({g for row in stats for g in row["other_grids"] or []})
+        if other:
+            raise ConfigError(grid_refusal(cfg.model_uri, fn.grid_id, cfg.input, other))
+        n_read, n_rejected = sum(r["read"] for r in stats), sum(r["rejected"] for r in stats)
+        written = sum(r["written"] for r in stats)
+        if written != count_rows(stage.uri) or n_read != written + n_rejected:
+            raise RuntimeError("rows reported by the tasks differ from the rows in the table files")
+        write_table_json(stage.uri, {"table": "embeddings", "model_uri": cfg.model_uri,
+                                     "model_version": fn.model_version, "pooling": fn.pooling,
+                                     "precision": cfg.precision, "input": str(cfg.input)})
+    return {"read": n_read, "written": written, "rejected": n_rejected, "output": stage.output,
+            "model_uri": cfg.model_uri, "model_version": fn.model_version, "tasks": len(stats),
+            "executor_seconds": round(sum(r["seconds"] for r in stats), 3)}

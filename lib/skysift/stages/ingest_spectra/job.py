@@ -11,6 +11,7 @@ local paths, the same on the driver and every executor (a shared disk).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from skysift.config import ConfigError, to_dict
@@ -18,6 +19,7 @@ from skysift.io.tables import write_table_json
 from skysift.runtime.output import count_rows, open_dataset, staged
 from skysift.runtime.rejects import read_rejects
 from skysift.runtime.tasks import run_tasks, task_count
+from skysift.spectra.grid import resolve_grid
 from skysift.stages.ingest_spectra.config import IngestConfig
 from skysift.stages.ingest_spectra.tasks import FITS_SUFFIXES, ingest_task, list_input_files
 
@@ -26,6 +28,9 @@ CONFIG = IngestConfig
 
 def run(spark, cfg: IngestConfig) -> dict:
     """Ingest every FITS file under cfg.input into the spectra table at cfg.output (spark=None: in-process)."""
+    # processing.grid.from_model: the registry is asked here, once, before any Spark work; tasks get a plain grid
+    grid, grid_source = resolve_grid(cfg.processing.grid)
+    cfg = dataclasses.replace(cfg, processing=dataclasses.replace(cfg.processing, grid=grid))
     uris = [p.strip() for p in cfg.input.split(",") if "://" in p]
     if uris:
         raise ConfigError(f"input {uris[0]!r}: ingest-spectra reads FITS files from plain local paths (a disk "
@@ -37,14 +42,15 @@ def run(spark, cfg: IngestConfig) -> dict:
     n_tasks = task_count(len(files), cfg.files_per_task, parallelism)
     with staged(cfg.output) as stage:
         stats = run_tasks(functools.partial(ingest_task, stage.uri, cfg), files, n_tasks, spark)
-        summary = finalize(stage.uri, files, cfg)
+        summary = finalize(stage.uri, files, cfg, grid_source)
         if sum(r["written"] for r in stats) != summary["written"]:
             raise RuntimeError("rows reported by the tasks differ from the rows in the table files")
+    extra = {"grid_from_model": grid_source} if grid_source else {}
     return {**summary, "executor_seconds": round(sum(r["seconds"] for r in stats), 3), "output": stage.output,
-            "tasks": len(stats)}
+            "tasks": len(stats), "grid_id": grid.grid_id, **extra}
 
 
-def finalize(staging: str, files: list[str], cfg: IngestConfig) -> dict:
+def finalize(staging: str, files: list[str], cfg: IngestConfig, grid_source: dict | None = None) -> dict:
     """Count rows and rejects, check every input file is accounted for, write the table properties."""
     rej = read_rejects(staging)
     rejected_files = set(rej.column("source_file").to_pylist())
@@ -60,6 +66,7 @@ def finalize(staging: str, files: list[str], cfg: IngestConfig) -> dict:
     write_table_json(staging, {"table": "spectra", "grid_id": cfg.processing.grid.grid_id,
                                "partition_column": "healpix_part",
                                "partition_order": cfg.processing.partition_order,
-                               "producer": "skysift ingest-spectra", "config": to_dict(cfg)})
+                               "producer": "skysift ingest-spectra", "config": to_dict(cfg),
+                               **({"grid_from_model": grid_source} if grid_source else {})})
     return {"read": written + rej.num_rows, "written": written, "rejected": rej.num_rows, "files": len(files),
             "files_with_rejects": len(rejected_files)}

@@ -1,1 +1,1 @@
-"""`skysift synth-survey`: The built-in synthetic survey with known truth: real-format FITS spectra (SDSS/BOSS/LAMOST) + truth table, or the spectra table directly."""
+"""`skysift synth-survey`: The built-in synthetic survey with known truth: real-format FITS spectra (SDSS/BOSS/LAMOST) + truth table, or the spectra table directly; with imaging.enabled also SDSS-like imaging frames and catalogs of the same objects."""

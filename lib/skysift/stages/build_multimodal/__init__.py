@@ -1,0 +1,1 @@
+"""`skysift build-multimodal`: cutouts + spectra + an MPA-JHU-like SFR table -> one `multimodal` row per labelled object (FLAG = 0) + _rejects."""

@@ -1,0 +1,44 @@
+"""Conv4Net training: learns a colour-coded toy set, keeps the best-validation weights, batched prediction."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skysift.models.conv4net import Conv4NetConfig
+from skysift.detection.classifier_train import ClassifierTrainConfig, _evaluate, predict_proba, prepare, train_conv4net
+
+
+def _toy(n_per_class, rng):
+    """Point-like blobs whose band ratios give the class (as QSO vs star colours), random position and brightness."""
+    yy, xx = np.mgrid[0:48, 0:48]
+    colours = np.array([[1.0, 0.3, 0.3], [0.3, 1.0, 0.3], [0.3, 0.3, 1.0]])
+    x, y = [], []
+    for c in range(3):
+        for _ in range(n_per_class):
+            cx, cy = rng.uniform(18, 30, 2)
+            blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * rng.uniform(2, 5) ** 2))
+            img = colours[c][:, None, None] * blob[None] * rng.uniform(1, 10) + rng.normal(0, 0.05, (3, 48, 48))
+            x.append(img.astype(np.float32))
+            y.append(c)
+    return np.stack(x), np.array(y)
+
+
+@pytest.mark.slow  # ~20-100 s on the shared 2-core machine
+def test_learns_colours_and_keeps_best():
+    rng = np.random.default_rng(0)
+    xt, yt = _toy(24, rng)
+    xv, yv = _toy(10, rng)
+    # a narrow Conv4Net: the training logic is under test, and the shared CPU is slow (the paper size is tested in tests/models)
+    small = Conv4NetConfig(channels=(8, 16, 16, 16), hidden=(32, 16))
+    cfg = ClassifierTrainConfig(epochs=6, patience=6, batch_size=8, lr=3e-3, device="cpu", model=small)
+    res = train_conv4net(xt, yt, xv, yv, cfg)
+    losses = [h["val_loss"] for h in res.history]
+    assert res.best_val_loss == pytest.approx(min(losses))
+    assert res.best_epoch == int(np.argmin(losses)) + 1
+    loss, acc = _evaluate(res.model, prepare(xv, res.mean, res.sd), yv, 64, "cpu")
+    assert loss == pytest.approx(res.best_val_loss, rel=1e-4)
+    assert acc >= 0.9
+    p = predict_proba(res.model, xv, res.mean, res.sd, batch_size=7)
+    assert p.shape == (30, 3)
+    np.testing.assert_allclose(p.sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(p, predict_proba(res.model, xv, res.mean, res.sd, batch_size=1000), atol=1e-5)
