@@ -180,6 +180,8 @@ def test_bzip2_bomb_costs_bounded_memory_and_time(tmp_path):
     bomb.write_bytes(bzip2_bomb(2222 * MiB))
     assert len(bomb.read_bytes()) <= 100_000
     out = _run_bomb(bomb, 32 * MiB)
+    print(f"\nbzip2 bomb {len(bomb.read_bytes())} B -> 2222 MiB, cap 32 MiB: spectra {out['spectra']['seconds']:.2f} s, "
+          f"frame {out['frame']['seconds']:.2f} s, peak RSS growth {out['rss_growth'] / MiB:.1f} MiB")
     for reader in ("spectra", "frame"):
         assert "bzip2 stream decompresses to more than the cap of 32 MiB" in out[reader]["reason"], out
         assert out[reader]["seconds"] < 30, out
@@ -197,6 +199,8 @@ def test_single_stream_bomb_is_cut_inside_the_stream(tmp_path):
     bomb = tmp_path / "one.fits.bz2"
     bomb.write_bytes(stream)
     out = _run_bomb(bomb, 4 * MiB, limit=256 * MiB)
+    print(f"\nsingle-stream bzip2 bomb {len(stream)} B -> 32 MiB, cap 4 MiB: spectra {out['spectra']['seconds']:.2f} s, "
+          f"frame {out['frame']['seconds']:.2f} s, peak RSS growth {out['rss_growth'] / MiB:.1f} MiB")
     assert "cap of 4 MiB" in out["spectra"]["reason"] and "cap of 4 MiB" in out["frame"]["reason"], out
     assert out["rss_growth"] < 2 * 4 * MiB + 32 * MiB, out
     # gzip: deflate stops at ~1000:1, so a gzip bomb is larger for the same output; same bound.

@@ -14,7 +14,10 @@ the real sample (2-core machine shared with other jobs, warm page cache,
 19-29 astropy / 4-5.5 fitsio; LAMOST image 0.16 / 0.86 / 1.6. astropy's cost
 is building column objects for the 126-column SPECOBJ (236 for BOSS SPALL);
 memmap on/off made no difference (19.0 vs 19.6 ms). All back ends give
-identical arrays and metadata (tests/test_readers_real.py).
+identical arrays and metadata on the real files (tests/io/test_readers_real.py),
+and the raw scanner and astropy on every damaged copy both accept
+(tests/io/test_fuzz_readers.py, RELIABILITY.md). ``max_bytes`` caps what one file
+may decompress to (``skysift.io.decompression.DEFAULT_MAX_SPECTRUM_BYTES``).
 """
 from __future__ import annotations
 

@@ -8,10 +8,21 @@ Three interchangeable back ends expose the same small interface (``FitsView``):
   full SDSS spec file (126-column SPECOBJ, dozens of per-exposure HDUs) costs
   well under a millisecond. It handles the plain binary-table and image layouts
   the spectrum readers need; anything else (scaled columns, heap arrays, ASCII
-  tables) raises ``Unsupported`` and the caller falls back to astropy.
+  tables, header values outside the standard's fixed/free formats) raises
+  ``Unsupported`` and the caller falls back to astropy.
 * ``AstropyView`` wraps ``astropy.io.fits`` (lazy HDU loading, no memmap); the
-  pure-astropy reference path.
+  reference path.
 * ``FitsioView`` wraps ``fitsio`` (cfitsio), kept for timing comparisons.
+
+Files from strangers (issue 18; tests/io/test_fuzz_readers.py): every header is
+first walked by the raw scanner's structure check -- BITPIX, NAXIS <= 999, NAXISn,
+PCOUNT, GCOUNT, TFIELDS <= 999 as the FITS standard allows them, one card each, a
+clean END card within ``MAX_HEADER_BLOCKS``, no header running into the next HDU,
+data inside the file -- and astropy and fitsio only see headers that passed it
+(``BadStructure`` otherwise: final, no other back end is tried). Anything a library
+raises on a damaged file becomes a ``FitsError`` with its message. Where the raw
+scanner and astropy both accept a file they give identical arrays and metadata
+(checked on 2,200 fuzz cases in CI and in ``skysift benchmark fuzz``).
 
 gzip and bzip2 files are recognised by their magic bytes (not the file name)
 and decompressed into memory first, streamed with a cap on the decompressed

@@ -126,10 +126,16 @@ def _spectrum(meta: dict, loglam, flux, ivar, andmask, path: str, layout: str, r
 
 
 def _mask_as_int(mask: np.ndarray) -> np.ndarray:
-    """LAMOST stores its bit masks as floats in the image; bits survive an exact cast to int32."""
+    """LAMOST stores its bit masks as floats in the image; bits survive an exact cast to int32.
+
+    NaN reads as 0 (no flag); a value outside the int32 range (inf, 1e30: a damaged file) as -1, every bit
+    set, instead of the platform's undefined cast (numpy warns and gives INT_MIN on x86).
+    """
     if mask.dtype.kind in "iu":
         return mask.astype(np.int32, copy=False)
-    return np.nan_to_num(mask, nan=0.0).astype(np.int32)
+    values = np.nan_to_num(mask.astype(np.float64), nan=0.0)
+    inside = (values >= np.iinfo(np.int32).min) & (values <= np.iinfo(np.int32).max)
+    return np.where(inside, values, -1.0).astype(np.int32)
 
 
 def read_image(view: FitsView, path: str) -> list[NativeSpectrum]:

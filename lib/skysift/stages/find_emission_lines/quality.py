@@ -12,7 +12,6 @@ Definitions (a spectrum's *detectable* when its truth has >= 3 CL lines of expec
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from skysift.runtime.output import read_table
@@ -81,5 +80,3 @@ def purity_without_inspection(output: str, truth: pd.DataFrame) -> dict:
     q = stage_quality(output, truth)
     return {"before": q["pq_candidates"], "after": q["confirmed"]}
 
-
-__all__ = ["stage_quality", "purity_without_inspection", "Z_TOLERANCE", "np"]
