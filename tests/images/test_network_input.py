@@ -61,7 +61,8 @@ def test_surface_brightness_scaling_makes_binned_stamps_match(batch):
 
 def test_id_column():
     assert id_column(["stamp_id", "pixels"]) == "stamp_id" and id_column(["image_id", "stamp_id"]) == "image_id"
-    with pytest.raises(ValueError, match="image_id or stamp_id"):
+    assert id_column(["object_id", "ra_deg"]) == "object_id"
+    with pytest.raises(ValueError, match="image_id or stamp_id or object_id"):
         id_column(["pixels"])
 
 
@@ -73,8 +74,9 @@ def test_real_sdss_cutouts(shared_data):
     row = t.to_pylist()[0]
     hdr = fits.getheader(shared_data / "sdss-imaging" / "stamp-r-164.4311-39.0359.fits")
     # CRPIX 26 (1-based) is the central pixel of 51: the position is the header's CRVAL
-    assert row["ra"] == pytest.approx(hdr["CRVAL1"], abs=1e-9) and row["dec"] == pytest.approx(hdr["CRVAL2"], abs=1e-9)
-    assert row["bands"] == "ugriz" and row["size_px"] == 51
+    assert row["ra_deg"] == pytest.approx(hdr["CRVAL1"], abs=1e-9)
+    assert row["dec_deg"] == pytest.approx(hdr["CRVAL2"], abs=1e-9)
+    assert row["bands"] == list("ugriz") and row["size_px"] == 51 and row["object_id"] == "sdss-164.4311-39.0359"
     assert row["pixel_scale_arcsec"] == pytest.approx(0.396, abs=1e-3)
     r_plane = np.asarray(row["pixels"]).reshape(5, 51, 51)[2]
     assert np.array_equal(r_plane, fits.getdata(shared_data / "sdss-imaging" / "stamp-r-164.4311-39.0359.fits").astype(np.float32))
@@ -84,4 +86,6 @@ def test_real_sdss_cutouts(shared_data):
 
 def test_stamps_with_positions(batch):
     t = stamps_with_positions(stamps_table(batch, 0.262), np.arange(6.0), np.zeros(6), "c")
-    assert t.column("image_id").to_pylist()[:2] == ["c0", "c1"] and t.column("ra").to_pylist()[3] == 3.0
+    assert t.column("object_id").to_pylist()[:2] == ["c0", "c1"] and t.column("ra_deg").to_pylist()[3] == 3.0
+    good, x, _ = network_input(t, 64)  # bands as a list of names, as make-cutouts writes them
+    assert list(good) == list(range(6))

@@ -66,7 +66,7 @@ def write_vectors(folder: Path, n: int, n_patches: int, dim: int, seed: int) -> 
         name = features_name(start)
         write_features(str(folder / name), feats.astype(np.float16))
         pq.write_table(pa.Table.from_pydict({
-            "image_id": [f"img-{i}" for i in range(start, start + m)], "ra": [None] * m, "dec": [None] * m,
+            "image_id": [f"img-{i}" for i in range(start, start + m)], "ra_deg": [None] * m, "dec_deg": [None] * m,
             "embedding": pa.array(list(vec), type=pa.list_(pa.float32())), "model_uri": ["bench"] * m,
             "model_version": ["bench"] * m, "features_file": [name] * m,
             "features_row": np.arange(m, dtype=np.int32), "source_file": [None] * m,

@@ -1,8 +1,9 @@
 """Image table rows -> the image encoder's input: 3 channels in [0, 1] at the model's size, or a reject reason.
 
-An *images table* is any Parquet table with ``bands`` (a string of band letters, e.g. ``grz``),
-``size_px`` (the side of a square image) and ``pixels`` (list<float32>, band-major, nanomaggies) plus an id
-column: the synthetic ``stamps`` (STAMPS) and the ``cutouts`` of real images (IMAGE_CUTOUTS) both are.
+An *images table* is any Parquet table with ``bands`` (a string of band letters, ``grz``, or a list of band
+names), ``size_px`` (the side of a square image) and ``pixels`` (list<float32>, band-major, nanomaggies)
+plus an id column (image_id, stamp_id or object_id) and optionally a position (ra_deg / dec_deg, or ra /
+dec): the synthetic ``stamps`` (STAMPS) and the ``cutouts`` of make-cutouts (CUTOUTS) both are.
 
 Friberg trained on Galaxy10 DECaLS, 8-bit colour JPEGs of g, r, z. We make the same kind of picture from
 nanomaggies: the Lupton et al. (2004) asinh colour stretch with the parameters of
@@ -27,8 +28,10 @@ import pyarrow as pa
 
 GALAXY10_BANDS = "grz"
 """Bands of Galaxy10 DECaLS (Friberg's data), in the order the table must name them."""
-ID_COLUMNS = ("image_id", "stamp_id")
-"""Id columns an images table may have, in order of preference (cutouts: image_id; stamps: stamp_id)."""
+ID_COLUMNS = ("image_id", "stamp_id", "object_id")
+"""Id columns an images table may have, in order of preference (stamps: stamp_id; cutouts: object_id)."""
+POSITION_COLUMNS = (("ra_deg", "dec_deg"), ("ra", "dec"))
+"""Position columns an images table may have, in order of preference (degrees)."""
 LUPTON_SCALES = {"z": 2.2, "r": 3.4, "g": 6.0}
 """Per-band multipliers before the stretch (as synth.imaging.stamps.to_uint8_rgb)."""
 REFERENCE_PIXEL_ARCSEC = 0.262
@@ -47,6 +50,19 @@ def id_column(names) -> str:
         if name in names:
             return name
     raise ConfigError(f"an images table needs an id column {' or '.join(ID_COLUMNS)}; it has {sorted(names)}")
+
+
+def position_columns(names) -> tuple[str, str] | None:
+    """(ra, dec) column names of an images table, or None when it has no position."""
+    for ra, dec in POSITION_COLUMNS:
+        if ra in names and dec in names:
+            return ra, dec
+    return None
+
+
+def band_strings(column) -> list[str | None]:
+    """A ``bands`` column (strings like 'grz', or lists of band names) as one string per row."""
+    return [None if b is None else (b if isinstance(b, str) else "".join(b)) for b in column.to_pylist()]
 
 
 def lupton_unit(images: np.ndarray, bands: str = GALAXY10_BANDS, quantise: bool = True) -> np.ndarray:
@@ -114,7 +130,7 @@ def network_input(table: pa.Table, image_size_px: int, wanted: str = GALAXY10_BA
     float32 in [0, 1], reasons (N,) object: None for usable rows)."""
     pixels = table.column("pixels").combine_chunks()
     lengths = pixels.value_lengths().fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    bands = table.column("bands").to_pylist()
+    bands = band_strings(table.column("bands"))
     sizes = np.array([-1 if s is None else int(s) for s in table.column("size_px").to_pylist()], np.int64)
     scales = (np.array([np.nan if s is None else float(s) for s in table.column("pixel_scale_arcsec").to_pylist()])
               if "pixel_scale_arcsec" in table.column_names else np.full(len(sizes), np.nan))

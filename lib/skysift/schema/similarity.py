@@ -1,28 +1,17 @@
-"""Image-similarity tables: `image_cutouts` (real stamps at sky positions, as the similarity jobs read them), `image_vectors` (embed-images),
-`image_index_entries` (build-image-index) and `image_matches` (search-images)."""
+"""Image-similarity tables: `image_vectors` (embed-images), `image_index_entries` (build-image-index) and
+`image_matches` (search-images). Their inputs are images tables: `stamps` (schema.imaging_survey) and
+`cutouts` (schema.images)."""
 from __future__ import annotations
 
 import pyarrow as pa
 
 from skysift.schema.common import COLUMN_DOCS
 
-IMAGE_CUTOUTS = pa.schema(
-    [
-        pa.field("image_id", pa.string(), nullable=False),
-        pa.field("ra", pa.float64()),
-        pa.field("dec", pa.float64()),
-        pa.field("bands", pa.string()),
-        pa.field("size_px", pa.int16()),
-        pa.field("pixel_scale_arcsec", pa.float32()),
-        pa.field("pixels", pa.list_(pa.float32())),
-        pa.field("source_file", pa.string()),
-    ]
-)
 IMAGE_VECTORS = pa.schema(
     [
         pa.field("image_id", pa.string(), nullable=False),
-        pa.field("ra", pa.float64()),
-        pa.field("dec", pa.float64()),
+        pa.field("ra_deg", pa.float64()),
+        pa.field("dec_deg", pa.float64()),
         pa.field("embedding", pa.list_(pa.float32())),
         pa.field("model_uri", pa.string()),
         pa.field("model_version", pa.string()),
@@ -34,8 +23,8 @@ IMAGE_VECTORS = pa.schema(
 IMAGE_INDEX_ENTRIES = pa.schema(
     [
         pa.field("image_id", pa.string(), nullable=False),
-        pa.field("ra", pa.float64()),
-        pa.field("dec", pa.float64()),
+        pa.field("ra_deg", pa.float64()),
+        pa.field("dec_deg", pa.float64()),
         pa.field("features_uri", pa.string()),
         pa.field("features_row", pa.int32()),
         pa.field("model_version", pa.string()),
@@ -57,16 +46,9 @@ IMAGE_MATCHES = pa.schema(
         pa.field("index_version", pa.string()),
     ]
 )
-for _name, _doc in {
-        # shared with the stamps (imaging_survey): documented there first, kept as they are
-        "size_px": "side of a square image in pixels (stamps, cutouts)",
-        "bands": "band letters of the image planes, in plane order (stamps, cutouts)",
-        "pixels": "image pixels in nanomaggies, flattened band-major: bands x size_px x size_px (stamps, cutouts)",
-}.items():
-    COLUMN_DOCS.setdefault(_name, _doc)
 COLUMN_DOCS.update(
     {
-        "image_id": "id of an image: a stamp's stamp_id as text, or a cutout's own id (cutouts, image tables)",
+        "image_id": "id of an image: its images table's image_id, stamp_id or object_id as text (image_vectors, ...)",
         "similarity": "Friberg's combined similarity w1 cos + w2 / (1 + l2) + w3 / (1 + l3) of query and match",
         "features_file": "patch-feature file (relative to the image_vectors table) holding the image's (P, F) features",
         "features_row": "row of the image in its patch-feature file (features_file / features_uri)",

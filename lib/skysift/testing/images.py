@@ -33,7 +33,7 @@ def small_stamps(count: int, seed: int = 11) -> tuple[str, str]:
     from skysift.runtime.output import read_table
     from skysift.synth.imaging.stamp_tables import write_stamps
 
-    if (seed, count) in _MADE:  # drawn already as the shared set of a smaller request
+    if (seed, count) in _MADE:
         return _MADE[(seed, count)]
     folder = os.path.join(_root(), f"stamps-{seed}-{count}")
     bigger = [n for (s, n) in _MADE if s == seed and n >= count]

@@ -11,7 +11,7 @@ from skysift.kb.store import write_shard
 from skysift.schema import IMAGE_INDEX_ENTRIES
 
 STAGE = "build-image-index"
-COLUMNS = ["image_id", "ra", "dec", "embedding", "model_version", "features_file", "features_row", "source_file"]
+COLUMNS = ["image_id", "ra_deg", "dec_deg", "embedding", "model_version", "features_file", "features_row", "source_file"]
 
 
 def vector_reasons(table: pa.Table, dim: int) -> np.ndarray:
@@ -53,7 +53,7 @@ def shard_task(index_uri: str, vectors_uri: str, trained: bytes, dim: int, threa
     t = pa.concat_tables(parts)
     n = t.num_rows
     id_map = pa.Table.from_pydict({
-        "image_id": t.column("image_id"), "ra": t.column("ra"), "dec": t.column("dec"),
+        "image_id": t.column("image_id"), "ra_deg": t.column("ra_deg"), "dec_deg": t.column("dec_deg"),
         "features_uri": [join(vectors_uri, p) for p in t.column("features_file").to_pylist()],
         "features_row": t.column("features_row"), "model_version": t.column("model_version"),
         "source_file": t.column("source_file"),

@@ -13,7 +13,8 @@ class EmbedImagesConfig:
     """Embedding of an images table with a trained image encoder (Friberg's ViT)."""
 
     input: str = ""
-    """Images table: stamps (STAMPS) or cutouts (IMAGE_CUTOUTS): bands, size_px, pixels + stamp_id or image_id."""
+    """Images table: stamps (STAMPS) or cutouts (CUTOUTS of make-cutouts): bands, size_px, pixels + an id
+    (image_id, stamp_id or object_id) [+ ra_deg, dec_deg]."""
     output: str = ""
     """Output folder: the image_vectors table, features/*.npy (patch features), _rejects."""
     model_uri: str = "models:/skysift-image-encoder@champion"

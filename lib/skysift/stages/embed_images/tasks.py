@@ -87,7 +87,7 @@ def _device(want: str) -> str:
 def embed_task(staging: str, cfg, ref: EncoderRef, first: int, items: list) -> dict[str, Any]:
     """Embed row groups ``items`` [(file, group, rows, first row)]; write this task's vectors, features and rejects
     under ``staging`` (deterministic names from ``first``); return {read, written, rejected, seconds}."""
-    from skysift.images.network_input import id_column, network_input
+    from skysift.images.network_input import id_column, network_input, position_columns
     from skysift.kb.patch_search import features_name, write_features
     from skysift.models.image_vit import embed_images
     from skysift.runtime.filesystem import join
@@ -113,13 +113,14 @@ def embed_task(staging: str, cfg, ref: EncoderRef, first: int, items: list) -> d
         model = ref.load(device, cfg.torch_threads or task_cpus() or 1)
         step = cfg.cpu_batch_size if device == "cpu" else cfg.batch_size
         f, v = embed_images(model, x, step, device, cfg.precision)
-        ra = table.column("ra").to_numpy(zero_copy_only=False)[good] if "ra" in table.column_names else None
-        dec = table.column("dec").to_numpy(zero_copy_only=False)[good] if "dec" in table.column_names else None
+        pos = position_columns(table.column_names)
+        ra, dec = ((table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)[good] for c in pos)
+                   if pos else (None, None))
         base = sum(len(p) for p in feats)
         rows.append(pa.Table.from_pydict({
             "image_id": [ids[i] for i in good],
-            "ra": ra if ra is not None else [None] * len(good),
-            "dec": dec if dec is not None else [None] * len(good),
+            "ra_deg": ra if ra is not None else [None] * len(good),
+            "dec_deg": dec if dec is not None else [None] * len(good),
             "embedding": pa.array(list(v.numpy()), type=pa.list_(pa.float32())),
             "model_uri": [ref.model_uri] * len(good), "model_version": [ref.model_version] * len(good),
             "features_file": [fname] * len(good),

@@ -24,10 +24,12 @@ class SearchImagesConfig:
     dec: float | None = None
     """Declination of the position query (deg)."""
     cutouts: str = ""
-    """Images table with ra / dec searched by a position query ('' = the table the index's images came from)."""
+    """Images table with ra_deg / dec_deg (cutouts) searched by a position query ('' = the table the index's
+    images came from)."""
     match_radius_arcsec: float = 0.0
-    """A position matches a cutout within this radius; 0 = half the cutout's side (size_px x pixel_scale / 2),
-    i.e. the position must fall on the cutout."""
+    """A position matches a cutout within this radius; 0 = half the cutout's side (size_px x
+    pixel_scale_arcsec / 2), i.e. the position must fall on the cutout (tables without pixel_scale_arcsec,
+    such as make-cutouts', need a radius)."""
     output: str = ""
     """Output folder: the matches table (IMAGE_MATCHES), contact sheets sheets/*.png, _rejects."""
     k: int = 10

@@ -79,20 +79,21 @@ def find_by_position(cutouts: str, ra_deg: float, dec_deg: float, radius_arcsec:
     cutout, i.e. outside every field."""
     import pyarrow.compute as pc
 
-    from skysift.images.network_input import id_column
+    from skysift.images.network_input import id_column, position_columns
     from skysift.runtime.output import open_dataset
     from skysift.sky.separation import angular_separation_arcsec
 
     ds = open_dataset(cutouts)
     names = ds.schema.names
-    if "ra" not in names or "dec" not in names:
-        raise SkysiftError(f"{cutouts}: a position query needs a cutouts table with ra / dec columns; it has "
-                           f"{sorted(names)}")
+    pos = position_columns(names)
+    if pos is None:
+        raise SkysiftError(f"{cutouts}: a position query needs a cutouts table with ra_deg / dec_deg columns; it "
+                           f"has {sorted(names)}")
     idc = id_column(names)
-    cols = [idc, "ra", "dec"] + [c for c in ("size_px", "pixel_scale_arcsec") if c in names]
+    cols = [idc, *pos] + [c for c in ("size_px", "pixel_scale_arcsec") if c in names]
     t = ds.to_table(columns=cols)
-    ra = t.column("ra").to_numpy(zero_copy_only=False).astype(np.float64)
-    dec = t.column("dec").to_numpy(zero_copy_only=False).astype(np.float64)
+    ra = t.column(pos[0]).to_numpy(zero_copy_only=False).astype(np.float64)
+    dec = t.column(pos[1]).to_numpy(zero_copy_only=False).astype(np.float64)
     sep = angular_separation_arcsec(np.full(len(ra), ra_deg), np.full(len(ra), dec_deg), ra, dec)
     sep = np.where(np.isfinite(sep), sep, np.inf)
     if not len(sep) or not np.isfinite(sep).any():
@@ -105,10 +106,10 @@ def find_by_position(cutouts: str, ra_deg: float, dec_deg: float, radius_arcsec:
     else:
         raise SkysiftError(f"{cutouts}: no pixel_scale_arcsec to tell whether ({ra_deg}, {dec_deg}) falls on a cutout; "
                            "--set match_radius_arcsec=R")
-    the_id = t.column(idc)[i].as_py()
+    the_id = t.column(idc)[i]
     if sep[i] > limit:
         raise SkysiftError(f"position ({ra_deg}, {dec_deg}) is outside every field of {cutouts}: the nearest cutout, "
-                           f"{the_id}, is {sep[i]:.1f} arcsec away (limit {limit:.1f} arcsec)")
+                           f"{the_id.as_py()}, is {sep[i]:.1f} arcsec away (limit {limit:.1f} arcsec)")
     row = ds.to_table(filter=pc.field(idc) == the_id)
     return row.slice(0, 1), float(sep[i])
 
@@ -142,7 +143,7 @@ def matched_images(entries: pa.Table, image_size_px: int, bands: str) -> dict[st
         names = pq.read_schema(path, filesystem=fs).names
         idc = id_column(names)
         t = pq.read_table(path, filesystem=fs)
-        key = t.column(idc) if idc == "image_id" else pc.cast(t.column(idc), pa.string())
+        key = pc.cast(t.column(idc), pa.string())
         t = t.filter(pc.is_in(key, value_set=pa.array(want, pa.string())))
         good, x, _ = network_input(t, image_size_px, bands)
         ids = [str(v) for v in t.column(idc).to_pylist()]

@@ -38,7 +38,7 @@ class TrainImageEncoderConfig:
     """Contrastive training of the image encoder (conf/train_image_encoder.yaml: the paper setting)."""
 
     input: str = ""
-    """Images table (stamps or cutouts: bands, size_px, pixels + stamp_id or image_id)."""
+    """Images table (stamps or cutouts: bands, size_px, pixels + image_id, stamp_id or object_id)."""
     output: str = "runs/train-image-encoder"
     """Run folder: best.pt (best validation loss), train_summary.json, _rejects."""
     model: ImageVitConfig = field(default_factory=ImageVitConfig)
