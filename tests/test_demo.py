@@ -1,4 +1,4 @@
-"""skysift.demo's imaging pieces that run in seconds (the whole demo is `make demo`)."""
+"""skysift.demo's pieces that run in seconds (the whole demo is `make demo`)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -6,14 +6,16 @@ from collections import Counter
 import pytest
 
 from skysift import demo
+from skysift.demo import imaging, pipelines
+from skysift.demo.index_page import write_index
 from skysift.config import ConfigError
 
 
 def test_photoobj_types_of_the_real_catalog(shared_data):
-    path = shared_data / "sdss-imaging" / demo.REAL_U_PHOTOOBJ
+    path = shared_data / "sdss-imaging" / imaging.REAL_U_PHOTOOBJ
     if not path.exists():
         pytest.skip("photoObj 3900-6-269 not present")
-    counts = Counter(demo._photoobj_types(path).values())
+    counts = Counter(imaging.photoobj_types(path).values())
     # MANIFEST.md: 981 objects, OBJC_TYPE 3 = galaxy 588, 6 = star 357, 0 = unknown 31, 8 = sky 5
     assert counts == {"galaxy (type 3)": 588, "star (type 6)": 357, "other": 36}
 
@@ -23,12 +25,29 @@ def test_index_page_shows_the_figures(tmp_path):
     png = tmp_path / "imaging_report" / "field.png"
     png.write_bytes(b"\x89PNG")
     stages = [{"stage": "s", "job": "ingest-frames", "seconds": 1.0, "summary": {"read": 3, "written": 3, "rejected": 0}}]
-    page = demo.write_index(tmp_path, stages, {"fields": tmp_path}, {"a field & its tiles": png}).read_text()
+    page = write_index(tmp_path, stages, {"fields": tmp_path}, {"Imaging": {"a field & its tiles": png}}).read_text()
     assert "<h2>Imaging</h2>" in page and "a field &amp; its tiles" in page
     assert "<img src='imaging_report/field.png'" in page
-    assert "<h2>Imaging</h2>" not in demo.write_index(tmp_path, stages, {}).read_text()
+    assert "<h2>Imaging</h2>" not in write_index(tmp_path, stages, {}).read_text()
 
 
 def test_config_checks():
     with pytest.raises(ConfigError, match="imaging_fields"):
         demo.DemoConfig(imaging_fields=0)
+
+
+def test_pipeline_subset_adds_what_it_needs_and_refuses_unknown_names():
+    assert pipelines.resolve(("imaging", "spectral")) == ["spectral", "imaging"]
+    for name, needs in pipelines.REQUIRES.items():
+        assert set(needs) <= set(pipelines.resolve((name,)))
+    with pytest.raises(ConfigError, match="unknown \\['nope'\\]"):
+        demo.DemoConfig(pipelines=("nope",))
+    for name in pipelines.PIPELINES:  # every listed pipeline is a module with run(demo)
+        assert callable(pipelines.module(name).run)
+
+
+def test_subset_from_the_command_line():
+    from skysift.config import load_config
+
+    cfg = load_config(demo.CONFIG, None, ["pipelines=imaging"])
+    assert cfg.pipelines == ("imaging",)
