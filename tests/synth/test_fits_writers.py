@@ -10,7 +10,7 @@ import pytest
 from astropy.io import fits
 
 from skysift.synth import plates
-from skysift.synth.fits_writers import write_batch
+from skysift.synth.fits_writers import lamost_and_mask, write_batch
 from skysift.synth.model import LayoutMix, SynthModelConfig, generate
 
 BACKENDS = ("astropy", "fitsio")
@@ -105,7 +105,8 @@ def test_skysift_readers_round_trip(batch, written):
         assert spec.spec_id == t.file_spec_id.iat[i]
         np.testing.assert_array_equal(spec.flux, batch.flux[i, s])
         np.testing.assert_array_equal(spec.ivar, batch.ivar[i, s])
-        np.testing.assert_array_equal(np.asarray(spec.and_mask, dtype=np.int64), batch.and_mask[i, s])
+        want_mask = batch.and_mask[i, s] if spec.survey != "lamost" else lamost_and_mask(batch.and_mask[i, s])
+        np.testing.assert_array_equal(np.asarray(spec.and_mask, dtype=np.int64), want_mask)
         want = (3.5 + 1e-4 * np.arange(batch.k0[i] + batch.n_pix[i]))[batch.k0[i] :]
         np.testing.assert_allclose(np.asarray(spec.loglam, dtype=np.float64), want, atol=2e-7)
         assert spec.z == pytest.approx(t.z.iat[i], rel=1e-6, abs=1e-9)
@@ -118,3 +119,9 @@ def test_same_bytes_twice(batch, written, tmp_path):
     again = tmp_path / "again"
     write_batch(batch, again, seed=3, backend=backend)
     assert _hashes(root) == _hashes(again)
+
+
+def test_lamost_files_carry_lamost_mask_bits():
+    """The model's SDSS bits, renumbered: FULLREJECT (18) -> NODATA (5), BRIGHTSKY (23) -> BRIGHTSKY (3)."""
+    sdss = np.array([0, 1 << 18, 1 << 23, (1 << 18) | (1 << 23), 1 << 4])
+    assert lamost_and_mask(sdss).tolist() == [0, 1 << 5, 1 << 3, (1 << 5) | (1 << 3), 0]

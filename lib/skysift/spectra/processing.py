@@ -132,7 +132,8 @@ def process_spectra_arrow(
     return _to_table(keep, flux, ivar, factor, method, cfg), rejects
 
 
-# Which fatal-bit list applies to a row, by NativeSpectrum.survey (synth rows carry SDSS bit numbers).
+# Which fatal-bit list applies to a row, by NativeSpectrum.survey (synthetic SDSS-layout rows carry SDSS bits,
+# synthetic LAMOST files LAMOST bits: synth.fits_writers.lamost_and_mask).
 MASK_FAMILY = {"sdss": "sdss", "boss": "sdss", "synth": "sdss", "lamost": "lamost"}
 
 

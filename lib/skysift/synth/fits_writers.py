@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from skysift.synth import plates
-from skysift.synth.model import DLOGLAM, LOGLAM0, SynthBatch, model_loglam
+from skysift.io.readers import lamost as lamost_format
+from skysift.synth.model import BRIGHTSKY, DLOGLAM, FULLREJECT, LOGLAM0, SynthBatch, model_loglam
 
 COADD_COLUMNS = ("flux", "loglam", "ivar", "and_mask", "or_mask", "wdisp", "sky", "model")
 SPECOBJ_DTYPE = np.dtype(
@@ -159,8 +160,18 @@ def _lamost_rows(batch: SynthBatch, i: int) -> np.ndarray:
     """(5, N) float32: flux, ivar, wavelength, andmask, ormask (LAMOST stores masks as floats)."""
     s = batch.pixel_slice(i)
     wave = (10.0 ** (LOGLAM0 + DLOGLAM * (batch.k0[i] + np.arange(batch.n_pix[i])))).astype(np.float32)
-    mask = batch.and_mask[i, s].astype(np.float32)
+    mask = lamost_and_mask(batch.and_mask[i, s]).astype(np.float32)
     return np.stack([batch.flux[i, s], batch.ivar[i, s], wave, mask, mask])
+
+
+def lamost_and_mask(sdss_mask: np.ndarray) -> np.ndarray:
+    """The model's SDSS spPixMask bits in LAMOST's andmask numbering (a LAMOST file must carry LAMOST bits:
+    the reader applies LAMOST's fatal list to it): FULLREJECT -> NODATA (no usable value), BRIGHTSKY -> BRIGHTSKY."""
+    bits = lamost_format.ANDMASK_BITS
+    out = np.zeros(sdss_mask.shape, np.int64)
+    out[(sdss_mask & FULLREJECT) != 0] |= 1 << bits["NODATA"]
+    out[(sdss_mask & BRIGHTSKY) != 0] |= 1 << bits["BRIGHTSKY"]
+    return out
 
 
 # ---------------------------------------------------------------- astropy back end
