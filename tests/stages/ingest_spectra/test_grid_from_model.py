@@ -131,3 +131,18 @@ def test_embed_refusal_says_how_to_ingest_on_the_models_grid(registry, tmp_path)
         prepare(EmbedConfig(input="spectra", output=str(tmp_path / "emb")), ["lin:3850:9000:3688"])
     assert str(err.value).endswith(f"run ingest-spectra with --set processing.grid.from_model={CHAMPION}")
     assert f"expects grid '{MODEL_GRID}'" in str(err.value)
+
+
+def test_synth_survey_takes_the_champions_grid(registry, tmp_path):
+    """synth-survey format=parquet writes spectra on a grid too: the same option, resolved the same way."""
+    from skysift.stages.synth_survey import job as synth_job
+
+    out = tmp_path / "synth"
+    cfg = load_config(synth_job.CONFIG, None, [f"output={out}", "n_spectra=40", "format=parquet",
+                                               f"processing.grid.from_model={CHAMPION}"])
+    summary = synth_job.run(None, cfg)
+    assert summary["grid_from_model"]["grid_id"] == MODEL_GRID
+    assert read_table_json(out / "spectra")["grid_id"] == MODEL_GRID
+    table = read_table(out / "spectra", ["flux", "grid_id"]).to_pandas()
+    assert len(table) == summary["written"] > 0 and (table.grid_id == MODEL_GRID).all()
+    assert all(len(f) == 974 for f in table.flux)

@@ -31,6 +31,7 @@ local mode, NFS/shared disk on a cluster).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from pathlib import Path
@@ -42,6 +43,7 @@ from skysift.io.tables import write_table_json
 from skysift.runtime.filesystem import makedirs
 from skysift.runtime.output import staged
 from skysift.runtime.tasks import run_tasks
+from skysift.spectra.grid import resolve_grid
 from skysift.stages.synth_survey.config import SynthSurveyConfig
 from skysift.stages.synth_survey.imaging_job import run_imaging
 from skysift.stages.synth_survey.tasks import n_partitions, n_template_partitions, source_label, synth_task
@@ -117,13 +119,17 @@ def run(spark, cfg: SynthSurveyConfig) -> dict:
     """Generate cfg.n_spectra spectra into cfg.output: on the executors, or in this process when spark is None
     (the sequential twin: tests, the benchmark baseline)."""
     started = time.perf_counter()
+    # processing.grid.from_model (format=parquet writes spectra on a grid): asked of the registry once, here
+    grid, grid_source = resolve_grid(cfg.processing.grid)
+    cfg = dataclasses.replace(cfg, processing=dataclasses.replace(cfg.processing, grid=grid))
     with staged(cfg.output) as stage:
         n_parts = n_partitions(cfg) + n_template_partitions(cfg)
         # one partition per task: only the partition numbers leave the driver
         stats = run_tasks(functools.partial(synth_task, cfg, stage.uri), list(range(n_parts)), n_parts, spark)
         imaging, linked = ({}, []) if not cfg.imaging.enabled else run_imaging(spark, cfg, stage.uri)
         summary = _finish(stage.uri, cfg, pd.DataFrame(stats + linked), started, imaging.get("linked_spectra", 0))
-    return {**summary, **({"imaging": imaging} if imaging else {}), "output": stage.output}
+    return {**summary, **({"imaging": imaging} if imaging else {}), **({"grid_from_model": grid_source} if grid_source else {}),
+            "output": stage.output}
 
 
 def read_truth(output: str | Path) -> pd.DataFrame:
