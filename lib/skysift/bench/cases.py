@@ -112,6 +112,7 @@ def bench_ingest(spark, cfg, workdir: Path, line) -> dict:
 
     from skysift.spectra.grid import GridConfig
     from skysift.spectra.normalise import normalise
+    from skysift.spectra.processing import gap_mask
     from skysift.spectra.resample import resample_one_reference
 
     grid: GridConfig = ingest_cfg.processing.grid
@@ -122,7 +123,9 @@ def bench_ingest(spark, cfg, workdir: Path, line) -> dict:
             if isinstance(item, Reject):
                 n_rej += 1
                 continue
-            f, iv, covered, n_good = resample_one_reference(item.loglam, item.flux, item.ivar, item.and_mask, grid)
+            # the same mask rule as ours (processing.mask_rule: only the survey's fatal bits make a gap)
+            mask = gap_mask(item, ingest_cfg.processing)
+            f, iv, covered, n_good = resample_one_reference(item.loglam, item.flux, item.ivar, mask, grid)
             if n_good == 0 or covered < ingest_cfg.processing.min_coverage_fraction:
                 n_rej += 1
                 continue
