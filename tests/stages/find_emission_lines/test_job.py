@@ -143,6 +143,29 @@ def test_spark_run_equals_the_sequential_twin(spark, pool, result, tmp_path):
     assert summary["stages"]["searched"] + summary["rejected"] == 300 and summary["pq"]["train_on"] == "executors"
 
 
+def test_ivfpq_option_with_full_probe_and_refine_is_exact_search(pool, tmp_path):
+    """pq.index=ivfpq probing every cell and re-ranking every template: the job's top-1 templates are those of
+    a brute-force numpy search of the same search vectors (the option's plumbing, files and z transfer)."""
+    from skysift.kb.pq_index import search_vectors
+    from skysift.stages.find_emission_lines import pipeline as P
+
+    out = tmp_path / "ivf"
+    cfg = _cfg(pool, out, pq=PQSearchConfig(configurations=("2/25/100",), index="ivfpq", ivf_lists=8, ivf_probe=8,
+                                            ivf_refine=800))
+    summary = run(None, cfg)
+    assert summary["pq"]["index"] == "ivfpq"
+    cand = read_table(out / "pq_candidates").to_pandas().set_index("spec_id")
+    grid = P.input_grid(cfg.input)
+    tpl = P.read_templates(cfg.templates, grid)
+    spectra = read_table(pool / "spectra", columns=["spec_id", "flux"]).to_pandas().set_index("spec_id")
+    ids = cand.index.to_numpy()[:60]
+    q = search_vectors(np.stack(spectra.loc[ids, "flux"].to_numpy()), grid.wave_angstrom, 2.0)
+    db = search_vectors(tpl.flux, grid.wave_angstrom, 2.0).astype(np.float64)
+    nearest = ((q[:, None, :] - db[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    assert (cand.loc[ids, "template_id"].to_numpy() == tpl.ids[nearest]).all()
+    np.testing.assert_array_equal(cand.loc[ids, "z_rt"].to_numpy(), tpl.z[nearest])
+
+
 def _copy_without(src, dst, drop: str):
     t = read_table(src)
     dst.mkdir(parents=True)
@@ -157,6 +180,7 @@ def test_bad_input_fails_at_once_with_one_line(pool, tmp_path):
         (dict(templates=str(tmp_path / "tpl_no_z")), r"column\(s\) z not found; a template table"),
         (dict(pq=PQSearchConfig(configurations=("2/30/100",))), r"30 segments do not divide the 2500 points"),
         (dict(pq=PQSearchConfig(configurations=("2/25/1600",))), r"K=1600 centroids per segment exceeds the 800"),
+        (dict(pq=PQSearchConfig(configurations=("2/25/800",), index="ivfpq")), r"K=800 rounds up to 1024 centroids"),
         (dict(reference_catalogs=(ReferenceCatalogConfig(name="sdss", path=str(pool / "catalogs" / "sdss"),
                                                          id_column="objID", z_column="redshift"),)),
          r"reference catalog sdss .*mapped column\(s\) redshift not found"),

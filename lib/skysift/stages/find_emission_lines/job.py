@@ -39,7 +39,7 @@ def run(spark, cfg: FindEmissionLinesConfig) -> dict:
     grid = P.input_grid(cfg.input)
     runs = cfg.pq.runs()
     templates = P.read_templates(cfg.templates, grid)  # a template table without z fails here
-    check_search_setup(grid, runs, len(templates.ids))  # segments that do not divide, K > templates
+    check_search_setup(grid, runs, len(templates.ids), cfg.pq.index, cfg.pq.ivf_lists)  # M does not divide, K > templates
     regions = read_regions(cfg)
     refs = [(c, read_reference(c)) for c in cfg.reference_catalogs]  # missing mapped columns fail here
     seconds: dict[str, float] = {}
