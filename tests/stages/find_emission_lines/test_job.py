@@ -91,6 +91,17 @@ def test_summary_balances_and_follows_the_flow(result):
 
 
 @pytest.mark.slow
+def test_report_shows_every_stage_count_and_the_figures(result):
+    out, summary, _ = result
+    assert summary["report"] == str(out / "report" / "report.html")
+    page = (out / "report" / "report.html").read_text()
+    for png in ("flow.png", "bpt.png", "z_catalogs.png", "z_templates.png", "hii_velocity.png"):
+        assert f'src="{png}"' in page and (out / "report" / png).stat().st_size > 5000
+    for key in ("searched", "with_line_redshift", "pq_candidates", "confirmed", "galaxies", "hii", "new_galaxies"):
+        assert f"<td>{summary['stages'][key]}</td>" in page
+
+
+@pytest.mark.slow
 def test_catalogs_have_the_paper_columns_in_three_formats(result):
     from astropy.table import Table
 

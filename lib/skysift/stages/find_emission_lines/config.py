@@ -218,6 +218,8 @@ class FindEmissionLinesConfig:
     """Spectra per Arrow batch of the line-finding and scoring tasks (a 2500-point row is ~20 kB)."""
     driver_threads: int = 1
     """faiss threads on the driver (1 measured 10x faster than 2 on this busy 2-core machine)."""
+    report: bool = True
+    """Write OUTPUT/report/report.html (flow chart of the stage counts, BPT diagram, redshift comparisons)."""
 
     def __post_init__(self):
         require(bool(self.input), "input is required (--input SPECTRA_TABLE)")
