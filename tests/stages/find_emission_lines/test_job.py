@@ -139,7 +139,8 @@ def test_spark_run_equals_the_sequential_twin(spark, pool, result, tmp_path):
     write_table_json(sub, {"grid_id": read_table_json(pool / "spectra")["grid_id"]})
     out = tmp_path / "spark"
     summary = run(spark, _cfg(pool, out, input=str(sub), pq=PQSearchConfig(configurations=("2/25/100",),
-                                                                          train_on="executors", segments_per_task=5)))
+                                                                          train_on="executors", segments_per_task=5),
+                              spark_match_min_rows=0))  # the cross-matches as Spark jobs too
     ids = set(table.column("spec_id").to_pylist()[:300])
     a = read_table(out / "redshifts").to_pandas().sort_values("spec_id").reset_index(drop=True)
     b = read_table(seq_out / "redshifts").to_pandas()

@@ -243,8 +243,11 @@ def classify(spark, cfg: FindEmissionLinesConfig, confirmed: pd.DataFrame, regio
     kept = confirmed[confirmed["inspection_pass"]].reset_index(drop=True)
     low = kept[kept["low_velocity"]].reset_index(drop=True)
     gal = kept[~kept["low_velocity"]].reset_index(drop=True)
-    hii = _sources(T.classify_low_velocity(spark, low, regions, cfg), cfg.dedupe_radius_arcsec)
-    galaxies = _sources(T.lookup_references(spark, gal, refs), cfg.dedupe_radius_arcsec)
+    # every frame is on the driver already: small cross-matches run there (cfg.spark_match_min_rows)
+    rows = len(kept) + (len(regions) if regions is not None else 0) + sum(len(df) for _, df in refs)
+    on = spark if rows >= cfg.spark_match_min_rows else None
+    hii = _sources(T.classify_low_velocity(on, low, regions, cfg), cfg.dedupe_radius_arcsec)
+    galaxies = _sources(T.lookup_references(on, gal, refs), cfg.dedupe_radius_arcsec)
     return hii, galaxies
 
 
