@@ -1,6 +1,8 @@
 """The `lines` and `pq` benchmark cases at a tiny size: they run, agree with their baselines where they must."""
 from __future__ import annotations
 
+import pytest
+
 from skysift.bench import cases
 from skysift.bench.job import BenchmarkConfig, _line
 
@@ -23,3 +25,16 @@ def test_pq_case_with_ivf(tmp_path):
     # is close to exact search
     assert ivf[(0, 4)]["recall_at_1"] >= ivf[(0, 1)]["recall_at_1"] - 0.05
     assert ivf[(20, 4)]["recall_at_1"] >= 0.8
+
+
+@pytest.mark.slow
+def test_emission_scale_case_runs_the_job_and_estimates_the_paper_run(tmp_path):
+    cfg = BenchmarkConfig(case="emission-scale", n_spectra=120, n_rows=120, record="",
+                          scale_configurations="2/25/100")
+    out = cases.bench_emission_scale(None, cfg, tmp_path, _line)
+    assert out["stages"]["searched"] > 100 and out["configurations"] == ["2/25/100"]
+    assert set(out["stage_seconds"]) == {"lines_and_redshifts", "pq_training", "pq_scoring",
+                                         "classification_and_catalogs"}
+    est = out["paper_estimate"]
+    assert est["hours_on_16_cores_train_on_driver"] >= est["hours_on_256_cores_train_on_driver"] > 0
+    assert out["python_driver_peak_gib"] > 0

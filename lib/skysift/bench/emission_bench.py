@@ -12,6 +12,11 @@
   recall@1 (same template as exact) and the share of queries whose PQ top-1 z equals the exact top-1 z within
   0.001, per configuration; optionally an IVF coarse quantiser in front of our PQ (``ivf_lists`` > 0),
   beyond the paper, measured beside the plain PQ.
+* ``emission-scale``: `skysift find-emission-lines` end to end on a synth-survey pool (conf/synth_survey_lu2022.yaml)
+  of ``n_spectra`` spectra against ``n_rows`` templates with all 12 Table 1 runs (``scale_configurations``):
+  seconds per stage, peak memory of the driver / JVM / Python workers (``bench.memory``), the per-unit costs
+  (line search per spectrum, training per template and run, scoring per query x template and run) and from
+  them an estimate for the paper's 492,938 spectra (123,693 queried) x 177,270 templates on N cores.
 Inputs are the synthetic pool (``synth.emission_pool``): unknown spectra as queries, templates as the database.
 """
 from __future__ import annotations
@@ -249,3 +254,74 @@ def run_pq_benchmark(cfg, line) -> dict:
                         recall_at_1=r_all, z_agreement=z_all, recall_at_1_cl_z=r_z, z_agreement_cl_z=z_z))
         results[run.name] = result
     return {"case": "pq", "runs": results}
+
+
+PAPER_SPECTRA = 492_938
+"""Lu et al. 2022: LAMOST DR7 v1.2 "Unknown" spectra searched."""
+PAPER_QUERIES = 123_693
+"""Lu et al. 2022: spectra with a CL redshift, the ones sent to the PQ search."""
+PAPER_TEMPLATES = 177_270
+"""Lu et al. 2022: LAMOST DR6 GALAXY templates."""
+
+
+def paper_estimate(summary: dict, templates: int, cores_used: int, cores: tuple[int, ...] = (16, 64, 256)) -> dict:
+    """Hours for the paper's sizes from one run's stage seconds, assuming line search and scoring scale with
+    spectra (x templates) and spread over the cores, and K-means training scales with the templates (faiss uses
+    every template: 256 points per centroid x K >= 177,270 for K >= 700) and runs on one core per run
+    (``pq.train_on=executors`` spreads the segments instead: the last row divides it by the cores too)."""
+    st, sec = summary["stages"], summary["stage_seconds"]
+    searched, queries = max(1, st["searched"]), max(1, st["with_line_redshift"])
+    lines_core_s = sec["lines_and_redshifts"] * cores_used / searched * PAPER_SPECTRA
+    score_core_s = sec["pq_scoring"] * cores_used / (queries * templates) * PAPER_QUERIES * PAPER_TEMPLATES
+    train_s = sec["pq_training"] / templates * PAPER_TEMPLATES
+    rest_s = sec["classification_and_catalogs"] / queries * PAPER_QUERIES
+    out = {"line_search_core_hours": round(lines_core_s / 3600, 2), "scoring_core_hours": round(score_core_s / 3600, 2),
+           "training_hours_driver": round(train_s / 3600, 2), "classification_hours_driver": round(rest_s / 3600, 3)}
+    for n in cores:
+        out[f"hours_on_{n}_cores_train_on_driver"] = round(((lines_core_s + score_core_s) / n + train_s + rest_s) / 3600, 2)
+        out[f"hours_on_{n}_cores_train_on_executors"] = round(((lines_core_s + score_core_s + train_s) / n + rest_s) / 3600, 2)
+    return out
+
+
+def run_emission_scale_benchmark(spark, cfg, workdir) -> dict:
+    """The ``emission-scale`` case (module docstring)."""
+    import json
+    import os
+    from pathlib import Path
+
+    from skysift.bench.memory import MemorySampler
+    from skysift.config import load_config
+    from skysift.kb.pq_index import TABLE1_NAMES
+    from skysift.paths import conf_dir
+    from skysift.stages.find_emission_lines import job as elg_job
+    from skysift.stages.synth_survey import job as synth_job
+    from skysift.synth.emission_pool import reference_catalog_settings
+
+    n = cfg.n_spectra or 100_000
+    n_t = cfg.n_rows or 20_000
+    runs = [r for r in cfg.scale_configurations.split(",") if r] or list(TABLE1_NAMES)
+    work = Path(workdir)
+    pool = work / "pool"
+    started = time.perf_counter()
+    synth_job.run(spark, load_config(synth_job.CONFIG, conf_dir() / "synth_survey_lu2022.yaml", [
+        f"output={pool}", f"n_spectra={n}", f"model.pool.n_templates={n_t}", f"seed={cfg.seed}",
+        f"rows_per_partition={max(500, min(20_000, n // 8))}"]))
+    synth_s = time.perf_counter() - started
+    job_cfg = load_config(elg_job.CONFIG, conf_dir() / "find_emission_lines.yaml", [
+        f"input={pool / 'spectra'}", f"templates={pool / 'templates'}", f"output={work / 'found'}",
+        f"pq.configurations={json.dumps(runs)}", f"hii_regions.path={pool / 'hii_regions'}",
+        f"reference_catalogs={json.dumps(reference_catalog_settings(str(pool)))}"])
+    with MemorySampler() as sampler:
+        started = time.perf_counter()
+        summary = elg_job.run(spark, job_cfg)
+        job_s = time.perf_counter() - started
+    cores = spark.sparkContext.defaultParallelism if spark is not None else 1
+    result = {"case": "emission-scale", "spectra": n, "templates": n_t, "configurations": runs,
+              "synth_seconds": round(synth_s, 1), "job_seconds": round(job_s, 1), "cores": cores,
+              "cpu_count": os.cpu_count(), "load_average": [round(v, 1) for v in os.getloadavg()],
+              "stages": summary["stages"], "stage_seconds": summary["stage_seconds"],
+              "train_seconds": summary["pq"]["train_seconds"], **sampler.peaks.as_dict(),
+              "paper_estimate": paper_estimate(summary, n_t, cores)}
+    print("emission-scale: " + json.dumps({k: result[k] for k in ("spectra", "templates", "job_seconds",
+                                                                   "stage_seconds")}), flush=True)
+    return result

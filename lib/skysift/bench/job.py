@@ -21,7 +21,7 @@ from skysift.config import require
 from skysift.paths import REPO_ROOT
 
 Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search", "frames", "cutouts",
-               "lines", "pq", "fuzz", "image-search"]
+               "lines", "pq", "emission-scale", "fuzz", "image-search"]
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,12 @@ class BenchmarkConfig:
     case: Case = "resample"
     """Which benchmark to run."""
     n_spectra: int = 0
-    """Spectra in the input; 0 = the case's default (resample 10,000; scale 1,000,000)."""
+    """Spectra in the input; 0 = the case's default (resample 10,000; scale 1,000,000; emission-scale 100,000)."""
     n_files: int = 2000
     """FITS files for the ingest case."""
     n_rows: int = 0
-    """Catalogue rows per side (crossmatch) or KB vectors (search); 0 = the case's default."""
+    """Catalogue rows per side (crossmatch), KB vectors (search) or templates (pq 4,000; emission-scale 20,000);
+    0 = the case's default."""
     n_queries: int = 10000
     """Queries for the search case (image-search: 1,000 when left at 10,000)."""
     n_patches: int = 0
@@ -58,6 +59,9 @@ class BenchmarkConfig:
     0 = plain PQ only, -1 = kb.pq_index.default_ivf_lists (about 4 sqrt(templates))."""
     ivf_probes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     """pq case: the n_probe values (cells scored per query) the IVF-PQ option is measured at."""
+    scale_configurations: str = ""
+    """emission-scale case: comma-separated STEP/SEGMENTS/K runs of find-emission-lines ('' = all 12 of Lu et al.
+    2022 Table 1; n_rows templates must be >= their largest K)."""
     ivf_refine: int = 0
     """pq case: also measure IVF-PQ re-ranking this many PQ candidates by the exact distance (0 = not)."""
     seed: int = 7
