@@ -34,6 +34,8 @@ def test_index_page_shows_the_figures(tmp_path):
 def test_config_checks():
     with pytest.raises(ConfigError, match="imaging_fields"):
         demo.DemoConfig(imaging_fields=0)
+    with pytest.raises(ConfigError, match="K up to 800 needs at least that many emission_templates"):
+        demo.DemoConfig(emission_pq_runs=("2/25/100", "2/250/800"), emission_templates=400)
 
 
 def test_pipeline_subset_adds_what_it_needs_and_refuses_unknown_names():

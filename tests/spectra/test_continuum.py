@@ -56,3 +56,31 @@ def test_continuum_ignores_a_narrow_line():
 def test_shape_mismatch_names_the_shapes():
     with pytest.raises(ValueError, match="n_pixels"):
         median_continuum(np.zeros((2, 10), np.float32), np.zeros((2, 10)), WAVE, 200.0)
+
+
+def test_ties_negative_values_and_signed_zeros_match_numpy_median():
+    # rank tracking must count equal values (integers repeat) and order negative floats through the int keys
+    rng = np.random.default_rng(2)
+    flux = rng.integers(-3, 4, (8, len(WAVE))).astype(np.float32)
+    flux[0] = -0.0
+    flux[1, ::2] = 0.0
+    flux[1, 1::2] = -0.0
+    flux[2] = rng.normal(-50, 20, len(WAVE))  # all negative
+    ivar = np.ones_like(flux)
+    ivar[3:, :][rng.random((5, len(WAVE))) < 0.2] = 0.0  # even counts in many windows
+    good = good_pixel_mask(flux, ivar)
+    got = median_continuum(flux, ivar, WAVE, 28.0)  # half = 7 pixels
+    for r in range(flux.shape[0]):
+        np.testing.assert_array_equal(got[r], median_continuum_reference(flux[r], good[r], 7))
+
+
+def test_a_row_that_restarts_after_a_fully_masked_stretch():
+    flux = np.linspace(1, 2, len(WAVE), dtype=np.float32)[None, :].repeat(2, 0)
+    ivar = np.ones_like(flux)
+    ivar[0, :300] = 0.0
+    ivar[0, 1500:1800] = 0.0
+    ivar[1, :] = 0.0  # nothing usable: all NaN
+    got = median_continuum(flux, ivar, WAVE, 48.0)  # half = 12 pixels
+    good = good_pixel_mask(flux, ivar)
+    np.testing.assert_array_equal(got[0], median_continuum_reference(flux[0], good[0], 12))
+    assert np.isnan(got[1]).all()

@@ -222,6 +222,13 @@ def bench_lines(spark, cfg, workdir: Path, line) -> dict:
     return run_lines_benchmark(cfg, line)
 
 
+def bench_emission_scale(spark, cfg, workdir: Path, line) -> dict:
+    """find-emission-lines end to end on a synthetic pool (issue 13): seconds per stage, peak memory, paper estimate."""
+    from skysift.bench.emission_bench import run_emission_scale_benchmark
+
+    return run_emission_scale_benchmark(spark, cfg, workdir)
+
+
 def bench_pq(spark, cfg, workdir: Path, line) -> dict:
     """Our PQ (any K) vs faiss exact search on templates: recall@1, z agreement, optional IVF (issue 13)."""
     from skysift.bench.emission_bench import run_pq_benchmark

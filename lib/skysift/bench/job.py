@@ -21,7 +21,7 @@ from skysift.config import require
 from skysift.paths import REPO_ROOT
 
 Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search", "frames", "cutouts",
-               "lines", "pq", "fuzz", "image-search"]
+               "lines", "pq", "emission-scale", "fuzz", "image-search"]
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,12 @@ class BenchmarkConfig:
     case: Case = "resample"
     """Which benchmark to run."""
     n_spectra: int = 0
-    """Spectra in the input; 0 = the case's default (resample 10,000; scale 1,000,000)."""
+    """Spectra in the input; 0 = the case's default (resample 10,000; scale 1,000,000; emission-scale 100,000)."""
     n_files: int = 2000
     """FITS files for the ingest case."""
     n_rows: int = 0
-    """Catalogue rows per side (crossmatch) or KB vectors (search); 0 = the case's default."""
+    """Catalogue rows per side (crossmatch), KB vectors (search) or templates (pq 4,000; emission-scale 20,000);
+    0 = the case's default."""
     n_queries: int = 10000
     """Queries for the search case (image-search: 1,000 when left at 10,000)."""
     n_patches: int = 0
@@ -54,9 +55,15 @@ class BenchmarkConfig:
     pq_configurations: str = "2/25/100,2/50/200,2/100/400"
     """pq case: comma-separated STEP/SEGMENTS/K runs of Lu et al. 2022 Table 1 to time."""
     ivf_lists: int = 0
-    """pq case: cells of an IVF coarse quantiser in front of our PQ (0 = plain PQ only, as the paper)."""
-    ivf_probe: int = 4
-    """pq case: cells each query scores with the IVF front end."""
+    """pq case: cells of the IVF-PQ option (faiss IndexIVFPQ, kb.pq_index) measured beside the paper's plain PQ;
+    0 = plain PQ only, -1 = kb.pq_index.default_ivf_lists (about 4 sqrt(templates))."""
+    ivf_probes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    """pq case: the n_probe values (cells scored per query) the IVF-PQ option is measured at."""
+    scale_configurations: str = ""
+    """emission-scale case: comma-separated STEP/SEGMENTS/K runs of find-emission-lines ('' = all 12 of Lu et al.
+    2022 Table 1; n_rows templates must be >= their largest K)."""
+    ivf_refine: int = 0
+    """pq case: also measure IVF-PQ re-ranking this many PQ candidates by the exact distance (0 = not)."""
     seed: int = 7
     """Seed of the synthetic inputs."""
     record: str = "runs/benchmarks.jsonl"
@@ -70,6 +77,9 @@ class BenchmarkConfig:
         require(self.batch_spectra >= 1, "batch_spectra must be >= 1")
         require(self.frame in ("observed", "rest"), f"frame must be 'observed' or 'rest', got {self.frame!r}")
         require(self.cases >= 1, "cases must be >= 1")
+        require(self.ivf_lists >= -1, "ivf_lists must be >= -1 (-1 = automatic, 0 = off)")
+        require(len(self.ivf_probes) >= 1 and all(p >= 1 for p in self.ivf_probes), "ivf_probes must be >= 1 each")
+        require(self.ivf_refine >= 0, "ivf_refine must be >= 0")
 
 
 CONFIG = BenchmarkConfig

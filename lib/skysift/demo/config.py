@@ -14,8 +14,8 @@ class DemoConfig:
     output: str = "runs/demo"
     """Folder for every output of the demo (relative paths are under the repository)."""
     pipelines: tuple[str, ...] = tuple(PIPELINES)
-    """Pipelines to run, comma-separated, from: spectral, imaging (lib/skysift/demo/pipelines.py says what each
-    runs); a pipeline that reads another's products adds it."""
+    """Pipelines to run, comma-separated, from: spectral, imaging, emission (lib/skysift/demo/pipelines.py says
+    what each runs); a pipeline that reads another's products adds it."""
     n_spectra: int = 1500
     """Synthetic spectra to generate."""
     seed: int = 42
@@ -40,6 +40,18 @@ class DemoConfig:
     """Spectroscopic targets per deg2 of the imaging survey: 8x SDSS's ~100 (200 gave 12 spectra in two
     fields), so that two fields hold a few dozen objects with spectra."""
 
+    emission_spectra: int = 400
+    """emission: spectra of the synthetic Unknown pool (~1/4 with >= 3 emission lines)."""
+    emission_templates: int = 400
+    """emission: template galaxies with a published z (the PQ database; Lu et al. 2022: 177,270)."""
+    emission_pq_runs: tuple[str, ...] = ("2/25/100", "2/50/200")
+    """emission: the Table 1 runs of the demo (every K must be <= emission_templates; the 12 runs need >= 3,200
+    templates and minutes of K-means: `skysift find-emission-lines` runs them all by default)."""
+    emission_validity_galaxies: int = 20
+    """emission: galaxies of the PQ validity experiment (Lu et al. 2022: 100)."""
+    emission_validity_stars: int = 300
+    """emission: F stars of the PQ validity experiment (Lu et al. 2022: 4000)."""
+
     def __post_init__(self):
         resolve(self.pipelines)
         require(len(self.pipelines) >= 1, "pipelines: name at least one")
@@ -48,6 +60,14 @@ class DemoConfig:
         require(self.pretrain_steps >= 1, "pretrain_steps must be >= 1")
         require(self.grid_points >= 100, "grid_points must be >= 100")
         require(self.pooling in ("mean", "max", "model"), f"pooling must be mean, max or model, got {self.pooling!r}")
+        require(self.emission_spectra >= 100, "emission_spectra must be >= 100")
+        ks = [int(r.split("/")[2]) for r in self.emission_pq_runs if r.count("/") == 2]
+        require(len(ks) == len(self.emission_pq_runs) >= 1, "emission_pq_runs: STEP/SEGMENTS/K each, at least one")
+        require(max(ks) <= self.emission_templates,
+                f"emission_pq_runs: K up to {max(ks)} needs at least that many emission_templates "
+                f"({self.emission_templates})")
+        require(self.emission_validity_galaxies >= 2 and self.emission_validity_stars >= 1,
+                "emission_validity_galaxies must be >= 2 and emission_validity_stars >= 1")
 
 
 CONFIG = DemoConfig

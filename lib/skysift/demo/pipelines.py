@@ -11,6 +11,8 @@ from types import ModuleType
 PIPELINES: dict[str, str] = {
     "spectral": "the spectral target search of Tang et al. 2025: ingest, pretrain, embed, KB, search, evaluate, HATS",
     "imaging": "the imaging foundation (issue 14): synthetic frames + the real fields, tiles, cutouts, figures",
+    "emission": "emission-line galaxies and H II regions of Lu et al. 2022: a synthetic Unknown pool + the real "
+                "sample, find-emission-lines (catalogs, report, BPT), PQ validity",
 }
 """Name -> one line; the order is the order they run in."""
 

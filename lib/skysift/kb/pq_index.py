@@ -15,6 +15,13 @@
 * ``write_index`` / ``load_index``: ``folder/<slug>/codebook.npz`` (``PQCodebook.to_bytes``) and
   ``codes.npy``, read back once per executor by ``runtime.cache.cached`` keyed by the folder URI.
 * ``search_top1``: top-1 (the paper keeps "only the minimum distance") of every query.
+* IVF-PQ, an option beyond the paper (``train_ivfpq`` / ``write_ivfpq`` / ``load_ivfpq`` / ``search_ivfpq_top1``):
+  faiss ``IndexIVFPQ``: a coarse K-means quantiser of ``n_lists`` cells in front of a PQ of the run's M
+  segments that encodes each template's RESIDUAL to its cell centre; a query scores only the templates of its
+  ``n_probe`` nearest cells. faiss needs K = 2^nbits, so the run's K is rounded up to the next power of two
+  (``ivf_nbits``: 100 -> 128, 800 -> 1024). ``refine`` > 0 re-ranks the ``refine`` best PQ candidates by
+  the exact distance (``faiss.IndexRefineFlat``: the full vectors are kept, D x 4 bytes per template).
+  Speed / recall / z agreement against exact search vs n_probe: ``skysift benchmark pq`` and BENCHMARKS.md.
 """
 from __future__ import annotations
 
@@ -24,7 +31,7 @@ from typing import Literal
 
 import numpy as np
 
-from skysift.kb.pq import Metric, PQCodebook, check_pq_shape, encode, search, train_codebook
+from skysift.kb.pq import MAX_K, Metric, PQCodebook, check_pq_shape, encode, search, train_codebook
 from skysift.runtime.filesystem import join, read_bytes, write_bytes
 
 Normalisation = Literal["l2", "lu2022"]
@@ -167,3 +174,100 @@ def search_top1(codebook: PQCodebook, codes: np.ndarray, queries: np.ndarray, me
         return np.zeros(0, np.float32), np.zeros(0, np.int64)
     d, i = search(codebook, codes, queries, k=1, metric=metric)
     return d[:, 0], i[:, 0]
+
+
+# ----------------------------------------------------------------------------------------------- IVF-PQ option
+
+
+def ivf_nbits(k: int) -> int:
+    """Bits per sub-quantiser code of the IVF-PQ stand-in for a run's K: ceil(log2 K), at least 1."""
+    if not 1 <= k <= MAX_K:
+        raise ValueError(f"PQ: K={k} must be in 1..{MAX_K}")
+    return max(1, int(np.ceil(np.log2(k))))
+
+
+def default_ivf_lists(n_templates: int) -> int:
+    """Cells of the coarse quantiser when none is given: about 4 sqrt(N) (faiss's guideline), at most N / 39 so
+    that every cell gets faiss's minimum of 39 training points, at least 1."""
+    return int(max(1, min(round(4 * np.sqrt(n_templates)), n_templates // 39)))
+
+
+def check_ivfpq(run: PQRun, n_points: int, n_templates: int, n_lists: int) -> None:
+    """ValueError naming the values when the run cannot be trained as IVF-PQ on ``n_templates`` vectors."""
+    if n_points % run.n_segments:
+        raise ValueError(f"IVF-PQ {run.name}: {run.n_segments} segments do not divide {n_points} points")
+    if n_lists < 1 or n_lists > n_templates:
+        raise ValueError(f"IVF-PQ {run.name}: {n_lists} coarse cells need at least as many templates "
+                         f"({n_templates} given)")
+    k = 1 << ivf_nbits(run.k)
+    if k > n_templates:
+        raise ValueError(f"IVF-PQ {run.name}: K={run.k} rounds up to {k} centroids per segment, more than the "
+                         f"{n_templates} training vectors")
+
+
+def train_ivfpq(vectors: np.ndarray, run: PQRun, n_lists: int = 0, refine: bool = False, seed: int = 1234,
+                n_iter: int = 20, threads: int = 1):
+    """A trained and filled faiss ``IndexIVFPQ`` (wrapped in ``IndexRefineFlat`` when ``refine``) of the
+    template vectors for one run: ``n_lists`` cells (0: ``default_ivf_lists``), M = the run's segments,
+    ceil(log2 K) bits per code, residuals to the cell centre encoded (faiss's by_residual default)."""
+    import faiss
+
+    faiss.omp_set_num_threads(max(1, int(threads)))
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    n, dim = x.shape
+    n_lists = n_lists or default_ivf_lists(n)
+    check_ivfpq(run, dim, n, n_lists)
+    quantizer = faiss.IndexFlatL2(dim)
+    index = faiss.IndexIVFPQ(quantizer, dim, n_lists, run.n_segments, ivf_nbits(run.k))
+    index.cp.seed = seed
+    index.cp.niter = n_iter
+    index.pq.cp.seed = seed + 1
+    index.pq.cp.niter = n_iter
+    index.cp.min_points_per_centroid = 1
+    index.pq.cp.min_points_per_centroid = 1
+    index.train(x)
+    if not refine:
+        index.add(x)
+        return index
+    refined = faiss.IndexRefineFlat(index)  # built empty: add() fills the codes and the flat copy re-ranking reads
+    refined.add(x)
+    return refined
+
+
+def write_ivfpq(folder: str, run: PQRun, index) -> str:
+    """Write one run's IVF-PQ index as ``folder/<slug>/ivfpq.faiss`` (``faiss.serialize_index``); returns the URI."""
+    import faiss
+
+    uri = join(folder, run.slug)
+    write_bytes(join(uri, "ivfpq.faiss"), faiss.serialize_index(index).tobytes())
+    return uri
+
+
+def load_ivfpq(uri: str):
+    """The index ``write_ivfpq`` wrote at ``uri`` (set n_probe again with ``search_ivfpq_top1``)."""
+    import faiss
+
+    data = read_bytes(join(uri, "ivfpq.faiss"))
+    try:
+        return faiss.deserialize_index(np.frombuffer(data, np.uint8))
+    except RuntimeError as exc:
+        raise ValueError(f"{join(uri, 'ivfpq.faiss')}: not a faiss index ({exc})") from None
+
+
+def search_ivfpq_top1(index, queries: np.ndarray, n_probe: int, refine: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(squared distance (q,) float32, template row (q,) int64) of every query's nearest template: the
+    ``n_probe`` nearest cells are scored (ADC on the residual codes); with a refine index, the ``refine`` best
+    PQ candidates are re-ranked by the exact squared L2 distance. Row -1 / distance inf where the probed cells
+    hold no template."""
+    import faiss
+
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    if len(q) == 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.int64)
+    ivf = faiss.extract_index_ivf(index)
+    ivf.nprobe = max(1, int(n_probe))
+    if isinstance(index, faiss.IndexRefine):
+        index.k_factor = float(max(1, int(refine)))
+    d, i = index.search(q, 1)
+    d = np.where(i[:, 0] >= 0, d[:, 0], np.inf).astype(np.float32)
+    return d, i[:, 0].astype(np.int64)

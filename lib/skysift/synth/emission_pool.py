@@ -557,3 +557,19 @@ def reference_schema(name: str):
     if "z_err" in c:
         fields.append(pa.field(c["z_err"], pa.float64()))
     return pa.schema(fields)
+
+
+def reference_catalog_settings(pool_root: str) -> list[dict]:
+    """The ``reference_catalogs`` of `skysift find-emission-lines` for a pool written under ``pool_root``: one
+    dict per synthetic catalog (name, path, its own column names; ``--set reference_catalogs=<json>``)."""
+    out = []
+    for name in REFERENCE_CATALOGS:
+        c = REFERENCE_SCHEMAS[name]
+        entry = {"name": name, "path": f"{pool_root}/catalogs/{name}", "ra_column": c["ra"], "dec_column": c["dec"],
+                 "id_column": c["id"], "type_column": c["type"], "z_column": c["z"]}
+        if "z_err" in c:
+            entry["z_err_column"] = c["z_err"]
+        if "petro_rad" in c:
+            entry["extra_columns"] = [c["petro_rad"]]
+        out.append(entry)
+    return out

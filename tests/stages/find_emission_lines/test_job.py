@@ -91,6 +91,17 @@ def test_summary_balances_and_follows_the_flow(result):
 
 
 @pytest.mark.slow
+def test_report_shows_every_stage_count_and_the_figures(result):
+    out, summary, _ = result
+    assert summary["report"] == str(out / "report" / "report.html")
+    page = (out / "report" / "report.html").read_text()
+    for png in ("flow.png", "bpt.png", "z_catalogs.png", "z_templates.png", "hii_velocity.png"):
+        assert f'src="{png}"' in page and (out / "report" / png).stat().st_size > 5000
+    for key in ("searched", "with_line_redshift", "pq_candidates", "confirmed", "galaxies", "hii", "new_galaxies"):
+        assert f"<td>{summary['stages'][key]}</td>" in page
+
+
+@pytest.mark.slow
 def test_catalogs_have_the_paper_columns_in_three_formats(result):
     from astropy.table import Table
 
@@ -128,7 +139,8 @@ def test_spark_run_equals_the_sequential_twin(spark, pool, result, tmp_path):
     write_table_json(sub, {"grid_id": read_table_json(pool / "spectra")["grid_id"]})
     out = tmp_path / "spark"
     summary = run(spark, _cfg(pool, out, input=str(sub), pq=PQSearchConfig(configurations=("2/25/100",),
-                                                                          train_on="executors", segments_per_task=5)))
+                                                                          train_on="executors", segments_per_task=5),
+                              spark_match_min_rows=0))  # the cross-matches as Spark jobs too
     ids = set(table.column("spec_id").to_pylist()[:300])
     a = read_table(out / "redshifts").to_pandas().sort_values("spec_id").reset_index(drop=True)
     b = read_table(seq_out / "redshifts").to_pandas()
@@ -141,6 +153,29 @@ def test_spark_run_equals_the_sequential_twin(spark, pool, result, tmp_path):
     assert len(ca) == len(cb) > 50
     assert (ca["template_id"] == cb["template_id"]).mean() > 0.97  # same seeds; float sums may differ in ties
     assert summary["stages"]["searched"] + summary["rejected"] == 300 and summary["pq"]["train_on"] == "executors"
+
+
+def test_ivfpq_option_with_full_probe_and_refine_is_exact_search(pool, tmp_path):
+    """pq.index=ivfpq probing every cell and re-ranking every template: the job's top-1 templates are those of
+    a brute-force numpy search of the same search vectors (the option's plumbing, files and z transfer)."""
+    from skysift.kb.pq_index import search_vectors
+    from skysift.stages.find_emission_lines import pipeline as P
+
+    out = tmp_path / "ivf"
+    cfg = _cfg(pool, out, pq=PQSearchConfig(configurations=("2/25/100",), index="ivfpq", ivf_lists=8, ivf_probe=8,
+                                            ivf_refine=800))
+    summary = run(None, cfg)
+    assert summary["pq"]["index"] == "ivfpq"
+    cand = read_table(out / "pq_candidates").to_pandas().set_index("spec_id")
+    grid = P.input_grid(cfg.input)
+    tpl = P.read_templates(cfg.templates, grid)
+    spectra = read_table(pool / "spectra", columns=["spec_id", "flux"]).to_pandas().set_index("spec_id")
+    ids = cand.index.to_numpy()[:60]
+    q = search_vectors(np.stack(spectra.loc[ids, "flux"].to_numpy()), grid.wave_angstrom, 2.0)
+    db = search_vectors(tpl.flux, grid.wave_angstrom, 2.0).astype(np.float64)
+    nearest = ((q[:, None, :] - db[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    assert (cand.loc[ids, "template_id"].to_numpy() == tpl.ids[nearest]).all()
+    np.testing.assert_array_equal(cand.loc[ids, "z_rt"].to_numpy(), tpl.z[nearest])
 
 
 def _copy_without(src, dst, drop: str):
@@ -157,6 +192,7 @@ def test_bad_input_fails_at_once_with_one_line(pool, tmp_path):
         (dict(templates=str(tmp_path / "tpl_no_z")), r"column\(s\) z not found; a template table"),
         (dict(pq=PQSearchConfig(configurations=("2/30/100",))), r"30 segments do not divide the 2500 points"),
         (dict(pq=PQSearchConfig(configurations=("2/25/1600",))), r"K=1600 centroids per segment exceeds the 800"),
+        (dict(pq=PQSearchConfig(configurations=("2/25/800",), index="ivfpq")), r"K=800 rounds up to 1024 centroids"),
         (dict(reference_catalogs=(ReferenceCatalogConfig(name="sdss", path=str(pool / "catalogs" / "sdss"),
                                                          id_column="objID", z_column="redshift"),)),
          r"reference catalog sdss .*mapped column\(s\) redshift not found"),

@@ -16,6 +16,8 @@ Stages, each a table under OUTPUT (the summary's ``stages`` gives the count afte
    entry of every reference catalog and ``new`` from the anti-join against all of them; spectra merged into
    unique sources (friends of friends, ``dedupe_radius_arcsec``).
 5. ``catalogs/galaxies`` and ``catalogs/hii``: paper Tables 3 and 2 in ``catalog_formats`` (Parquet, FITS, HATS).
+6. ``report/report.html`` (``report: true``): the stage counts as the paper's flow chart, the BPT diagram,
+   z_cl against z_rt and the catalogs' z, H II velocities, seconds per stage (``report.py``).
 
 Summary: read = searched + rejected spectra; written = spectra in the two catalogs; other_outcomes: no line
 redshift, PQ z disagreement, failed inspection, unclassified low-velocity.
@@ -29,6 +31,7 @@ from skysift.io.tables import write_table_json
 from skysift.runtime.output import read_table, staged, write_parquet_atomic
 from skysift.stages.find_emission_lines import pipeline as P
 from skysift.stages.find_emission_lines.config import FindEmissionLinesConfig
+from skysift.stages.find_emission_lines.report import write_report
 from skysift.stages.find_emission_lines.tasks import check_search_setup, read_reference, read_regions
 
 CONFIG = FindEmissionLinesConfig
@@ -39,7 +42,7 @@ def run(spark, cfg: FindEmissionLinesConfig) -> dict:
     grid = P.input_grid(cfg.input)
     runs = cfg.pq.runs()
     templates = P.read_templates(cfg.templates, grid)  # a template table without z fails here
-    check_search_setup(grid, runs, len(templates.ids))  # segments that do not divide, K > templates
+    check_search_setup(grid, runs, len(templates.ids), cfg.pq.index, cfg.pq.ivf_lists)  # M does not divide, K > templates
     regions = read_regions(cfg)
     refs = [(c, read_reference(c)) for c in cfg.reference_catalogs]  # missing mapped columns fail here
     seconds: dict[str, float] = {}
@@ -65,6 +68,9 @@ def run(spark, cfg: FindEmissionLinesConfig) -> dict:
         seconds["classification_and_catalogs"] = time.perf_counter() - t
         summary = P.summarise(cfg, line_stats, with_z, confirmed, hii, galaxies, index, seconds)
         summary["output"] = stage.output
+        if cfg.report:
+            rel = write_report(s, summary, galaxies, hii, confirmed, [c.name for c in cfg.reference_catalogs])
+            summary["report"] = rel.replace(s, stage.output, 1)
         summary["catalogs"] = {k: {**v, "path": str(v["path"]).replace(s, stage.output, 1)} if "path" in v else v
                                for k, v in layouts.items()}
         write_table_json(s, {"job": "find-emission-lines", "grid_id": grid.grid_id, "config": to_dict(cfg),

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from skysift.io.tables import read_table_json
 from skysift.kb.pq import PQCodebook, encode
-from skysift.kb.pq_index import PQRun, search_vectors, train_index, write_index
+from skysift.kb.pq_index import PQRun, search_vectors, train_index, train_ivfpq, write_index, write_ivfpq
 from skysift.runtime.errors import SkysiftError
 from skysift.runtime.filesystem import list_files, read_bytes, remove_tree, write_bytes
 from skysift.runtime.output import open_dataset, read_table, write_parquet_atomic
@@ -133,6 +133,11 @@ def build_indexes(spark, cfg: FindEmissionLinesConfig, staging: str, grid: T.Gri
     for run in runs:
         started = time.perf_counter()
         x = search_vectors(templates.flux, grid.wave_angstrom, run.step_angstrom, cfg.pq.normalisation)
+        if cfg.pq.index == "ivfpq":
+            write_ivfpq(root, run, train_ivfpq(x, run, cfg.pq.ivf_lists, cfg.pq.ivf_refine > 0, cfg.pq.seed,
+                                               cfg.pq.kmeans_iterations, cfg.driver_threads))
+            timing[run.name] = round(time.perf_counter() - started, 3)
+            continue
         if cfg.pq.train_on == "driver":
             codebook, codes = train_index(x, run, cfg.pq.seed, cfg.pq.kmeans_iterations, cfg.driver_threads)
         else:
@@ -140,7 +145,8 @@ def build_indexes(spark, cfg: FindEmissionLinesConfig, staging: str, grid: T.Gri
             codes = encode(codebook, x)
         write_index(root, run, codebook, codes)
         timing[run.name] = round(time.perf_counter() - started, 3)
-    return {"train_seconds": timing, "templates": int(len(templates.ids)), "train_on": cfg.pq.train_on}
+    return {"train_seconds": timing, "templates": int(len(templates.ids)), "train_on": cfg.pq.train_on,
+            "index": cfg.pq.index}
 
 
 def _train_on_tasks(spark, cfg: FindEmissionLinesConfig, root: str, run: PQRun, x: np.ndarray) -> PQCodebook:
@@ -167,7 +173,7 @@ def _train_on_tasks(spark, cfg: FindEmissionLinesConfig, root: str, run: PQRun, 
 def scoring_setup(cfg: FindEmissionLinesConfig, staging: str, grid: T.Grid, runs) -> T.ScoringSetup:
     """What scoring tasks need."""
     return T.ScoringSetup(f"{staging}/pq_index", tuple(runs), grid, cfg.pq.normalisation, cfg.pq.metric,
-                          cfg.pq.query_batch_rows)
+                          cfg.pq.query_batch_rows, cfg.pq.index, cfg.pq.ivf_probe, cfg.pq.ivf_refine)
 
 
 def score(spark, cfg: FindEmissionLinesConfig, staging: str, setup: T.ScoringSetup, query_ids: set) -> list[dict]:
@@ -237,8 +243,11 @@ def classify(spark, cfg: FindEmissionLinesConfig, confirmed: pd.DataFrame, regio
     kept = confirmed[confirmed["inspection_pass"]].reset_index(drop=True)
     low = kept[kept["low_velocity"]].reset_index(drop=True)
     gal = kept[~kept["low_velocity"]].reset_index(drop=True)
-    hii = _sources(T.classify_low_velocity(spark, low, regions, cfg), cfg.dedupe_radius_arcsec)
-    galaxies = _sources(T.lookup_references(spark, gal, refs), cfg.dedupe_radius_arcsec)
+    # every frame is on the driver already: small cross-matches run there (cfg.spark_match_min_rows)
+    rows = len(kept) + (len(regions) if regions is not None else 0) + sum(len(df) for _, df in refs)
+    on = spark if rows >= cfg.spark_match_min_rows else None
+    hii = _sources(T.classify_low_velocity(on, low, regions, cfg), cfg.dedupe_radius_arcsec)
+    galaxies = _sources(T.lookup_references(on, gal, refs), cfg.dedupe_radius_arcsec)
     return hii, galaxies
 
 

@@ -13,6 +13,8 @@ inspection), ``classify_low_velocity`` (H II by region catalog OR diagnostic), `
 """
 from __future__ import annotations
 
+import functools
+
 import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -22,7 +24,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skysift.kb.pq_index import PQRun, check_run, load_index, search_top1, search_vectors
+from skysift.kb.pq_index import (
+    PQRun, check_ivfpq, check_run, default_ivf_lists, load_index, load_ivfpq, search_ivfpq_top1, search_top1,
+    search_vectors,
+)
 from skysift.runtime.errors import SkysiftError
 from skysift.runtime.rejects import Reject
 from skysift.schema.emission import FLUX_LINE_KEYS, LINES, PQ_CANDIDATES, RATIO_COLUMNS, REDSHIFTS
@@ -69,11 +74,16 @@ def grid_of(grid_id: str, what: str) -> Grid:
     return Grid(grid_id, g.wave_angstrom())
 
 
-def check_search_setup(grid: Grid, runs: tuple[PQRun, ...], n_templates: int) -> None:
-    """Every run must divide the grid at its step and have K <= templates (one-line SkysiftError)."""
+def check_search_setup(grid: Grid, runs: tuple[PQRun, ...], n_templates: int, index: str = "pq",
+                       ivf_lists: int = 0) -> None:
+    """Every run must divide the grid at its step and have K <= templates (index=ivfpq: K rounded up to a
+    power of two, and no more cells than templates); one-line SkysiftError."""
     for run in runs:
         try:
             check_run(run, len(grid.wave_angstrom), grid.step_angstrom, n_templates)
+            if index == "ivfpq":
+                n = int(round(len(grid.wave_angstrom) * grid.step_angstrom / run.step_angstrom))
+                check_ivfpq(run, n, n_templates, ivf_lists or default_ivf_lists(n_templates))
         except ValueError as exc:
             raise SkysiftError(f"{exc} (grid {grid.grid_id}, templates: {n_templates} rows with a z)") from None
 
@@ -230,6 +240,12 @@ class ScoringSetup:
     """squared | l2_sum."""
     query_batch_rows: int
     """Queries per search call."""
+    index: str = "pq"
+    """pq | ivfpq (``PQSearchConfig.index``)."""
+    ivf_probe: int = 2
+    """index=ivfpq: cells scored per query."""
+    ivf_refine: int = 0
+    """index=ivfpq: candidates re-ranked by the exact distance."""
 
 
 def _load_templates(root: str) -> tuple[np.ndarray, np.ndarray]:
@@ -254,13 +270,20 @@ def score_batch(batch: pa.RecordBatch, setup: ScoringSetup) -> pa.Table:
     flux = flux[ok]
     parts = []
     for run in setup.runs:
-        codebook, codes = cached(group, run.slug, lambda run=run: load_index(f"{setup.index_root}/{run.slug}"))
+        uri = f"{setup.index_root}/{run.slug}"
+        if setup.index == "ivfpq":
+            index = cached(group, run.slug, lambda uri=uri: load_ivfpq(uri))
+            search = functools.partial(search_ivfpq_top1, index, n_probe=setup.ivf_probe, refine=setup.ivf_refine)
+        else:
+            codebook, codes = cached(group, run.slug, lambda uri=uri: load_index(uri))
+            search = functools.partial(search_top1, codebook, codes, metric=setup.metric)
         q = search_vectors(flux, setup.grid.wave_angstrom, run.step_angstrom, setup.normalisation)
         d = np.empty(len(q), np.float32)
         i = np.empty(len(q), np.int64)
         for a in range(0, len(q), setup.query_batch_rows):
-            d[a:a + setup.query_batch_rows], i[a:a + setup.query_batch_rows] = search_top1(
-                codebook, codes, q[a:a + setup.query_batch_rows], setup.metric)
+            d[a:a + setup.query_batch_rows], i[a:a + setup.query_batch_rows] = search(q[a:a + setup.query_batch_rows])
+        if (i < 0).any():  # IVF-PQ: the probed cells held no template (cannot happen with >= 1 template per cell)
+            raise RuntimeError(f"PQ {run.name}: {int((i < 0).sum())} queries found no template in their cells")
         parts.append(pa.table({"spec_id": pa.array(ids, pa.string()), "pq_config": pa.array([run.name] * len(ids), pa.string()),
                                "template_id": pa.array(ids_t[i], pa.string()), "z_rt": pa.array(z_t[i], pa.float64()),
                                "pq_distance": pa.array(d, pa.float32())}, schema=PQ_CANDIDATES))
