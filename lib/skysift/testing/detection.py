@@ -107,3 +107,54 @@ def synthetic_ingest(out: str | Path, seed: int = 3, n_fields: int = 2, shape_px
 def truth_frame(path: str | Path) -> pd.DataFrame:
     """The per-field truth table written by ``synthetic_ingest``."""
     return pd.read_parquet(path)
+
+
+@dataclass
+class TinyModels:
+    """Paths / URIs of the tiny detector and classifier ``tiny_models`` trained."""
+
+    detector: str
+    """train-detector output folder (a detector_uri detect-sources accepts)."""
+    classifier: str
+    """train-classifier output folder (a classifier_uri)."""
+    tracking_uri: str | None
+    """The MLflow store they were registered in (None when not registered)."""
+    summaries: dict
+    """The two jobs' summaries."""
+
+
+def tiny_models(folder: str | Path, register: bool = False, detector_epochs: int = 1, classifier_epochs: int = 1,
+                extra_detector: tuple[str, ...] = (), extra_classifier: tuple[str, ...] = ()) -> TinyModels:
+    """Train a YOLOv8n detector and a Conv4Net on small synthetic fields (two 256 x 320 for the detector, one 400 x 640 for the classifier) in seconds (quality is not the
+    point: plumbing tests). ``register``: into a SQLite MLflow store in ``folder`` (skysift-detector@champion,
+    skysift-classifier@champion); the caller's MLFLOW_TRACKING_URI is restored afterwards."""
+    import os
+
+    from skysift.config import load_config
+    from skysift.paths import conf_dir
+    from skysift.stages.train_classifier import job as cls_job
+    from skysift.stages.train_detector import job as det_job
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{(folder / 'mlflow.db').absolute()}" if register else None
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        det = load_config(det_job.CONFIG, conf_dir() / "train_detector_tiny.yaml", [
+            f"output={folder / 'detector'}", "source.n_fields=2", "source.val_fields=1", "source.rows=256", "source.cols=320",
+            "tiles.size_px=160", "tiles.min_overlap_px=32", f"yolo.epochs={detector_epochs}", f"yolo.patience={detector_epochs}",
+            "yolo.imgsz=160", "yolo.batch=8", f"mlflow.enabled={str(register).lower()}", *extra_detector])
+        cls = load_config(cls_job.CONFIG, conf_dir() / "train_classifier_tiny.yaml", [
+            f"output={folder / 'classifier'}", "source.n_fields=1", "source.rows=400", "source.cols=640", "per_class=6",
+            f"train.epochs={classifier_epochs}", f"train.patience={classifier_epochs}",
+            f"mlflow.enabled={str(register).lower()}", *extra_classifier])
+        summaries = {"detector": det_job.run(None, det), "classifier": cls_job.run(None, cls)}
+    finally:
+        if uri:
+            if old is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = old
+    return TinyModels(str(folder / "detector"), str(folder / "classifier"), uri, summaries)
