@@ -68,9 +68,10 @@ def field_tables(fi, tile_cfg, field_id: str, part: str) -> tuple[dict, pa.Table
 
 def synthetic_ingest(out: str | Path, seed: int = 3, n_fields: int = 2, shape_px: tuple[int, int] = (400, 640),
                      tile_size_px: int = 320, min_overlap_px: int = 32, qso_density_per_deg2: float | None = None,
-                     first_field: int = 0) -> SyntheticIngest:
-    """Render fields ``first_field`` .. ``first_field + n_fields - 1`` of a one-camcol survey of ``shape_px`` frames
-    (consecutive fields overlap by 1489 - 1361 rows scaled to the frame) and write them as an ingest output."""
+                     first_field: int = 0, field_step: int = 1) -> SyntheticIngest:
+    """Render fields ``first_field``, ``first_field + field_step``, ... (``n_fields`` of them) of a one-camcol survey of
+    ``shape_px`` frames and write them as an ingest output. Consecutive fields overlap by 1489 - 1361 rows scaled to
+    the frame; ``field_step`` 2 gives frames that do not overlap (held-out evaluation frames)."""
     from skysift.images.tiling import TileGridConfig
     from skysift.runtime.output import PartitionedParquetWriter
     from skysift.schema import FIELDS, TILES
@@ -80,10 +81,11 @@ def synthetic_ingest(out: str | Path, seed: int = 3, n_fields: int = 2, shape_px
     out = Path(out)
     step = max(1, int(round(shape_px[0] * 1361 / 1489)))
     pop = PopulationConfig() if qso_density_per_deg2 is None else PopulationConfig(qso_density_per_deg2=qso_density_per_deg2)
-    survey = ImagingSurveyConfig(shape_px=shape_px, n_fields=first_field + n_fields, field_step_rows=step, population=pop)
+    indices = [first_field + field_step * j for j in range(n_fields)]
+    survey = ImagingSurveyConfig(shape_px=shape_px, n_fields=indices[-1] + 1, field_step_rows=step, population=pop)
     tile_cfg = TileGridConfig(size_px=tile_size_px, min_overlap_px=min_overlap_px)
     rows, photo, truth, ids = [], [], [], []
-    for k in range(first_field, first_field + n_fields):
+    for k in indices:
         fi = frames.render_field(seed, survey, k)
         cats = catalogs.field_catalogs(seed, survey, fi)
         field_id = f"{fi.fid.run}-{fi.fid.camcol}-{fi.fid.field}"

@@ -32,7 +32,9 @@ def synthetic_field_crops(cfg: TrainClassifierConfig, index: int) -> tuple[np.nd
 
     src = cfg.source
     survey = ImagingSurveyConfig(shape_px=(src.rows, src.cols), n_fields=src.n_fields, field_step_rows=min(1361, src.rows),
-                                 population=PopulationConfig(qso_density_per_deg2=src.qso_density_per_deg2))
+                                 population=PopulationConfig(qso_density_per_deg2=src.qso_density_per_deg2,
+                                                             star_density_per_deg2=src.star_density_per_deg2,
+                                                             galaxy_density_bright_per_deg2=src.galaxy_density_bright_per_deg2))
     fi = frames.render_field(src.seed, survey, index)
     cats = catalogs.field_catalogs(src.seed, survey, fi)
     po = cats["photoobj"].to_pandas()
