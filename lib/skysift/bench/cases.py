@@ -215,6 +215,16 @@ def bench_cutouts(spark, cfg, workdir: Path, line, make_inputs=None) -> dict:
                    ours_cutouts_per_s=r["ours_cutouts_per_s"], baseline_cutouts_per_s=r["baseline_cutouts_per_s"]), **r}
 
 
+def bench_detect(spark, cfg, workdir: Path, line) -> dict:
+    """detect-sources on the executors vs one process tile by tile on the same tiles (+ sep, Conv4Net batching)."""
+    from skysift.bench.detect_bench import run_detect_benchmark
+
+    r = run_detect_benchmark(spark, workdir, n_tiles=cfg.n_rows or 200, seed=cfg.seed)
+    return {**line("detect", r["ours_s"], r["baseline_s"], tiles=r["tiles"], ours_tiles_per_s=r["ours_tiles_per_s"],
+                   baseline_tiles_per_s=r["baseline_tiles_per_s"], sep_tiles_per_s=r["sep_tiles_per_s"],
+                   conv4net_ratio=r["conv4net_ratio"]), **r}
+
+
 def bench_lines(spark, cfg, workdir: Path, line) -> dict:
     """Batched line finding + CL redshift vs a per-spectrum loop and a specutils pipeline (issue 13)."""
     from skysift.bench.emission_bench import run_lines_benchmark

@@ -17,7 +17,21 @@ from skysift.detection.pasting import PastingConfig, pasted_image
 from skysift.detection.yolo_files import yolo_rows
 from skysift.images.tiling import TileGrid, cut_tiles
 
-__all__ = ["DetectionTile", "detection_tiles", "classification_examples"]
+__all__ = ["DetectionTile", "registered_gri", "detection_tiles", "classification_examples"]
+
+
+def registered_gri(images: Sequence[np.ndarray], wcs: Sequence[Any]):
+    """images.registration.RegisteredStack of (g, r, i) images with their WCS, registered onto r.
+
+    The synthetic frames, like SDSS's, carry a WCS per band offset by a few pixels; detect-sources reads tiles that
+    ingest-frames registered onto r, so the training images are registered the same way (unregistered g / i would
+    teach colour fringes the tiles never show).
+    """
+    from skysift.images.registration import register_stack
+
+    bands = ("g", "r", "i")
+    heads = [w if isinstance(w, str) else w.to_header_string(relax=True) for w in wcs]
+    return register_stack(dict(zip(bands, images)), dict(zip(bands, heads)), reference="r", bands=bands)
 
 
 @dataclass

@@ -57,6 +57,17 @@ class YoloTrainConfig:
     """Horizontal flip probability (ultralytics default; the sky has no handedness)."""
     flipud: float = 0.5
     """Vertical flip probability (skysift choice: the sky has no up; ultralytics default 0)."""
+    optimizer: str = "auto"
+    """ultralytics optimizer ('auto': AdamW at lr 0.002 for short runs, SGD for long ones; not stated in the paper)."""
+    lr0: float = 0.01
+    """Initial learning rate (ultralytics default; ignored when optimizer is 'auto'). Zhao et al. 2025: lr0 x lrf,
+    values not stated."""
+    warmup_epochs: float = 3.0
+    """Warm-up epochs (ultralytics default 3; a few-epoch CPU profile spends them all warming up)."""
+    close_mosaic: int = 10
+    """Turn mosaic off for the last this many epochs (ultralytics default 10)."""
+    scale_gain: float = 0.5
+    """Random scale gain of the affine augmentation (ultralytics default 0.5)."""
     workers: int = 0
     """Dataloader workers (0: load in the training process; executors and tests share few cores)."""
     seed: int = 0
@@ -75,6 +86,12 @@ class YoloTrainConfig:
         for name in ("mosaic", "mixup", "fliplr", "flipud"):
             require(0.0 <= getattr(self, name) <= 1.0, f"yolo.{name} must be in [0, 1], got {getattr(self, name)}")
         require(0.0 <= self.perspective <= 0.001, f"yolo.perspective must be in [0, 0.001], got {self.perspective}")
+        require(self.optimizer in ("auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp"),
+                f"yolo.optimizer must be auto, SGD, Adam, AdamW, NAdam, RAdam or RMSProp, got {self.optimizer!r}")
+        require(self.lr0 > 0, f"yolo.lr0 must be > 0, got {self.lr0}")
+        require(self.warmup_epochs >= 0, f"yolo.warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        require(self.close_mosaic >= 0, f"yolo.close_mosaic must be >= 0, got {self.close_mosaic}")
+        require(0.0 <= self.scale_gain < 1.0, f"yolo.scale_gain must be in [0, 1), got {self.scale_gain}")
         require(self.workers >= 0, f"yolo.workers must be >= 0, got {self.workers}")
 
 
@@ -118,8 +135,10 @@ def resolve_device(device: str) -> str:
 def train_args(cfg: YoloTrainConfig, data_yaml: str | Path, project: str | Path, name: str = "train") -> dict[str, Any]:
     """The keyword arguments given to ``YOLO.train``."""
     keys = ("epochs", "patience", "batch", "imgsz", "mosaic", "mixup", "perspective", "degrees", "hsv_h", "hsv_s",
-            "hsv_v", "fliplr", "flipud", "workers", "seed", "plots")
+            "hsv_v", "fliplr", "flipud", "workers", "seed", "plots", "optimizer", "lr0", "warmup_epochs",
+            "close_mosaic")
     args = {k: asdict(cfg)[k] for k in keys}
+    args["scale"] = cfg.scale_gain
     args.update(data=str(data_yaml), project=str(Path(project).absolute()), name=name, exist_ok=True,
                 device=resolve_device(cfg.device), amp=False, single_cls=True, verbose=False, deterministic=True)
     return args

@@ -5,6 +5,7 @@ converts them for ``mapInPandas``. Each column's unit and origin is in ``COLUMN_
 ``describe(table)`` can print them.
 """
 from skysift.schema.common import COLUMN_DOCS, REJECTS, describe, spark_schema
+from skysift.schema.detection import RAW_DETECTIONS, SOURCES
 from skysift.schema.images import CUTOUTS, FIELDS, TILES
 from skysift.schema.imaging_survey import IMAGING_TRUTH, MPAJHU, PHOTOOBJ, SPECPHOTO, STAMP_TRUTH, STAMPS
 from skysift.schema.multimodal import MULTIMODAL
@@ -16,4 +17,4 @@ from skysift.schema.spectra import LINE_FLUX_COLUMNS, POOL_TRUTH, SPECTRA, TRUTH
 __all__ = ["COLUMN_DOCS", "REJECTS", "describe", "spark_schema", "EMBEDDINGS", "KB_ENTRIES", "LABELS",
            "PREDICTIONS", "LINE_FLUX_COLUMNS", "SPECTRA", "TRUTH", "IMAGING_TRUTH", "MPAJHU", "PHOTOOBJ", "SPECPHOTO",
            "STAMP_TRUTH", "STAMPS", "FIELDS", "TILES", "CUTOUTS", "MULTIMODAL", "LINES", "PQ_CANDIDATES", "REDSHIFTS",
-           "POOL_TRUTH", "IMAGE_INDEX_ENTRIES", "IMAGE_MATCHES", "IMAGE_VECTORS"]
+           "POOL_TRUTH", "IMAGE_INDEX_ENTRIES", "IMAGE_MATCHES", "IMAGE_VECTORS", "RAW_DETECTIONS", "SOURCES"]

@@ -482,10 +482,12 @@ def _one_batch(frame: pd.DataFrame) -> pa.RecordBatch:
 
 
 def crossmatch_frames(
-    left: pd.DataFrame, right: pd.DataFrame, spec: MatchSpec, target_rows: int = 200_000, plan: BucketPlan | None = None
+    left: pd.DataFrame, right: pd.DataFrame, spec: MatchSpec, target_rows: int = 200_000, plan: BucketPlan | None = None,
+    types_mapper=None,
 ) -> pd.DataFrame:
     """Sequential twin of the Spark job on valid rows: tag both sides, then match every group (every join
-    type of ``HOWS``; for ``outer`` the right rows no group matched are appended)."""
+    type of ``HOWS``; for ``outer`` the right rows no group matched are appended). ``types_mapper`` goes to
+    ``pyarrow.Table.to_pandas`` (e.g. nullable int64 ids that float64 would round)."""
     left = left.reset_index(drop=True)
     right = right.reset_index(drop=True)
     if LEFT_ID not in left:
@@ -508,4 +510,4 @@ def crossmatch_frames(
         lonely = rt.filter(pa.array(~hit))
         if lonely.num_rows:
             batches.append(unmatched_right_batch(lonely, spec, out_schema))
-    return pa.Table.from_batches(batches, schema=out_schema).to_pandas()
+    return pa.Table.from_batches(batches, schema=out_schema).to_pandas(types_mapper=types_mapper)

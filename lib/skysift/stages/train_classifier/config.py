@@ -23,11 +23,18 @@ class SyntheticSourceConfig:
     qso_density_per_deg2: float = 3000.0
     """Photometric QSO density: far above the sky's ~150 / deg2 (the survey default) so that a few fields give
     enough QSOs for a balanced set (the paper draws balanced classes from 220,599 spectra; skysift choice)."""
+    star_density_per_deg2: float = 5000.0
+    """Stars per deg2 (the survey default, high latitude); raised for small CPU runs so that a few small fields give
+    enough stars for a balanced set (skysift choice)."""
+    galaxy_density_bright_per_deg2: float = 90.0
+    """Galaxies with r < 17.77 per deg2 (the survey default; the fainter counts scale with it)."""
 
     def __post_init__(self):
         require(self.n_fields >= 1, f"source.n_fields must be >= 1, got {self.n_fields}")
         require(min(self.rows, self.cols) >= 64, f"source.rows and source.cols must be >= 64, got {self.rows} x {self.cols}")
         require(self.qso_density_per_deg2 >= 0, f"source.qso_density_per_deg2 must be >= 0, got {self.qso_density_per_deg2}")
+        require(self.star_density_per_deg2 >= 0 and self.galaxy_density_bright_per_deg2 >= 0,
+                "source.star_density_per_deg2 and source.galaxy_density_bright_per_deg2 must be >= 0")
 
 
 @dataclass(frozen=True)

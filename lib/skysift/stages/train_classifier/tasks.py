@@ -12,7 +12,7 @@ import numpy as np
 
 from skysift.detection import crops as C
 from skysift.detection.classifier_train import TrainedClassifier, predict_proba, train_conv4net
-from skysift.detection.training_sets import classification_examples
+from skysift.detection.training_sets import classification_examples, registered_gri
 from skysift.stages.train_classifier.config import TrainClassifierConfig
 
 STATE = "classifier_state.pt"
@@ -32,13 +32,17 @@ def synthetic_field_crops(cfg: TrainClassifierConfig, index: int) -> tuple[np.nd
 
     src = cfg.source
     survey = ImagingSurveyConfig(shape_px=(src.rows, src.cols), n_fields=src.n_fields, field_step_rows=min(1361, src.rows),
-                                 population=PopulationConfig(qso_density_per_deg2=src.qso_density_per_deg2))
+                                 population=PopulationConfig(qso_density_per_deg2=src.qso_density_per_deg2,
+                                                             star_density_per_deg2=src.star_density_per_deg2,
+                                                             galaxy_density_bright_per_deg2=src.galaxy_density_bright_per_deg2))
     fi = frames.render_field(src.seed, survey, index)
     cats = catalogs.field_catalogs(src.seed, survey, fi)
     po = cats["photoobj"].to_pandas()
     truth = cats["truth"].to_pandas().set_index("object_id")
     table = po.assign(**{"class": truth.loc[po["object_id"].to_numpy(), "class"].to_numpy(), "zWarning": 0})
-    raw, y, _ = classification_examples(np.ascontiguousarray(fi.images[1:4]), fi.wcs[2], table, cfg.crops)
+    # registered as ingest-frames registers the tiles; NaN margins (a band not covering) read as 0, as the RGB does
+    stack = np.nan_to_num(registered_gri(fi.images[1:4], fi.wcs[1:4]).pixels)
+    raw, y, _ = classification_examples(stack, fi.wcs[2], table, cfg.crops)
     return raw, y
 
 

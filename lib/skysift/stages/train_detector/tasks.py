@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from skysift.detection import yolo_files
-from skysift.detection.training_sets import detection_tiles
+from skysift.detection.training_sets import detection_tiles, registered_gri
 from skysift.detection.yolo_train import train_yolo
 from skysift.images.tiling import tile_grid
 from skysift.stages.train_detector.config import TrainDetectorConfig
@@ -29,7 +29,8 @@ def write_field_tiles(cfg: TrainDetectorConfig, index: int, root: Path) -> dict[
     survey = ImagingSurveyConfig(shape_px=(src.rows, src.cols), n_fields=src.n_fields, field_step_rows=min(1361, src.rows))
     fi = frames.render_field(src.seed, survey, index)
     po = catalogs.field_catalogs(src.seed, survey, fi)["photoobj"].to_pandas()
-    stack = np.ascontiguousarray(fi.images[1:4])
+    # registered as ingest-frames registers the tiles; NaN margins (a band not covering) read as 0, as the RGB does
+    stack = np.nan_to_num(registered_gri(fi.images[1:4], fi.wcs[1:4]).pixels)
     split = "val" if index >= src.n_fields - src.val_fields else "train"
     tiles = detection_tiles(stack, fi.wcs[2], po, tile_grid(stack.shape[1:], cfg.tiles), ("g", "r", "i"),
                             cfg.boxes, cfg.pasting, cfg.paste)
