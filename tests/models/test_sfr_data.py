@@ -16,7 +16,8 @@ def _arrays(n=60, seed=0, dup=False):
     ids = np.arange(n) // 2 if dup else np.arange(1000, 1000 + n)
     return SfrArrays(object_id=ids, pixels=rng.normal(0, 1, (n, 5, 8, 8)).astype(np.float32),
                      flux=rng.normal(1, 0.2, (n, 40)).astype(np.float32), log_norm=rng.normal(0, 0.3, n),
-                     log_sfr=rng.normal(0, 0.7, n), obj_class=np.array(["GALAXY"] * n, dtype=object))
+                     log_sfr=rng.normal(0, 0.7, n), obj_class=np.array(["GALAXY"] * n, dtype=object),
+                     z=rng.uniform(0.02, 0.25, n))
 
 
 def test_binning_is_the_ivar_weighted_mean():
@@ -66,6 +67,7 @@ def test_nothing_from_validation_or_test_reaches_the_fit():
     poisoned.flux[held] = -1e6
     poisoned.log_norm[held] = 50.0
     poisoned.log_sfr[held] = 1e3
+    poisoned.z[held] = 5.0
     split2, feats2 = fit_on_train(poisoned, CFG)
     assert all(np.array_equal(split[k], split2[k]) for k in split)
     assert feats2.state_digest() == digest
@@ -84,19 +86,34 @@ def test_fitted_pca_equals_sklearn_on_the_training_rows():
     z = feats.image_pca_features(train)
     np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-4)
     np.testing.assert_allclose(z.std(axis=0), 1, atol=1e-3)
-    assert feats.spectrum_pca_features(train).shape == (len(split["train"]), 6)  # 5 components + log_norm
+    assert feats.spectrum_pca_features(train).shape == (len(split["train"]), 7)  # 5 components + log_norm + log(1+z)
     assert feats.unscale_label(feats.scale_label(train.log_sfr)) == pytest.approx(train.log_sfr)
 
 
 def test_features_refuse_another_resolution_or_quality():
     a = _arrays()
     _, feats = fit_on_train(a, CFG)
-    other = SfrArrays(a.object_id, a.pixels[:, :, :4, :4], a.flux, a.log_norm, a.log_sfr, a.obj_class)
+    other = SfrArrays(a.object_id, a.pixels[:, :, :4, :4], a.flux, a.log_norm, a.log_sfr, a.obj_class, z=a.z)
     with pytest.raises(ValueError, match="fitted on"):
         feats.image_cnn_input(other)
-    other = SfrArrays(a.object_id, a.pixels, a.flux[:, :20], a.log_norm, a.log_sfr, a.obj_class)
+    other = SfrArrays(a.object_id, a.pixels, a.flux[:, :20], a.log_norm, a.log_sfr, a.obj_class, z=a.z)
     with pytest.raises(ValueError, match="fitted on 40 px"):
         feats.spectrum_pca_features(other)
+    no_z = SfrArrays(a.object_id, a.pixels, a.flux, a.log_norm, a.log_sfr, a.obj_class)
+    with pytest.raises(ValueError, match="redshift"):
+        feats.spectrum_pca_features(no_z)
+
+
+def test_redshift_feature_is_log1pz_scaled_on_train():
+    a = _arrays()
+    split, feats = fit_on_train(a, CFG)
+    train = a.take(split["train"])
+    lz = np.log10(1 + train.z)
+    col = feats.spectrum_pca_features(train)[:, -1]
+    np.testing.assert_allclose(col, (lz - lz.mean()) / lz.std(), rtol=1e-4, atol=1e-5)
+    flux_col = feats.spectrum_flux_features(a.take(split["test"]))[:, -1]
+    lt = np.log10(1 + a.z[split["test"]])
+    np.testing.assert_allclose(flux_col, (lt - lz.mean()) / lz.std(), rtol=1e-4, atol=1e-5)
 
 
 def test_make_arrays_and_config_checks():

@@ -43,6 +43,12 @@ class SfrModelsConfig:
     spectrum_log_norm: bool = True
     """Append log10(norm_factor) to the spectral features: the spectra table stores flux divided by its median,
     which removes the flux scale that L(Halpha) and so SFR need (not stated in the thesis: skysift choice)."""
+    spectrum_redshift: bool = True
+    """Append log10(1 + z) (the spectrum's redshift, spectra.z) to the spectral features. The spectra are on an
+    observed-frame grid: z is in the line positions, which neither PCA nor an MLP reads as a number, and
+    SFR = 7.9e-42 L(Halpha) needs the distance to turn the Halpha flux (and the images' fluxes) into
+    luminosities. Measured on the synthetic survey (550 objects, 16 px, q3, seeds 0-1): see
+    tests/models/test_sfr_training.py (not stated in the thesis: skysift choice)."""
     early_hidden: tuple[int, ...] = (128, 64)
     """Early fusion MLP widths (Rustamov 2025, §9.4.1: FC 128 -> FC 64)."""
     early_dropout: tuple[float, ...] = (0.3, 0.2)
