@@ -39,6 +39,8 @@ MULTIMODAL = pa.schema(
         _f("flux_q3", _F32, "quality level 3: flux binned by quality_binning[3]"),
         _f("norm_factor", pa.float32(), "the spectrum's norm_factor (flux scale removed by the normalisation)"),
         _f("snr_median", pa.float32(), "the spectrum's median S/N per pixel"),
+        _f("image_embedding", _F32, "the cutout's embedding (embed-images' image_vectors), null when none was joined"),
+        _f("spectrum_embedding", _F32, "the spectrum's embedding (embed-spectra's embeddings), null when none was joined"),
         _f("healpix_part", pa.int32(), "coarse nested HEALPix index (partition column; order in _table.json)"),
     ]
 )
