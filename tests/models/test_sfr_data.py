@@ -85,9 +85,34 @@ def test_fitted_pca_equals_sklearn_on_the_training_rows():
     np.testing.assert_allclose(np.abs(feats.image_pca.components_), np.abs(ref.components_), atol=1e-4)
     z = feats.image_pca_features(train)
     np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-4)
-    np.testing.assert_allclose(z.std(axis=0), 1, atol=1e-3)
+    # block scaling (default): every component divided by the first one's std, PCA's variance order kept
+    comps = ref.transform(asinh)
+    np.testing.assert_allclose(np.abs(z), np.abs(comps / comps[:, 0].std()), rtol=1e-3, atol=1e-4)
+    assert z.std(axis=0)[0] == pytest.approx(1, abs=1e-3) and np.all(np.diff(z.std(axis=0)) <= 1e-6)
+    import dataclasses
+
+    _, white = fit_on_train(a, dataclasses.replace(CFG, image_pca_scaling="whiten"))
+    np.testing.assert_allclose(white.image_pca_features(train).std(axis=0), 1, atol=1e-3)
     assert feats.spectrum_pca_features(train).shape == (len(split["train"]), 7)  # 5 components + log_norm + log(1+z)
     assert feats.unscale_label(feats.scale_label(train.log_sfr)) == pytest.approx(train.log_sfr)
+
+
+def test_photometry_features_are_asinh_aperture_fluxes_scaled_on_train():
+    from skysift.images.apertures import aperture_fluxes
+
+    a = _arrays()
+    a.pixels[:] = np.abs(a.pixels)
+    split, feats = fit_on_train(a, CFG)
+    # 8 px over 25.344 arcsec: 3.168 arcsec per pixel; radii 1.5, 3, 6, 10 arcsec
+    radii_px = [r / (25.344 / 8) for r in (1.5, 3.0, 6.0, 10.0)]
+    assert feats.photometry_radii_px() == pytest.approx(radii_px)
+    raw = lambda idx: np.arcsinh(aperture_fluxes(a.pixels[idx], radii_px) / 1.0).reshape(len(idx), -1)  # noqa: E731
+    tr = raw(split["train"])
+    want = (raw(split["test"]) - tr.mean(axis=0)) / tr.std(axis=0)
+    np.testing.assert_allclose(feats.image_photometry_features(a.take(split["test"])), want, rtol=1e-4, atol=1e-4)
+    assert feats.n_photometry == 20
+    vec = feats.image_vector_features(a.take(split["test"]))
+    assert vec.shape == (len(split["test"]), 10 + 20)
 
 
 def test_features_refuse_another_resolution_or_quality():

@@ -77,7 +77,7 @@ class SfrBundle:
         n_bands = f.image_shape[0]
         n_spec_pca = f.spectrum_pca.n_components_ + f.n_scalars
         n_spec = n_spec_pca if self.cfg.spectrum_branch_input == "pca" else f.spectrum_length + f.n_scalars
-        net = build_network(part, self.cfg, n_bands, f.image_pca.n_components_, n_spec, n_spec_pca)
+        net = build_network(part, self.cfg, n_bands, f.image_pca.n_components_, n_spec, n_spec_pca, f.n_photometry)
         net.load_state_dict(torch.load(folder / f"{part}.pt", map_location="cpu", weights_only=True))
         return net.eval()
 

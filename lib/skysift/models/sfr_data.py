@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
+from skysift.images.apertures import aperture_fluxes
 from skysift.images.cutouts import downsample_mean
 from skysift.models.sfr_config import SfrModelsConfig
 
@@ -109,8 +110,9 @@ class SfrFeatures:
     """The preprocessing of the SFR models, fitted on one (training) set of arrays.
 
     Kept state: image asinh softening, per-band mean / std of the asinh pixels (CNN input), the image PCA
-    and the scaler of its components, the spectrum flux scaler, its PCA and the scaler of [components,
-    log_norm], and the label's mean / std (networks regress the standardised label).
+    and the scaler of its components, the scaler of the aperture photometry, the spectrum flux scaler, its
+    PCA and the scaler of [components, log_norm, log(1 + z)], and the label's mean / std (networks regress
+    the standardised label).
     """
 
     def __init__(self, cfg: SfrModelsConfig, random_state: int = 0):
@@ -131,6 +133,10 @@ class SfrFeatures:
         k_img = min(cfg.image_pca_components, n, a[0].size)
         self.image_pca = PCA(n_components=k_img, svd_solver="full", random_state=self.random_state).fit(a.reshape(n, -1))
         self.image_scaler = StandardScaler().fit(self.image_pca.transform(a.reshape(n, -1)))
+        if cfg.image_pca_scaling == "block":  # one scale for the block: the first component's std (cfg docstring)
+            self.image_scaler.scale_ = np.full_like(self.image_scaler.scale_, self.image_scaler.scale_[0])
+        self.image_shape = tuple(train.pixels.shape[1:])
+        self.photometry_scaler = StandardScaler().fit(self._photometry_raw(train)) if cfg.image_photometry else None
         self.flux_scaler = StandardScaler().fit(np.asarray(train.flux, dtype=np.float64))
         fs = self.flux_scaler.transform(np.asarray(train.flux, dtype=np.float64))
         k_spec = min(cfg.spectrum_pca_components, n, fs.shape[1])
@@ -138,7 +144,6 @@ class SfrFeatures:
         self.spectrum_scaler = StandardScaler().fit(self._spec_raw(self.spectrum_pca.transform(fs), train))
         self.label_mean = float(np.mean(train.log_sfr))
         self.label_std = float(np.std(train.log_sfr)) + 1e-9
-        self.image_shape = tuple(train.pixels.shape[1:])
         self.spectrum_length = int(train.flux.shape[1])
         self.fitted = True
         return self
@@ -153,6 +158,31 @@ class SfrFeatures:
                 raise ValueError("the SFR features use the spectrum's redshift (spectrum_redshift=true) and the arrays have no z")
             cols.append(np.log10(1.0 + np.asarray(arrays.z, dtype=np.float64)))
         return np.stack(cols, axis=1) if cols else np.zeros((len(arrays.object_id), 0))
+
+    def photometry_radii_px(self) -> tuple[float, ...]:
+        """The aperture radii in pixels of the fitted resolution (cfg.cutout_width_arcsec / S per pixel)."""
+        scale = self.cfg.cutout_width_arcsec / self.image_shape[-1]
+        return tuple(r / scale for r in self.cfg.photometry_radii_arcsec)
+
+    def _photometry_raw(self, arrays: SfrArrays) -> np.ndarray:
+        flux = aperture_fluxes(arrays.pixels, self.photometry_radii_px())  # (N, bands, radii)
+        return np.arcsinh(flux / self.cfg.photometry_softening_nmgy).reshape(len(flux), -1)
+
+    @property
+    def n_photometry(self) -> int:
+        """Width of the photometry features (bands x radii; 0 without cfg.image_photometry)."""
+        return self.image_shape[0] * len(self.cfg.photometry_radii_arcsec) if self.cfg.image_photometry else 0
+
+    def image_photometry_features(self, arrays: SfrArrays) -> np.ndarray:
+        """(N, bands x radii) standardised asinh aperture fluxes ((N, 0) without cfg.image_photometry)."""
+        self._check(arrays)
+        if not self.cfg.image_photometry:
+            return np.zeros((len(arrays.object_id), 0), np.float32)
+        return self.photometry_scaler.transform(self._photometry_raw(arrays)).astype(np.float32)
+
+    def image_vector_features(self, arrays: SfrArrays) -> np.ndarray:
+        """The image as one vector: PCA components ++ photometry (early fusion, trees)."""
+        return np.concatenate([self.image_pca_features(arrays), self.image_photometry_features(arrays)], axis=1)
 
     @property
     def n_scalars(self) -> int:
@@ -220,7 +250,8 @@ class SfrFeatures:
         for arr in (self.band_mean, self.band_std, self.image_pca.components_, self.image_pca.mean_,
                     self.image_scaler.mean_, self.image_scaler.scale_, self.flux_scaler.mean_, self.flux_scaler.scale_,
                     self.spectrum_pca.components_, self.spectrum_pca.mean_, self.spectrum_scaler.mean_,
-                    self.spectrum_scaler.scale_, np.array([self.label_mean, self.label_std])):
+                    self.spectrum_scaler.scale_, np.array([self.label_mean, self.label_std]),
+                    *((self.photometry_scaler.mean_, self.photometry_scaler.scale_) if self.photometry_scaler is not None else ())):
             h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
         return h.hexdigest()
 
