@@ -16,7 +16,8 @@ def _arrays(n=40):
     y = rng.normal(0, 0.7, n)
     px = (rng.normal(0, 0.05, (n, 5, 8, 8)) + y[:, None, None, None] * 0.1).astype(np.float32)
     flux = (rng.normal(1, 0.1, (n, 24)) + y[:, None]).astype(np.float32)
-    return SfrArrays(np.arange(n), px, flux, rng.normal(0, 0.1, n), y, np.array(["GALAXY"] * (n - 4) + ["QSO"] * 4, dtype=object))
+    return SfrArrays(np.arange(n), px, flux, rng.normal(0, 0.1, n), y, np.array(["GALAXY"] * (n - 4) + ["QSO"] * 4, dtype=object),
+                     z=rng.uniform(0.02, 0.2, n))
 
 
 def test_saved_models_predict_as_trained(tmp_path):
@@ -33,6 +34,6 @@ def test_other_resolution_is_refused(tmp_path):
     a = _arrays()
     run = train_models(a, CFG, seed=0, models=("decision_tree",))
     bundle = SfrBundle(save_bundle(tmp_path / "dt", "decision_tree", run, CFG))
-    other = SfrArrays(a.object_id, a.pixels[:, :, :4, :4], a.flux, a.log_norm, a.log_sfr, a.obj_class)
+    other = SfrArrays(a.object_id, a.pixels[:, :, :4, :4], a.flux, a.log_norm, a.log_sfr, a.obj_class, z=a.z)
     with pytest.raises(ValueError, match="trained on 8 px images and spectral quality level 0"):
         bundle.predict(other)

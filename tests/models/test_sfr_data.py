@@ -16,7 +16,8 @@ def _arrays(n=60, seed=0, dup=False):
     ids = np.arange(n) // 2 if dup else np.arange(1000, 1000 + n)
     return SfrArrays(object_id=ids, pixels=rng.normal(0, 1, (n, 5, 8, 8)).astype(np.float32),
                      flux=rng.normal(1, 0.2, (n, 40)).astype(np.float32), log_norm=rng.normal(0, 0.3, n),
-                     log_sfr=rng.normal(0, 0.7, n), obj_class=np.array(["GALAXY"] * n, dtype=object))
+                     log_sfr=rng.normal(0, 0.7, n), obj_class=np.array(["GALAXY"] * n, dtype=object),
+                     z=rng.uniform(0.02, 0.25, n))
 
 
 def test_binning_is_the_ivar_weighted_mean():
@@ -66,6 +67,7 @@ def test_nothing_from_validation_or_test_reaches_the_fit():
     poisoned.flux[held] = -1e6
     poisoned.log_norm[held] = 50.0
     poisoned.log_sfr[held] = 1e3
+    poisoned.z[held] = 5.0
     split2, feats2 = fit_on_train(poisoned, CFG)
     assert all(np.array_equal(split[k], split2[k]) for k in split)
     assert feats2.state_digest() == digest
@@ -83,20 +85,60 @@ def test_fitted_pca_equals_sklearn_on_the_training_rows():
     np.testing.assert_allclose(np.abs(feats.image_pca.components_), np.abs(ref.components_), atol=1e-4)
     z = feats.image_pca_features(train)
     np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-4)
-    np.testing.assert_allclose(z.std(axis=0), 1, atol=1e-3)
-    assert feats.spectrum_pca_features(train).shape == (len(split["train"]), 6)  # 5 components + log_norm
+    # block scaling (default): every component divided by the first one's std, PCA's variance order kept
+    comps = ref.transform(asinh)
+    np.testing.assert_allclose(np.abs(z), np.abs(comps / comps[:, 0].std()), rtol=1e-3, atol=1e-4)
+    assert z.std(axis=0)[0] == pytest.approx(1, abs=1e-3) and np.all(np.diff(z.std(axis=0)) <= 1e-6)
+    import dataclasses
+
+    _, white = fit_on_train(a, dataclasses.replace(CFG, image_pca_scaling="whiten"))
+    np.testing.assert_allclose(white.image_pca_features(train).std(axis=0), 1, atol=1e-3)
+    assert feats.spectrum_pca_features(train).shape == (len(split["train"]), 7)  # 5 components + log_norm + log(1+z)
     assert feats.unscale_label(feats.scale_label(train.log_sfr)) == pytest.approx(train.log_sfr)
+
+
+def test_photometry_features_are_asinh_aperture_fluxes_scaled_on_train():
+    from skysift.images.apertures import aperture_fluxes
+
+    a = _arrays()
+    a.pixels[:] = np.abs(a.pixels)
+    split, feats = fit_on_train(a, CFG)
+    # 8 px over 25.344 arcsec: 3.168 arcsec per pixel; radii 1.5, 3, 6, 10 arcsec
+    radii_px = [r / (25.344 / 8) for r in (1.5, 3.0, 6.0, 10.0)]
+    assert feats.photometry_radii_px() == pytest.approx(radii_px)
+    raw = lambda idx: np.arcsinh(aperture_fluxes(a.pixels[idx], radii_px) / 1.0).reshape(len(idx), -1)  # noqa: E731
+    tr = raw(split["train"])
+    want = (raw(split["test"]) - tr.mean(axis=0)) / tr.std(axis=0)
+    np.testing.assert_allclose(feats.image_photometry_features(a.take(split["test"])), want, rtol=1e-4, atol=1e-4)
+    assert feats.n_photometry == 20
+    vec = feats.image_vector_features(a.take(split["test"]))
+    assert vec.shape == (len(split["test"]), 10 + 20)
 
 
 def test_features_refuse_another_resolution_or_quality():
     a = _arrays()
     _, feats = fit_on_train(a, CFG)
-    other = SfrArrays(a.object_id, a.pixels[:, :, :4, :4], a.flux, a.log_norm, a.log_sfr, a.obj_class)
+    other = SfrArrays(a.object_id, a.pixels[:, :, :4, :4], a.flux, a.log_norm, a.log_sfr, a.obj_class, z=a.z)
     with pytest.raises(ValueError, match="fitted on"):
         feats.image_cnn_input(other)
-    other = SfrArrays(a.object_id, a.pixels, a.flux[:, :20], a.log_norm, a.log_sfr, a.obj_class)
+    other = SfrArrays(a.object_id, a.pixels, a.flux[:, :20], a.log_norm, a.log_sfr, a.obj_class, z=a.z)
     with pytest.raises(ValueError, match="fitted on 40 px"):
         feats.spectrum_pca_features(other)
+    no_z = SfrArrays(a.object_id, a.pixels, a.flux, a.log_norm, a.log_sfr, a.obj_class)
+    with pytest.raises(ValueError, match="redshift"):
+        feats.spectrum_pca_features(no_z)
+
+
+def test_redshift_feature_is_log1pz_scaled_on_train():
+    a = _arrays()
+    split, feats = fit_on_train(a, CFG)
+    train = a.take(split["train"])
+    lz = np.log10(1 + train.z)
+    col = feats.spectrum_pca_features(train)[:, -1]
+    np.testing.assert_allclose(col, (lz - lz.mean()) / lz.std(), rtol=1e-4, atol=1e-5)
+    flux_col = feats.spectrum_flux_features(a.take(split["test"]))[:, -1]
+    lt = np.log10(1 + a.z[split["test"]])
+    np.testing.assert_allclose(flux_col, (lt - lz.mean()) / lz.std(), rtol=1e-4, atol=1e-5)
 
 
 def test_make_arrays_and_config_checks():

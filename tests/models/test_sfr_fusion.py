@@ -15,10 +15,16 @@ def test_shapes_of_every_network():
     x_img = np.random.default_rng(0).normal(size=(6, 5, 16, 16)).astype(np.float32)
     x_spec = np.random.default_rng(1).normal(size=(6, 11)).astype(np.float32)
     x_ipca = np.random.default_rng(2).normal(size=(6, 7)).astype(np.float32)
-    for name, inputs in (("early_fusion", (x_ipca, x_spec)), ("intermediate_fusion", (x_img, x_spec)),
-                         ("image_cnn_combined", (x_img,)), ("image_cnn_per_band", (x_img,)), ("spectrum_mlp", (x_spec,))):
-        net = build_network(name, CFG, 5, 7, 11, 11)
+    x_phot = np.random.default_rng(3).normal(size=(6, 20)).astype(np.float32)
+    x_ivec = np.concatenate([x_ipca, x_phot], axis=1)
+    for name, inputs in (("early_fusion", (x_ivec, x_spec)), ("intermediate_fusion", (x_img, x_phot, x_spec)),
+                         ("image_cnn_combined", (x_img, x_phot)), ("image_cnn_per_band", (x_img, x_phot)),
+                         ("spectrum_mlp", (x_spec,))):
+        net = build_network(name, CFG, 5, 7, 11, 11, n_photometry=20)
         assert predict(net, inputs).shape == (6,), name
+    # without photometry: the image CNNs take the images alone, the thesis's 150-input early fusion
+    assert predict(build_network("image_cnn_combined", CFG, 5, 7, 11, 11), (x_img,)).shape == (6,)
+    assert predict(build_network("intermediate_fusion", CFG, 5, 7, 11, 11), (x_img, x_phot[:, :0], x_spec)).shape == (6,)
     with pytest.raises(ValueError, match="no network"):
         build_network("rnn", CFG, 5, 7, 11, 11)
 
@@ -28,6 +34,15 @@ def test_early_fusion_layout_is_the_thesis():
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(150, 128), (128, 64), (64, 1)]
     assert [m.p for m in net.modules() if isinstance(m, torch.nn.Dropout)] == [0.3, 0.2]
+
+
+def test_image_head_and_photometry_reach_the_output():
+    net = build_network("image_cnn_combined", CFG, 5, 7, 11, 11, n_photometry=20).eval()
+    linears = [m for m in net.head.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(8 + 20, 64), (64, 1)]  # cfg.image_head_hidden (64,)
+    x = torch.randn(3, 5, 16, 16)
+    p = torch.randn(3, 20)
+    assert (net(x, p) - net(x, p + 1.0)).abs().max() > 0
 
 
 def test_per_band_branch_keeps_bands_apart():

@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
+from skysift.images.apertures import aperture_fluxes
 from skysift.images.cutouts import downsample_mean
 from skysift.models.sfr_config import SfrModelsConfig
 
@@ -40,17 +41,20 @@ class SfrArrays:
     """(N,) float64 label: log10 SFR (MPA-JHU AVG)."""
     obj_class: np.ndarray
     """(N,) class (GALAXY / QSO), for metrics with and without QSOs."""
+    z: np.ndarray | None = None
+    """(N,) float64 redshift of the spectrum (the spectra table's z), or None when unknown (models with
+    ``spectrum_redshift`` then refuse the arrays)."""
 
     def __post_init__(self):
         n = len(self.object_id)
-        for name in ("pixels", "flux", "log_norm", "log_sfr", "obj_class"):
+        for name in ("pixels", "flux", "log_norm", "log_sfr", "obj_class") + (("z",) if self.z is not None else ()):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"SfrArrays.{name} has {len(getattr(self, name))} rows, object_id {n}")
 
     def take(self, index: np.ndarray) -> "SfrArrays":
         """The rows ``index`` (a copy)."""
-        return SfrArrays(*(np.asarray(getattr(self, k))[index] for k in
-                           ("object_id", "pixels", "flux", "log_norm", "log_sfr", "obj_class")))
+        parts = [np.asarray(getattr(self, k))[index] for k in ("object_id", "pixels", "flux", "log_norm", "log_sfr", "obj_class")]
+        return SfrArrays(*parts, z=None if self.z is None else np.asarray(self.z)[index])
 
 
 def bin_spectrum(flux: np.ndarray, ivar: np.ndarray | None, factor: int) -> np.ndarray:
@@ -106,8 +110,9 @@ class SfrFeatures:
     """The preprocessing of the SFR models, fitted on one (training) set of arrays.
 
     Kept state: image asinh softening, per-band mean / std of the asinh pixels (CNN input), the image PCA
-    and the scaler of its components, the spectrum flux scaler, its PCA and the scaler of [components,
-    log_norm], and the label's mean / std (networks regress the standardised label).
+    and the scaler of its components, the scaler of the aperture photometry, the spectrum flux scaler, its
+    PCA and the scaler of [components, log_norm, log(1 + z)], and the label's mean / std (networks regress
+    the standardised label).
     """
 
     def __init__(self, cfg: SfrModelsConfig, random_state: int = 0):
@@ -128,22 +133,64 @@ class SfrFeatures:
         k_img = min(cfg.image_pca_components, n, a[0].size)
         self.image_pca = PCA(n_components=k_img, svd_solver="full", random_state=self.random_state).fit(a.reshape(n, -1))
         self.image_scaler = StandardScaler().fit(self.image_pca.transform(a.reshape(n, -1)))
+        if cfg.image_pca_scaling == "block":  # one scale for the block: the first component's std (cfg docstring)
+            self.image_scaler.scale_ = np.full_like(self.image_scaler.scale_, self.image_scaler.scale_[0])
+        self.image_shape = tuple(train.pixels.shape[1:])
+        self.photometry_scaler = StandardScaler().fit(self._photometry_raw(train)) if cfg.image_photometry else None
         self.flux_scaler = StandardScaler().fit(np.asarray(train.flux, dtype=np.float64))
         fs = self.flux_scaler.transform(np.asarray(train.flux, dtype=np.float64))
         k_spec = min(cfg.spectrum_pca_components, n, fs.shape[1])
         self.spectrum_pca = PCA(n_components=k_spec, svd_solver="full", random_state=self.random_state).fit(fs)
-        self.spectrum_scaler = StandardScaler().fit(self._spec_raw(self.spectrum_pca.transform(fs), train.log_norm))
+        self.spectrum_scaler = StandardScaler().fit(self._spec_raw(self.spectrum_pca.transform(fs), train))
         self.label_mean = float(np.mean(train.log_sfr))
         self.label_std = float(np.std(train.log_sfr)) + 1e-9
-        self.image_shape = tuple(train.pixels.shape[1:])
         self.spectrum_length = int(train.flux.shape[1])
         self.fitted = True
         return self
 
-    def _spec_raw(self, comps: np.ndarray, log_norm: np.ndarray) -> np.ndarray:
+    def _scalars(self, arrays: SfrArrays) -> np.ndarray:
+        """(N, k) the spectrum's scalars appended to its features: log10 norm_factor, log10(1 + z) (cfg switches)."""
+        cols = []
         if self.cfg.spectrum_log_norm:
-            return np.concatenate([comps, np.asarray(log_norm, dtype=np.float64)[:, None]], axis=1)
-        return comps
+            cols.append(np.asarray(arrays.log_norm, dtype=np.float64))
+        if self.cfg.spectrum_redshift:
+            if arrays.z is None:
+                raise ValueError("the SFR features use the spectrum's redshift (spectrum_redshift=true) and the arrays have no z")
+            cols.append(np.log10(1.0 + np.asarray(arrays.z, dtype=np.float64)))
+        return np.stack(cols, axis=1) if cols else np.zeros((len(arrays.object_id), 0))
+
+    def photometry_radii_px(self) -> tuple[float, ...]:
+        """The aperture radii in pixels of the fitted resolution (cfg.cutout_width_arcsec / S per pixel)."""
+        scale = self.cfg.cutout_width_arcsec / self.image_shape[-1]
+        return tuple(r / scale for r in self.cfg.photometry_radii_arcsec)
+
+    def _photometry_raw(self, arrays: SfrArrays) -> np.ndarray:
+        flux = aperture_fluxes(arrays.pixels, self.photometry_radii_px())  # (N, bands, radii)
+        return np.arcsinh(flux / self.cfg.photometry_softening_nmgy).reshape(len(flux), -1)
+
+    @property
+    def n_photometry(self) -> int:
+        """Width of the photometry features (bands x radii; 0 without cfg.image_photometry)."""
+        return self.image_shape[0] * len(self.cfg.photometry_radii_arcsec) if self.cfg.image_photometry else 0
+
+    def image_photometry_features(self, arrays: SfrArrays) -> np.ndarray:
+        """(N, bands x radii) standardised asinh aperture fluxes ((N, 0) without cfg.image_photometry)."""
+        self._check(arrays)
+        if not self.cfg.image_photometry:
+            return np.zeros((len(arrays.object_id), 0), np.float32)
+        return self.photometry_scaler.transform(self._photometry_raw(arrays)).astype(np.float32)
+
+    def image_vector_features(self, arrays: SfrArrays) -> np.ndarray:
+        """The image as one vector: PCA components ++ photometry (early fusion, trees)."""
+        return np.concatenate([self.image_pca_features(arrays), self.image_photometry_features(arrays)], axis=1)
+
+    @property
+    def n_scalars(self) -> int:
+        """How many scalars (log_norm, log(1 + z)) the spectral features append."""
+        return int(self.cfg.spectrum_log_norm) + int(self.cfg.spectrum_redshift)
+
+    def _spec_raw(self, comps: np.ndarray, arrays: SfrArrays) -> np.ndarray:
+        return np.concatenate([comps, self._scalars(arrays)], axis=1)
 
     def _check(self, arrays: SfrArrays) -> None:
         if not self.fitted:
@@ -163,15 +210,18 @@ class SfrFeatures:
         """(N, spectrum_pca_components [+1 log_norm]) standardised PCA components of the standardised flux."""
         self._check(arrays)
         fs = self.flux_scaler.transform(np.asarray(arrays.flux, dtype=np.float64))
-        return self.spectrum_scaler.transform(self._spec_raw(self.spectrum_pca.transform(fs), arrays.log_norm)).astype(np.float32)
+        return self.spectrum_scaler.transform(self._spec_raw(self.spectrum_pca.transform(fs), arrays)).astype(np.float32)
 
     def spectrum_flux_features(self, arrays: SfrArrays) -> np.ndarray:
-        """(N, L [+1]) standardised flux (+ the standardised log_norm): the 'flux' input of the spectral branch."""
+        """(N, L [+k]) standardised flux (+ the standardised scalars log_norm, log(1 + z)): the 'flux' input of
+        the spectral branch."""
         self._check(arrays)
         fs = self.flux_scaler.transform(np.asarray(arrays.flux, dtype=np.float64))
-        if self.cfg.spectrum_log_norm:
-            ln = (np.asarray(arrays.log_norm, np.float64) - self.spectrum_scaler.mean_[-1]) / self.spectrum_scaler.scale_[-1]
-            fs = np.concatenate([fs, ln[:, None]], axis=1)
+        sc = self._scalars(arrays)
+        k = sc.shape[1]
+        if k:
+            sc = (sc - self.spectrum_scaler.mean_[-k:]) / self.spectrum_scaler.scale_[-k:]
+            fs = np.concatenate([fs, sc], axis=1)
         return fs.astype(np.float32)
 
     def spectrum_branch_features(self, arrays: SfrArrays) -> np.ndarray:
@@ -200,12 +250,14 @@ class SfrFeatures:
         for arr in (self.band_mean, self.band_std, self.image_pca.components_, self.image_pca.mean_,
                     self.image_scaler.mean_, self.image_scaler.scale_, self.flux_scaler.mean_, self.flux_scaler.scale_,
                     self.spectrum_pca.components_, self.spectrum_pca.mean_, self.spectrum_scaler.mean_,
-                    self.spectrum_scaler.scale_, np.array([self.label_mean, self.label_std])):
+                    self.spectrum_scaler.scale_, np.array([self.label_mean, self.label_std]),
+                    *((self.photometry_scaler.mean_, self.photometry_scaler.scale_) if self.photometry_scaler is not None else ())):
             h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
         return h.hexdigest()
 
 
-def make_arrays(object_id, pixels, flux, ivar, norm_factor, log_sfr, obj_class, image_px: int, quality_level: int) -> SfrArrays:
+def make_arrays(object_id, pixels, flux, ivar, norm_factor, log_sfr, obj_class, image_px: int, quality_level: int,
+                z=None) -> SfrArrays:
     """SfrArrays at one image resolution and spectral quality level from full-size cutouts and grid spectra."""
     return SfrArrays(
         object_id=np.asarray(object_id),
@@ -214,6 +266,7 @@ def make_arrays(object_id, pixels, flux, ivar, norm_factor, log_sfr, obj_class, 
         log_norm=np.log10(np.clip(np.asarray(norm_factor, dtype=np.float64), 1e-30, None)),
         log_sfr=np.asarray(log_sfr, dtype=np.float64),
         obj_class=np.asarray(obj_class, dtype=object),
+        z=None if z is None else np.asarray(z, dtype=np.float64),
     )
 
 

@@ -74,46 +74,61 @@ class SpectrumBranch(nn.Module):
 
 
 class SingleModalityNet(nn.Module):
-    """One branch + a linear head: the image-only CNN or the spectrum-only network."""
+    """One branch + a linear head: the image-only CNN or the spectrum-only network.
 
-    def __init__(self, branch: nn.Module):
+    ``n_side``: width of a vector of the same modality concatenated to the branch's features before the head
+    (the image's aperture photometry, ``SfrFeatures.image_photometry_features``); 0 = none. ``head_hidden``:
+    FC widths (ReLU, dropout ``head_dropout``) before the output layer; () = linear.
+    """
+
+    def __init__(self, branch: nn.Module, n_side: int = 0, head_hidden: tuple[int, ...] = (), head_dropout: float = 0.0):
         super().__init__()
         self.branch = branch
-        self.head = nn.Linear(branch.n_out, 1)
+        body, n = _mlp(branch.n_out + n_side, tuple(head_hidden), tuple(head_dropout for _ in head_hidden))
+        self.head = nn.Sequential(*body, nn.Linear(n, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, side: torch.Tensor | None = None) -> torch.Tensor:
         """(B,) standardised log SFR."""
-        return self.head(self.branch(x)).squeeze(1)
+        h = self.branch(x)
+        if side is not None:
+            h = torch.cat([h, side], dim=1)
+        return self.head(h).squeeze(1)
 
 
 class FusionNet(nn.Module):
-    """Intermediate fusion (§9.4.2): CNN features ++ spectral-branch features -> FC fusion layers with dropout -> log SFR."""
+    """Intermediate fusion (§9.4.2): CNN features (++ the image's photometry) ++ spectral-branch features -> FC
+    fusion layers with dropout -> log SFR."""
 
-    def __init__(self, image: ImageBranch, spectrum: SpectrumBranch, hidden: tuple[int, ...], dropout: float):
+    def __init__(self, image: ImageBranch, spectrum: SpectrumBranch, hidden: tuple[int, ...], dropout: float,
+                 n_photometry: int = 0):
         super().__init__()
         self.image, self.spectrum = image, spectrum
-        self.fusion, n = _mlp(image.n_out + spectrum.n_out, hidden, tuple(dropout for _ in hidden))
+        self.fusion, n = _mlp(image.n_out + n_photometry + spectrum.n_out, hidden, tuple(dropout for _ in hidden))
         self.head = nn.Linear(n, 1)
 
-    def forward(self, images: torch.Tensor, spectra: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, photometry: torch.Tensor, spectra: torch.Tensor) -> torch.Tensor:
         """(B,) standardised log SFR."""
-        return self.head(self.fusion(torch.cat([self.image(images), self.spectrum(spectra)], dim=1))).squeeze(1)
+        h = torch.cat([self.image(images), photometry, self.spectrum(spectra)], dim=1)
+        return self.head(self.fusion(h)).squeeze(1)
 
 
-def build_network(name: str, cfg: SfrModelsConfig, n_bands: int, n_image_pca: int, n_spectrum: int, n_spectrum_pca: int) -> nn.Module:
+def build_network(name: str, cfg: SfrModelsConfig, n_bands: int, n_image_pca: int, n_spectrum: int, n_spectrum_pca: int,
+                  n_photometry: int = 0) -> nn.Module:
     """The network ``name`` (early_fusion, intermediate_fusion, image_cnn_combined, image_cnn_per_band, spectrum_mlp).
 
     ``n_spectrum``: width of the spectral-branch input (PCA or flux, cfg.spectrum_branch_input);
-    ``n_spectrum_pca``: width of the PCA spectral features (early fusion).
+    ``n_spectrum_pca``: width of the PCA spectral features (early fusion); ``n_photometry``: width of the
+    image's photometry vector (appended to the image PCA of early fusion and to the CNN features).
     """
     if name == "early_fusion":
-        return EarlyFusionNet(n_image_pca, n_spectrum_pca, cfg.early_hidden, cfg.early_dropout)
+        return EarlyFusionNet(n_image_pca + n_photometry, n_spectrum_pca, cfg.early_hidden, cfg.early_dropout)
     if name == "intermediate_fusion":
         return FusionNet(ImageBranch(n_bands, cfg.cnn_channels, cfg.cnn_dropout, per_band=False),
                          SpectrumBranch(n_spectrum, cfg.spectrum_hidden, cfg.spectrum_dropout),
-                         cfg.fusion_hidden, cfg.fusion_dropout)
+                         cfg.fusion_hidden, cfg.fusion_dropout, n_photometry)
     if name in ("image_cnn_combined", "image_cnn_per_band"):
-        return SingleModalityNet(ImageBranch(n_bands, cfg.cnn_channels, cfg.cnn_dropout, per_band=name.endswith("per_band")))
+        return SingleModalityNet(ImageBranch(n_bands, cfg.cnn_channels, cfg.cnn_dropout, per_band=name.endswith("per_band")),
+                                 n_photometry, cfg.image_head_hidden, cfg.cnn_dropout)
     if name == "spectrum_mlp":
         return SingleModalityNet(SpectrumBranch(n_spectrum, cfg.spectrum_hidden, cfg.spectrum_dropout))
     raise ValueError(f"no network named {name!r}")

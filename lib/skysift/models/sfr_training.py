@@ -19,7 +19,7 @@ from skysift.models.sfr_data import SfrArrays, SfrFeatures, fit_on_train
 NETWORKS = ("early_fusion", "intermediate_fusion", "image_cnn_combined", "image_cnn_per_band", "spectrum_mlp")
 """The models that are torch networks."""
 TREES = ("decision_tree", "gradient_boosting")
-"""The scikit-learn baselines on the concatenated PCA features."""
+"""The scikit-learn baselines on the concatenated image (PCA + photometry) and spectral (PCA + scalars) features."""
 
 
 @dataclass
@@ -44,14 +44,14 @@ class SfrRun:
 
 def _inputs(name: str, f: SfrFeatures, a: SfrArrays) -> tuple[np.ndarray, ...]:
     if name == "early_fusion":
-        return f.image_pca_features(a), f.spectrum_pca_features(a)
+        return f.image_vector_features(a), f.spectrum_pca_features(a)
     if name == "intermediate_fusion":
-        return f.image_cnn_input(a), f.spectrum_branch_features(a)
+        return f.image_cnn_input(a), f.image_photometry_features(a), f.spectrum_branch_features(a)
     if name.startswith("image_cnn"):
-        return (f.image_cnn_input(a),)
+        return f.image_cnn_input(a), f.image_photometry_features(a)
     if name == "spectrum_mlp":
         return (f.spectrum_branch_features(a),)
-    return (np.concatenate([f.image_pca_features(a), f.spectrum_pca_features(a)], axis=1),)
+    return (np.concatenate([f.image_vector_features(a), f.spectrum_pca_features(a)], axis=1),)
 
 
 def _needed(models: tuple[str, ...], cfg: SfrModelsConfig) -> tuple[str, ...]:
@@ -87,7 +87,7 @@ def train_models(arrays: SfrArrays, cfg: SfrModelsConfig, seed: int = 0, models:
         tr, va, te = (_inputs(name, feats, parts[k]) for k in ("train", "val", "test"))
         if name in NETWORKS:
             torch.manual_seed(int(seed))
-            net = build_network(name, cfg, n_bands, dims["img_pca"], dims["spec"], dims["spec_pca"])
+            net = build_network(name, cfg, n_bands, dims["img_pca"], dims["spec"], dims["spec_pca"], feats.n_photometry)
             res = train_network(net, tr, y_train, va, y_val, cfg, seed)
             run.models[name] = res.model
             run.history[name] = {"best_epoch": res.best_epoch, "epochs": len(res.val_loss), "seconds": res.seconds}

@@ -76,3 +76,38 @@ def bars_png(path: str | Path, values: dict[str, float], ylabel: str, title: str
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def scatter_png(path: str | Path, panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]], xlabel: str,
+                ylabel: str, title: str, diagonal: bool = False, zero_line: bool = False) -> Path:
+    """One scatter panel per entry of ``panels`` (title -> {group: (x, y)}), groups coloured alike in every panel;
+    ``diagonal`` draws y = x, ``zero_line`` y = 0."""
+    plt = _plt()
+    n = max(1, len(panels))
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 3.0 * rows), squeeze=False, sharex=True, sharey=True)
+    groups = sorted({g for p in panels.values() for g in p})
+    for ax, (name, data) in zip(axes.ravel(), panels.items()):
+        for k, g in enumerate(groups):
+            if g in data and len(data[g][0]):
+                ax.scatter(data[g][0], data[g][1], s=6, alpha=0.6, color=f"C{k}", label=g, lw=0)
+        if diagonal:
+            lo, hi = ax.get_xlim()
+            ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        if zero_line:
+            ax.axhline(0.0, color="k", ls="--", lw=0.8)
+        ax.set_title(name, fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel, fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel, fontsize=8)
+    axes.ravel()[0].legend(fontsize=7, markerscale=2)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

@@ -39,9 +39,39 @@ MULTIMODAL = pa.schema(
         _f("flux_q3", _F32, "quality level 3: flux binned by quality_binning[3]"),
         _f("norm_factor", pa.float32(), "the spectrum's norm_factor (flux scale removed by the normalisation)"),
         _f("snr_median", pa.float32(), "the spectrum's median S/N per pixel"),
+        _f("image_embedding", _F32, "the cutout's embedding (embed-images' image_vectors), null when none was joined"),
+        _f("spectrum_embedding", _F32, "the spectrum's embedding (embed-spectra's embeddings), null when none was joined"),
         _f("healpix_part", pa.int32(), "coarse nested HEALPix index (partition column; order in _table.json)"),
     ]
 )
 
-for _field in MULTIMODAL:
-    COLUMN_DOCS.setdefault(_field.name, _field.metadata[b"doc"].decode())
+SFR_PREDICTIONS = pa.schema(
+    [
+        _f("object_id", pa.string(), "the multimodal table's object_id", False),
+        _f("log_sfr_pred", pa.float64(), "predicted log10 SFR (Msun/yr) of the model below"),
+        _f("model_uri", pa.string(), "the model as asked for (models:/NAME@ALIAS, models:/NAME/VERSION or a folder)"),
+        _f("model_version", pa.string(), "registered version the URI resolved to on the driver (null for a folder)"),
+        _f("model_name", pa.string(), "which SFR model (early_fusion, intermediate_fusion, late_fusion, ...)"),
+    ]
+)
+"""predict-sfr's output: one row per predicted object."""
+
+SFR_EVAL_PREDICTIONS = pa.schema(
+    [
+        _f("image_px", pa.int32(), "image resolution the model saw (px)"),
+        _f("quality_level", pa.int32(), "spectral quality level the model saw (0..3)"),
+        _f("model", pa.string(), "SFR model name (models.sfr_config.MODEL_NAMES)"),
+        _f("seed", pa.int32(), "training seed"),
+        _f("split", pa.string(), "val or test (the split by object of train-sfr)"),
+        _f("object_id", pa.string(), "the multimodal table's object_id", False),
+        _f("class", pa.string(), "label-table class (GALAXY / QSO)"),
+        _f("z", pa.float64(), "the spectrum's redshift"),
+        _f("log_sfr", pa.float64(), "label: log10 SFR"),
+        _f("log_sfr_pred", pa.float64(), "predicted log10 SFR (Msun/yr)"),
+    ]
+)
+"""train-sfr's held-out predictions (predictions.parquet): what evaluate-sfr measures."""
+
+for _schema in (MULTIMODAL, SFR_PREDICTIONS, SFR_EVAL_PREDICTIONS):
+    for _field in _schema:
+        COLUMN_DOCS.setdefault(_field.name, _field.metadata[b"doc"].decode())

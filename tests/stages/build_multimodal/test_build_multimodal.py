@@ -69,8 +69,13 @@ def test_job_joins_and_rejects_with_reasons(spark, inputs, tmp_path):
     from skysift.stages.build_multimodal.job import run
 
     m, root, lab = inputs
+    ids = [str(i) for i in m.object_id[:6]]  # image embeddings of six objects only
+    (tmp_path / "vec").mkdir()
+    pq.write_table(pa.table({"image_id": ids, "embedding": [np.full(4, k, np.float32) for k in range(6)]}),
+                   tmp_path / "vec" / "part-0.parquet")
     cfg = BuildMultimodalConfig(cutouts=str(root / "cutouts"), spectra=str(root / "spectra"),
-                                labels=str(root / "labels"), output=str(tmp_path / "out"))
+                                labels=str(root / "labels"), output=str(tmp_path / "out"),
+                                image_embeddings=str(tmp_path / "vec"), hats_pixel_threshold=4)
     summary = run(spark, cfg)
     expected = {}
     for i, r in lab.iterrows():
@@ -91,3 +96,18 @@ def test_job_joins_and_rejects_with_reasons(spark, inputs, tmp_path):
     assert out["log_sfr"].iat[0] == pytest.approx(float(lab.loc[lab.object_id == k, "AVR"].iloc[0]), rel=1e-6)
     assert len(out["flux_q3"].iat[0]) == len(out["flux"].iat[0]) // 8
     assert set(out["class"]) <= {"GALAXY", "QSO"}
+    emb = {r.object_id: r.image_embedding for r in out.itertuples()}
+    for k, i in enumerate(ids):
+        if i in emb:
+            assert list(emb[i]) == [k] * 4
+    assert all(emb[i] is None for i in emb if i not in ids) and out["spectrum_embedding"].isna().all()
+    # the HATS copy: the same rows, which lsdb opens and a cone search slices
+    lsdb = pytest.importorskip("lsdb")
+    cat = lsdb.open_catalog(summary["hats"])
+    assert len(cat.get_healpix_pixels()) >= 2  # partitioned (threshold 4 rows)
+    df = cat.compute().reset_index()
+    assert sorted(df["object_id"]) == sorted(out["object_id"])
+    r0 = out.iloc[0]
+    cone = cat.cone_search(float(r0.ra_deg), float(r0.dec_deg), 1.0).compute()
+    assert list(cone["object_id"]) == [r0.object_id]
+    np.testing.assert_array_equal(np.asarray(cone["pixels"].iat[0], np.float32), np.asarray(r0.pixels, np.float32))

@@ -20,7 +20,8 @@ def _table(folder, n=40):
     pq.write_table(pa.table({
         "object_id": [str(i) for i in range(n)], "class": ["GALAXY"] * n, "log_sfr": y,
         "pixels": [p.ravel() for p in px], "size_px": pa.array([16] * n, pa.int32()), "bands": [list("ugriz")] * n,
-        "flux": list(flux), "ivar": [np.ones(64, np.float32)] * n, "norm_factor": pa.array(np.full(n, 10.0), pa.float32())}),
+        "flux": list(flux), "ivar": [np.ones(64, np.float32)] * n, "norm_factor": pa.array(np.full(n, 10.0), pa.float32()),
+        "z": rng.uniform(0.02, 0.2, n)}),
         folder / "multimodal" / "part-0.parquet")
     return px, flux, y
 

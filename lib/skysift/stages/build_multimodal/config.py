@@ -33,6 +33,16 @@ class BuildMultimodalConfig:
     skysift choice, the full grid and 2x / 4x / 8x ivar-weighted bins; models.sfr_data.QUALITY_BINNING)."""
     partition_order: int = 3
     """HEALPix order of the partition column healpix_part (as spectra and cutouts)."""
+    image_embeddings: str = ""
+    """Optional `image_vectors` table (embed-images: image_id = object_id, embedding): joined as image_embedding."""
+    spectrum_embeddings: str = ""
+    """Optional `embeddings` table (embed-spectra: spec_id, embedding): joined as spectrum_embedding."""
+    hats: bool = True
+    """Also write the kept rows as one HATS catalog in OUTPUT/hats/ (HEALPix-partitioned Parquet with hats
+    metadata: lsdb.open_catalog opens it, cone_search slices it); the Parquet table stays in multimodal/."""
+    hats_pixel_threshold: int = 20_000
+    """HATS: most rows in one partition pixel. A row is ~0.1-0.2 MB (5 x 64 x 64 pixels, 4 levels, 4 spectra),
+    so 20,000 rows keep a pixel file near 2-4 GB at most (hats-import's 1,000,000 suits catalogs of scalars)."""
 
     def __post_init__(self):
         require(bool(self.cutouts), "cutouts is required (--cutouts MAKE_CUTOUTS_OUTPUT)")
@@ -44,3 +54,4 @@ class BuildMultimodalConfig:
         require(tuple(self.quality_binning) == (1, 2, 4, 8),
                 f"quality_binning must be (1, 2, 4, 8) (the levels the SFR models know), got {self.quality_binning}")
         require(0 <= self.partition_order <= 12, f"partition_order must be in 0..12, got {self.partition_order}")
+        require(self.hats_pixel_threshold >= 1, f"hats_pixel_threshold must be >= 1, got {self.hats_pixel_threshold}")

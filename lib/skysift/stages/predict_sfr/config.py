@@ -1,0 +1,46 @@
+"""Configuration of `skysift predict-sfr`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from skysift.config import require
+
+
+@dataclass(frozen=True)
+class PredictSfrConfig:
+    """Prediction of log SFR for a `multimodal` table with a model trained by `skysift train-sfr`."""
+
+    input: str = ""
+    """Output folder of `skysift build-multimodal` (its multimodal/ table) or the table folder itself."""
+    output: str = ""
+    """Output folder of the `sfr_predictions` table (replaced as a whole on success; rejects in _rejects/)."""
+    model_uri: str = "models:/skysift-sfr@champion"
+    """models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN/model or a train-sfr model folder (champion/)."""
+    image_px: int = 0
+    """Image resolution to predict at; 0 = the model's. Another value than the model's is an error naming
+    what it was trained on (a model sees one resolution)."""
+    quality_level: int = -1
+    """Spectral quality level to predict at; -1 = the model's (another value: an error, as image_px)."""
+    device: Literal["auto", "cpu"] = "cpu"
+    """cpu (default: the networks are small, ~0.1 MFLOP per object at 16 px) or auto = the task's GPU from
+    Spark resources, else CUDA if visible, else CPU."""
+    torch_threads: int = 1
+    """CPU threads per Python worker (0 = the task's spark.task.cpus). One: Spark already runs one worker
+    per core, and a second thread per worker only contends for the same cores."""
+    arrow_batch_rows: int = 1024
+    """Rows per Arrow batch handed to the executor function (spark.sql.execution.arrow.maxRecordsPerBatch);
+    64 px 5-band cutouts are 80 kB a row, so 1024 rows are ~80 MB."""
+    partitions: int = 0
+    """Repartition the input to this many tasks (0 = keep the file splits)."""
+
+    def __post_init__(self):
+        require(bool(self.input), "input is required (--input BUILD_MULTIMODAL_OUTPUT)")
+        require(bool(self.output), "output is required (--output FOLDER)")
+        require(bool(self.model_uri), "model_uri is required (e.g. models:/skysift-sfr@champion)")
+        require(self.image_px in (0, 64, 32, 16, 8), f"image_px must be 0 (the model's), 64, 32, 16 or 8, got {self.image_px}")
+        require(self.quality_level in (-1, 0, 1, 2, 3), f"quality_level must be -1 (the model's) or 0..3, got {self.quality_level}")
+        require(self.device in ("auto", "cpu"), f"device must be auto or cpu, got {self.device!r}")
+        require(self.torch_threads >= 0, "torch_threads must be >= 0")
+        require(self.arrow_batch_rows >= 1, "arrow_batch_rows must be >= 1")
+        require(self.partitions >= 0, "partitions must be >= 0")
