@@ -24,6 +24,7 @@ features: a cluster job). ``--set n_rows=... n_queries=... n_patches=... feature
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def write_vectors(folder: Path, n: int, n_patches: int, dim: int, seed: int) -> 
 def run_image_search_benchmark(spark, workdir: Path, n_index: int = DEFAULT_N_INDEX,
                                n_queries: int = DEFAULT_N_QUERIES, n_patches: int = PAPER_PATCHES,
                                dim: int = PAPER_FEATURE_DIM, k: int = 10,
-                               candidate_factors: tuple[int, ...] = (10, 30, 100), seed: int = 7, line=None) -> dict:
+                               candidate_factors: tuple[int, ...] = (10, 30, 100), seed: int = 7, line=None,
+                               exhaustive_queries: int = EXHAUSTIVE_QUERIES) -> dict:
     """Build the index with build-image-index, then time the exhaustive scan and the faiss path at each
     candidate factor (candidates = factor x k); returns the figures."""
     import torch
@@ -105,7 +107,7 @@ def run_image_search_benchmark(spark, workdir: Path, n_index: int = DEFAULT_N_IN
     q_vecs = np.ascontiguousarray(pooled_vector(q_feats).numpy())
     weights = SimilarityWeights()
     entries = entry_features(index, meta)
-    n_ex = min(EXHAUSTIVE_QUERIES, n_queries)
+    n_ex = min(exhaustive_queries, n_queries)
     t = time.perf_counter()
     exact = exhaustive_scan(q_feats[:n_ex], entries, k, weights, device)
     per_q_exact = (time.perf_counter() - t) / n_ex
@@ -121,13 +123,14 @@ def run_image_search_benchmark(spark, workdir: Path, n_index: int = DEFAULT_N_IN
         sweep.append({"candidates": n_cand, "recall": round(recall_at_k(ours["ids"][:n_ex], exact["ids"]), 4),
                       "qps": round(1 / per_q, 2), "ratio": round(per_q_exact / per_q, 2), "seconds_per_query": per_q})
     # the line reports the fewest candidates that reach recall 0.95 (else the most tried)
+    load = round(os.getloadavg()[0], 2)
     best = next((r for r in sweep if r["recall"] >= 0.95), sweep[-1])
     extra = {"n_index": n_index, "n_queries": n_queries, "exhaustive_queries": n_ex, "patches": n_patches,
              "feature_dim": dim, "k": k, "candidates": best["candidates"], f"recall_at_{k}": best["recall"],
              "qps_ours": best["qps"], "qps_exhaustive": round(1 / per_q_exact, 3), "device": device,
              "goal_met": bool(best["ratio"] >= 10 and best["recall"] >= 0.95), "index": built["index"],
              "sweep": [{key: v for key, v in r.items() if key != "seconds_per_query"} for r in sweep],
-             "generate_seconds": round(gen_s, 2), "build_seconds": built["build_seconds"]}
+             "generate_seconds": round(gen_s, 2), "build_seconds": built["build_seconds"], "load_avg_1min": load}
     if line is None:
         return {"ours": best["seconds_per_query"], "baseline": per_q_exact, **extra}
     return line("image-search", best["seconds_per_query"], per_q_exact, **extra)
@@ -139,4 +142,5 @@ def bench_image_search(spark, cfg, workdir: Path, line) -> dict:
     return run_image_search_benchmark(
         spark, Path(workdir), n_index=cfg.n_rows or DEFAULT_N_INDEX, n_queries=n_queries,
         n_patches=cfg.n_patches or PAPER_PATCHES, dim=cfg.feature_dim or PAPER_FEATURE_DIM, seed=cfg.seed,
-        line=line)
+        line=line, exhaustive_queries=cfg.exhaustive_queries,
+        candidate_factors=tuple(int(f) for f in cfg.candidate_factors.split(",")))

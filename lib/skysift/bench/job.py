@@ -21,7 +21,7 @@ from skysift.config import require
 from skysift.paths import REPO_ROOT
 
 Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search", "frames", "cutouts",
-               "lines", "pq", "fuzz", "image-search"]
+               "lines", "pq", "fuzz", "image-search", "image-embed"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,10 @@ class BenchmarkConfig:
     """image-search: patches per image; 0 = the paper model's 196."""
     feature_dim: int = 0
     """image-search: values per patch; 0 = the paper model's 2048."""
+    exhaustive_queries: int = 20
+    """image-search: queries timed on the exhaustive scan (its cost is linear in them; recall is measured on them)."""
+    candidate_factors: str = "10,30,100"
+    """image-search: comma-separated candidates-per-match factors swept (candidates = factor x k)."""
     batch_spectra: int = 512
     """Spectra per batch for the resample kernel."""
     frame: Literal["observed", "rest"] = "observed"
@@ -70,6 +74,9 @@ class BenchmarkConfig:
         require(self.batch_spectra >= 1, "batch_spectra must be >= 1")
         require(self.frame in ("observed", "rest"), f"frame must be 'observed' or 'rest', got {self.frame!r}")
         require(self.cases >= 1, "cases must be >= 1")
+        require(self.exhaustive_queries >= 1, "exhaustive_queries must be >= 1")
+        require(all(f.strip().isdigit() and int(f) >= 1 for f in self.candidate_factors.split(",")),
+                f"candidate_factors must be comma-separated integers >= 1, got {self.candidate_factors!r}")
 
 
 CONFIG = BenchmarkConfig
