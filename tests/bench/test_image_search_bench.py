@@ -15,7 +15,9 @@ def test_image_search_case_tiny(tmp_path, capsys):
     result = job.run(None, cfg)
     line = capsys.readouterr().out
     assert "image-search: ours=" in line and "recall_at_10=" in line
-    assert result["n_index"] == 2000 and result["exhaustive_queries"] == 20 and len(result["sweep"]) == 3
+    assert result["n_index"] == 2000 and result["exhaustive_queries"] == 20 and 1 <= len(result["sweep"]) <= 4
+    # tried in order until recall 0.95: only the last one reaches it
+    assert all(r["recall"] < 0.95 for r in result["sweep"][:-1]) and result["candidates"] == result["sweep"][-1]["candidates"]
     assert result["recall_at_10"] >= 0.95
     # the exhaustive scan costs O(N) a query, the re-ranking O(candidates): already faster at 2,000 images
     assert result["ratio"] > 1.0

@@ -85,3 +85,16 @@ def test_generic_id_column_and_old_kb_json(tmp_path):
                             shard_sizes=(3,)).to_json())
     old.pop("id_column")
     assert KbMeta.from_json(json.dumps(old)).id_column == "spec_id"
+
+
+def test_best_over_symmetries_takes_each_entrys_best_version():
+    from skysift.kb.patch_search import best_over_symmetries
+
+    rng = np.random.default_rng(0)
+    sim = rng.uniform(size=(3 * 4, 5))  # 3 queries x 4 versions, 5 entries
+    other = sim * 10
+    best_sim, best_other = best_over_symmetries([sim, other], 3)
+    assert best_sim.shape == (3, 5)
+    assert np.array_equal(best_sim, sim.reshape(3, 4, 5).max(axis=1))
+    assert np.array_equal(best_other, best_sim * 10)  # the other terms follow the winning version
+    assert best_over_symmetries([sim], 12)[0] is not None and np.array_equal(best_over_symmetries([sim], 12)[0], sim)

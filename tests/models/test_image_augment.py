@@ -67,3 +67,21 @@ def test_pairs_labels_and_negative_partner():
     # a negative partner is never the anchor itself
     neg_rows = np.flatnonzero(y == 0)
     assert all(j != r for j, r in zip(fetched, neg_rows))
+
+
+def test_dihedral_draws_the_7_exact_non_identity_symmetries():
+    x = _img(5, 8)
+    rng = np.random.default_rng(0)
+    seen = {A.dihedral(x, rng).numpy().tobytes() for _ in range(200)}
+    want = {np.rot90(x.numpy(), k, (-2, -1)).copy().tobytes() for k in range(1, 4)}
+    want |= {np.rot90(x.numpy(), k, (-2, -1))[..., ::-1].copy().tobytes() for k in range(4)}
+    assert seen == want and len(want) == 7  # exact: no interpolation, no zero corners
+
+
+def test_pools_by_name():
+    assert list(A.pool(["dihedral", "hflip"])) == ["dihedral", "hflip"]
+    assert A.pool(["hflip"])["hflip"] is A.hflip
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown transform"):
+        A.pool(["twirl"])

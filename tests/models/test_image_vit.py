@@ -41,6 +41,21 @@ def test_position_table_is_fixed_sin_cos():
     assert torch.equal(model.pos_table, before)
 
 
+def test_2d_position_table_codes_row_and_column_separately():
+    from skysift.models.image_vit import sincos_table_2d
+
+    grid, dim = 4, 16
+    table = sincos_table_2d(grid, dim).numpy()
+    half = sincos_table(grid, dim // 2).numpy()
+    for i in range(grid * grid):
+        r, c = divmod(i, grid)  # row-major patch order, as patchify
+        assert np.allclose(table[i], np.concatenate([half[r], half[c]]))
+    cfg = ImageVitConfig(profile="paper", position_table="2d")
+    assert parameter_counts(GalaxyVit(cfg)) == parameter_counts(GalaxyVit(ImageVitConfig(profile="paper")))
+    with pytest.raises(ConfigError, match="position_table"):
+        ImageVitConfig(profile="tiny", position_table="3d")
+
+
 def test_patchify_keeps_channels_in_row_column_channel_order():
     x = torch.rand(2, 3, 32, 32)
     p = patchify(x, 8)

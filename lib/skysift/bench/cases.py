@@ -250,3 +250,9 @@ def bench_image_search(spark, cfg, workdir: Path, line) -> dict:
     from skysift.bench.image_search_bench import bench_image_search as run_image_search_case
 
     return run_image_search_case(spark, cfg, workdir, line)
+
+
+def bench_image_embed(spark, cfg, workdir: Path, line) -> dict:
+    from skysift.bench.image_embed_bench import bench_image_embed as run_image_embed_case
+
+    return run_image_embed_case(spark, cfg, workdir, line)

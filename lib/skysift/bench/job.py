@@ -21,7 +21,7 @@ from skysift.config import require
 from skysift.paths import REPO_ROOT
 
 Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search", "frames", "cutouts",
-               "lines", "pq", "emission-scale", "fuzz", "image-search", "detect"]
+               "lines", "pq", "emission-scale", "fuzz", "image-search", "image-embed", "detect"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ class BenchmarkConfig:
     """image-search: patches per image; 0 = the paper model's 196."""
     feature_dim: int = 0
     """image-search: values per patch; 0 = the paper model's 2048."""
+    exhaustive_queries: int = 20
+    """image-search: queries timed on the exhaustive scan (its cost is linear in them; recall is measured on them)."""
+    candidate_factors: str = "10,30,100,300"
+    """image-search: candidates-per-match factors (candidates = factor x k), comma-separated, tried in order
+    until one reaches recall 0.95."""
     batch_spectra: int = 512
     """Spectra per batch for the resample kernel."""
     frame: Literal["observed", "rest"] = "observed"
@@ -80,6 +85,9 @@ class BenchmarkConfig:
         require(self.ivf_lists >= -1, "ivf_lists must be >= -1 (-1 = automatic, 0 = off)")
         require(len(self.ivf_probes) >= 1 and all(p >= 1 for p in self.ivf_probes), "ivf_probes must be >= 1 each")
         require(self.ivf_refine >= 0, "ivf_refine must be >= 0")
+        require(self.exhaustive_queries >= 1, "exhaustive_queries must be >= 1")
+        require(all(f.strip().isdigit() and int(f) >= 1 for f in self.candidate_factors.split(",")),
+                f"candidate_factors must be comma-separated integers >= 1, got {self.candidate_factors!r}")
 
 
 CONFIG = BenchmarkConfig

@@ -133,11 +133,28 @@ def _as_tensor(x):
     return x if torch.is_tensor(x) else torch.from_numpy(np.ascontiguousarray(x))
 
 
+def best_over_symmetries(terms, n_queries: int) -> tuple[np.ndarray, ...]:
+    """(sim, cos, L2, L3) arrays of shape (Q * S, n), the S rows of a query consecutive -> each (Q, n): the
+    terms of the symmetry with the highest combined similarity (the first on ties)."""
+    sim = np.asarray(terms[0])
+    n_sym = sim.shape[0] // n_queries
+    if n_sym == 1:
+        return tuple(np.asarray(t) for t in terms)
+    best = np.argmax(sim.reshape(n_queries, n_sym, -1), axis=1)[:, None, :]
+    return tuple(np.take_along_axis(np.asarray(t).reshape(n_queries, n_sym, -1), best, axis=1)[:, 0] for t in terms)
+
+
+def _flat_queries(q):
+    """(Q, P, F) or (Q, S, P, F) query features -> ((Q * S, P, F), Q)."""
+    return (q.reshape(-1, *q.shape[2:]), q.shape[0]) if q.dim() == 4 else (q, q.shape[0])
+
+
 def rerank(query_features, candidates: np.ndarray, entries: EntryFeatures, k: int, weights,
            device: str = "cpu") -> dict[str, np.ndarray]:
     """Re-rank each query's candidate ids (Q, C; -1 = none) by the combined similarity of the patch features
     (computed on ``device``); {'ids', 'similarity', 'cos', 'l2', 'l3'}, each (Q, k), best first (-1 / NaN
-    past the candidates)."""
+    past the candidates). Query features (Q, S, P, F) are S versions of each query (its symmetries): a
+    candidate scores its best over them."""
     from skysift.models.image_similarity import similarity_matrix
 
     q = _as_tensor(query_features).to(device)
@@ -148,8 +165,9 @@ def rerank(query_features, candidates: np.ndarray, entries: EntryFeatures, k: in
         cand = np.unique(candidates[i][candidates[i] >= 0])  # unique + sorted: ties go to the lower id
         if len(cand) == 0:
             continue
-        sim, cos, l2, l3 = (t[0].cpu().numpy() for t in similarity_matrix(
-            q[i:i + 1], _as_tensor(entries.of(cand)), weights, return_terms=True))
+        qi = q[i] if q.dim() == 4 else q[i:i + 1]
+        sim, cos, l2, l3 = (t[0] for t in best_over_symmetries([t.cpu().numpy() for t in similarity_matrix(
+            qi, _as_tensor(entries.of(cand)), weights, return_terms=True)], 1))
         order = np.lexsort((cand, -sim))[:k]
         m = len(order)
         out["ids"][i, :m] = cand[order]
@@ -174,16 +192,16 @@ def merge_best(parts: list[dict[str, np.ndarray]], k: int) -> dict[str, np.ndarr
 def scan_file(query_features, uri: str, rows: np.ndarray, gids: np.ndarray, k: int, weights,
               group: Any = None, block_rows: int = 512, device: str = "cpu") -> dict[str, np.ndarray]:
     """Top-k of every query among the entries (rows, gids) of one patch-feature file (exhaustive), the
-    scores computed on ``device``."""
+    scores computed on ``device``; (Q, S, P, F) queries score their best symmetry (as ``rerank``)."""
     from skysift.models.image_similarity import similarity_matrix
 
-    q = _as_tensor(query_features).to(device)
+    q, n_q = _flat_queries(_as_tensor(query_features).to(device))
     arr = cached_features(uri, group) if group is not None else read_features(uri)
     best = None
     for start in range(0, len(rows), block_rows):
         r, g = rows[start:start + block_rows], gids[start:start + block_rows]
-        sim, cos, l2, l3 = (t.cpu().numpy() for t in similarity_matrix(
-            q, _as_tensor(np.asarray(arr[r])), weights, return_terms=True))
+        sim, cos, l2, l3 = best_over_symmetries([t.cpu().numpy() for t in similarity_matrix(
+            q, _as_tensor(np.asarray(arr[r])), weights, return_terms=True)], n_q)
         part = {"ids": np.broadcast_to(g, sim.shape).astype(np.int64), "similarity": sim, "cos": cos,
                 "l2": l2, "l3": l3}
         best = merge_best([part] if best is None else [best, part], k)

@@ -69,6 +69,10 @@ class ImageVitConfig:
     """Output values per patch (Friberg: 2048)."""
     activation: Literal["gelu", "relu"] = "gelu"
     """MLP activation (not stated in the paper: skysift choice)."""
+    position_table: Literal["1d", "2d"] = "1d"
+    """Fixed sine-cosine position codes: '1d' over the row-major patch index (the author's code, note section
+    7) or '2d' (skysift: half the dims code the patch row, half its column). Fixed either way, so the
+    parameter count is the same."""
 
     def __post_init__(self):
         require(self.profile in PROFILES, f"model.profile must be one of {sorted(PROFILES)}, got {self.profile!r}")
@@ -83,6 +87,9 @@ class ImageVitConfig:
         require(self.hidden_dim % self.n_heads == 0,
                 f"model.hidden_dim ({self.hidden_dim}) must be divisible by model.n_heads ({self.n_heads})")
         require(self.activation in ("gelu", "relu"), f"model.activation must be gelu or relu, got {self.activation!r}")
+        require(self.position_table in ("1d", "2d"), f"model.position_table must be 1d or 2d, got {self.position_table!r}")
+        require(self.position_table == "1d" or self.hidden_dim % 4 == 0,
+                f"model.position_table=2d needs hidden_dim divisible by 4, got {self.hidden_dim}")
 
     @property
     def n_patches(self) -> int:
@@ -107,6 +114,22 @@ def sincos_table(n_positions: int, dim: int) -> torch.Tensor:
     angle = torch.arange(n_positions, dtype=torch.float64)[:, None] * freq[None, :]
     even = (torch.arange(dim) % 2 == 0)[None, :]
     return torch.where(even, torch.cos(angle), torch.sin(angle)).float()
+
+
+def sincos_table_2d(grid: int, dim: int) -> torch.Tensor:
+    """(grid * grid, dim) fixed 2-D codes of a row-major patch grid: the first dim / 2 values are
+    ``sincos_table`` of the patch row, the last dim / 2 of its column (skysift)."""
+    half = sincos_table(grid, dim // 2)
+    rows = half[:, None, :].expand(grid, grid, dim // 2)
+    cols = half[None, :, :].expand(grid, grid, dim // 2)
+    return torch.cat([rows, cols], dim=-1).reshape(grid * grid, dim)
+
+
+def position_table(cfg: "ImageVitConfig") -> torch.Tensor:
+    """The encoder's fixed position table, (n_patches, hidden_dim)."""
+    if cfg.position_table == "2d":
+        return sincos_table_2d(cfg.image_size_px // cfg.patch_size_px, cfg.hidden_dim)
+    return sincos_table(cfg.n_patches, cfg.hidden_dim)
 
 
 def patchify(images: torch.Tensor, patch_size_px: int) -> torch.Tensor:
@@ -171,7 +194,7 @@ class GalaxyVit(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.patch_embed = nn.Linear(cfg.patch_values, cfg.hidden_dim)
-        self.register_buffer("pos_table", sincos_table(cfg.n_patches, cfg.hidden_dim))
+        self.register_buffer("pos_table", position_table(cfg))
         self.blocks = nn.ModuleList(GalaxyBlock(cfg) for _ in range(cfg.depth))
         self.head = nn.Linear(cfg.hidden_dim, cfg.out_dim)
 

@@ -1,6 +1,23 @@
-"""Retrieval quality of the tiny encoder trained briefly on synthetic Galaxy10-like stamps (labels used for
-evaluation only): rotation / flip invariance of the combined-score search, precision@k of same-class
-neighbours against a raw-pixel PCA baseline and the untrained network, the paper's two metrics."""
+"""Retrieval quality of the tiny encoder trained on synthetic Galaxy10-like stamps (labels used for evaluation
+only; report.image_quality): rotation / flip invariance of the combined-score search, precision@k of
+same-class neighbours against a raw-pixel PCA baseline and the untrained network, the paper's two metrics.
+
+Invariance (issue 17: a query turned or mirrored finds its original as top-1 for >= 90 % of queries):
+
+- the search with ``query_symmetries=dihedral`` (search-images) is invariant to the 8 symmetries of the
+  square by construction (the query's own inverse symmetry is among its 8 versions): 1.0, asserted >= 0.90
+  here through the same scoring, and through the job itself in tests/stages/search_images;
+- what the network learned, the query as given: 0.79 mean top-1 over the 5 symmetries with the author's
+  1-D position table and 15 epochs (quarter turns 0.69-0.70); measured over 9 trainings (400 stamps,
+  seeds 0 / 1): 40 epochs 0.81-0.87 (later epochs do not lower the validation loss: 80 epochs kept the
+  same epoch-37 checkpoint), and the quarter turns stayed at 0.69-0.79 while rot180 / mirrors reached
+  0.85-0.95, also with exact quarter turns in the training pool: the row-major 1-D position code makes a
+  quarter turn, which swaps patch-row and patch-column neighbours (index steps 1 and 8), harder than a
+  mirror. The tiny profile's 2-D table made them equal (0.85 / 0.88) and the mean 0.85-0.89. Held-out
+  images (not in the 320 trained on) score lower (0.63 vs 0.84 for rot90, 1-D table): the rest of the gap
+  is generalisation from 320 images. This run: mean 0.888 (rot90 / rot270 0.85, rot180 0.88, mirrors
+  0.94 / 0.92); asserted >= 0.80.
+"""
 from __future__ import annotations
 
 import json
@@ -10,23 +27,14 @@ import pytest
 import torch
 
 from skysift.config import load_config
-from skysift.metrics.retrieval import euclidean_similarity, pca_vectors, precision_at_k, top_k
-from skysift.models.image_similarity import similarity_matrix
 from skysift.models.image_vit import GalaxyVit, ImageVitConfig
+from skysift.report.image_quality import quality_report, report_markdown
 from skysift.runtime.output import read_table
 from skysift.stages.train_image_encoder import job as train
 from skysift.stages.train_image_encoder.tasks import load_images
 from skysift.testing.images import small_stamps
 
 N, K = 400, 10
-TRANSFORMS = {"rot90": lambda t: torch.rot90(t, 1, (-2, -1)), "rot180": lambda t: torch.rot90(t, 2, (-2, -1)),
-              "rot270": lambda t: torch.rot90(t, 3, (-2, -1)), "hflip": lambda t: t.flip(-1),
-              "vflip": lambda t: t.flip(-2)}
-
-
-def _features(model, x):
-    with torch.no_grad():
-        return torch.cat([model(x[i:i + 64]) for i in range(0, len(x), 64)])
 
 
 @pytest.mark.slow
@@ -43,29 +51,24 @@ def test_invariance_and_precision_at_k(tmp_path):
     untrained = GalaxyVit(ImageVitConfig(**ckpt["model_config"]))
     ids, images, _ = load_images(stamps, 64, "grz", 16)
     labels = read_table(truth).to_pandas().set_index("stamp_id").loc[ids.astype(int), "label"].to_numpy()
-    x = torch.from_numpy(images).float() / 255
-    queries = np.arange(0, N, 4)
-    report = {"paper": {"min_val_loss": 0.076, "max_loose_accuracy": 0.93},
-              "ours": {k: summary[k] for k in ("best_val_loss", "best_loose_accuracy", "max_loose_accuracy",
-                                               "loose_accuracy_batch_size", "test_loose_accuracy", "epochs_run")}}
-    for name, model in (("trained", trained.eval()), ("untrained", untrained.eval())):
-        feats = _features(model, x)
-        top1 = {t: float((similarity_matrix(_features(model, f(x[queries])), feats).numpy().argmax(1) == queries).mean())
-                for t, f in TRANSFORMS.items()}
-        sims = similarity_matrix(feats[queries], feats).numpy()
-        sims[np.arange(len(queries)), queries] = -np.inf  # leave the query out
-        report[name] = {"top1_original": top1, "top1_mean": float(np.mean(list(top1.values()))),
-                        f"precision_at_{K}": precision_at_k(labels[top_k(sims, K)], labels[queries])}
-    pca = pca_vectors(images.astype(np.float32) / 255, 32)
-    sims = euclidean_similarity(pca[queries], pca)
-    sims[np.arange(len(queries)), queries] = -np.inf
-    freq = np.bincount(labels, minlength=10) / len(labels)
-    report["pca32"] = {f"precision_at_{K}": precision_at_k(labels[top_k(sims, K)], labels[queries])}
-    report["chance_precision"] = float(freq @ freq)
+    report = quality_report(trained, untrained, images, labels, k=K, train_summary=summary, angles=("rot30",),
+                            expanded=("rot90", "hflip", "rot30"), expanded_queries=25)
     print(json.dumps(report, indent=1))
-    # what holds robustly (measured over several seeds and schedules, see the report of issue 17):
-    tr, un = report["trained"], report["untrained"]
-    assert tr["top1_mean"] >= 0.7 and min(tr["top1_original"].values()) >= 0.55
-    assert un["top1_mean"] <= 0.2  # the untrained network is not invariant: training is what makes it so
-    for name in ("trained", "untrained", "pca32"):
-        assert report[name][f"precision_at_{K}"] > report["chance_precision"]
+    print(report_markdown(report))
+    tr, un = report["trained"]["invariance"], report["untrained"]["invariance"]
+    # the search with query_symmetries=dihedral: exact for quarter turns and mirrors
+    assert min(tr["top1_dihedral"][t] for t in ("rot90", "hflip")) >= 0.90
+    # what the network learned (the query as given), and it is training that makes it so
+    assert tr["mean_symmetries"] >= 0.80 and tr["min_symmetries"] >= 0.70
+    assert un["mean_symmetries"] <= 0.2
+    # arbitrary angles (bilinear, corners zero) stay hard: 0.57 as given (1-D table: 0.5-0.63); the 8
+    # symmetries do not help there (measured 0.40 against 0.52 as given on the same 25 queries: 8 versions
+    # give a wrong image 8 chances), so query_symmetries=dihedral is for quarter turns and mirrors only
+    assert tr["top1"]["rot30"] >= 0.35 and "rot30" in tr["top1_as_given_same_queries"]
+    # same-class precision@10: all above chance (0.114); measured trained 0.173, untrained 0.201, PCA 0.220:
+    # the instance-level contrastive task (a copy vs another image) does not make classes cluster better
+    # than raw pixels here, in line with Friberg's "mixed" results most of the time (section 8 of the note)
+    chance = report["chance_precision"]
+    for name in ("trained", "untrained", "pca"):
+        assert report[name][f"precision_at_{K}"] > chance
+    assert summary["max_loose_accuracy"] >= 0.8  # chance 1/8

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from skysift.config import load_config
+from skysift.config import ConfigError, load_config
 from skysift.paths import default_job_config
 from skysift.runtime.errors import SkysiftError
 from skysift.runtime.output import read_table
@@ -22,8 +22,12 @@ def test_paper_config_holds_the_authors_defaults():
     assert (cfg.lr, cfg.weight_decay, cfg.batch_size, cfg.epochs, cfg.split) == (1e-3, 5e-4, 8, 15, (0.8, 0.1, 0.1))
     assert cfg.model.profile == "paper" and cfg.n_transforms == 1 and cfg.margin == 1.0 and cfg.mini_search_batch == 8
     assert cfg.weights.as_tuple() == pytest.approx((1 / 3,) * 3)
+    assert cfg.positive_transforms == ("hflip", "vflip", "rotate", "perspective", "crop_pad", "noise")
+    assert cfg.negative_transforms == cfg.positive_transforms + ("erase", "blur") and cfg.model.position_table == "1d"
     tiny = load_config(train.CONFIG, "conf/train_image_encoder_tiny.yaml", ["input=x"])
     assert tiny.model.profile == "tiny" and tiny.model.image_size_px == 64
+    with pytest.raises(ConfigError, match="positive_transforms must list distinct transforms"):
+        load_config(train.CONFIG, None, ["input=x", "positive_transforms=[hflip,twirl]"])
 
 
 def test_split_is_seeded_and_disjoint():

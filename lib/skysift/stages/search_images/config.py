@@ -42,6 +42,13 @@ class SearchImagesConfig:
     """faiss candidates re-ranked per query; 0 = candidate_factor x k."""
     candidate_factor: int = 10
     """Candidates per requested match when candidates = 0 (skysift choice; recall@10 in tests/benchmarks)."""
+    query_symmetries: Literal["none", "dihedral"] = "none"
+    """none = the query as given (Friberg); dihedral (skysift) = the query embedded under the 8 symmetries
+    of the square, faiss candidates from all 8 pooled vectors, each candidate scored by its best combined
+    similarity over them: a quarter turn or mirror of an indexed image finds it exactly (what the tiny
+    encoder learned: 0.85-0.94 top-1, tests/stages/train_image_encoder/test_quality.py). Not for arbitrary
+    angles: a 30 deg turn found its original 0.40 with it, 0.52 without (8 versions give a wrong image 8
+    chances). 8x the query embedding and re-ranking work."""
     model_uri: str = "models:/skysift-image-encoder@champion"
     """Encoder for the queries; must be the version the index was built with."""
     check_model_version: bool = True
@@ -73,6 +80,8 @@ class SearchImagesConfig:
                     f"ra must be in [0, 360) and dec in [-90, 90], got ({self.ra}, {self.dec})")
         require(self.k >= 1 and self.candidates >= 0 and self.candidate_factor >= 1,
                 "k >= 1, candidates >= 0 and candidate_factor >= 1")
+        require(self.query_symmetries in ("none", "dihedral"),
+                f"query_symmetries must be none or dihedral, got {self.query_symmetries!r}")
         require(self.match_radius_arcsec >= 0, "match_radius_arcsec must be >= 0")
         require(set(self.bands) == set("grz") and len(self.bands) == 3, f"bands must be g, r and z, got {self.bands!r}")
         require(self.contact_sheets >= 0 and self.exhaustive_tasks >= 0 and self.min_size_px >= 1,

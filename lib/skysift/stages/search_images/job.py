@@ -6,6 +6,8 @@ in the sharded index (``kb.search``, shards cached per worker), re-ranked by Fri
 the stored patch features (``kb.patch_search.rerank``). ``exhaustive`` mode (Friberg section 3.6): the
 combined score against every indexed image, its feature files cut into tasks (``runtime.tasks``: Spark, or
 in-process without it). ``both`` runs the two and reports recall@k of the faiss path against the scan.
+``query_symmetries=dihedral`` (skysift) embeds each query under the 8 symmetries of the square and scores
+every candidate by its best symmetry (candidates: the union of the 8 pooled vectors' faiss results).
 Output: the matches table (k rows per query), a contact-sheet PNG per query (sheets/), _rejects.
 """
 from __future__ import annotations
@@ -56,6 +58,7 @@ def run(spark, cfg: SearchImagesConfig) -> dict[str, Any]:
     from skysift.kb.search import load_shard_set, search_shards, search_spec
     from skysift.kb.store import read_meta
     from skysift.metrics.retrieval import recall_at_k
+    from skysift.images.symmetry import dihedral_stack
     from skysift.models.image_vit import embed_images
     from skysift.report.contact_sheet import contact_sheet_png
     from skysift.runtime import tracking
@@ -85,7 +88,11 @@ def run(spark, cfg: SearchImagesConfig) -> dict[str, Any]:
     device = _device(cfg.device)
     model = tracking.load_image_encoder(info, device)
     t_embed = time.perf_counter()
-    feats, vecs = embed_images(model, queries.images, 16, device, cfg.precision)
+    n_sym = 8 if cfg.query_symmetries == "dihedral" else 1
+    images = dihedral_stack(queries.images).reshape(-1, *queries.images.shape[1:]) if n_sym > 1 else queries.images
+    feats, vecs = embed_images(model, images, 16, device, cfg.precision)
+    if n_sym > 1:  # (Q, 8, P, F): rerank and the scan score each image's best symmetry
+        feats = feats.reshape(len(queries.ids), n_sym, *feats.shape[1:])
     embed_s = time.perf_counter() - t_embed
     k = min(cfg.k, meta.n_entries)
     timing, results, recall = {}, {}, None
@@ -95,6 +102,7 @@ def run(spark, cfg: SearchImagesConfig) -> dict[str, Any]:
         n_cand = min(cfg.n_candidates, meta.n_entries)
         shard_set = load_shard_set(cfg.index, meta, search_spec(meta), n_cand)
         _, gid = search_shards(np.ascontiguousarray(vecs.numpy()), shard_set, n_cand)
+        gid = gid.reshape(len(feats), -1)  # a query's candidates from all its symmetries
         results["faiss"] = rerank(feats, gid, entries, k, cfg.weights)
         timing["faiss_seconds"] = round(time.perf_counter() - t, 4)
     if cfg.mode in ("exhaustive", "both") and len(feats):
@@ -141,7 +149,8 @@ def run(spark, cfg: SearchImagesConfig) -> dict[str, Any]:
     summary = {"read": int(queries.read), "written": int(written), "rejected": int(n_rejected),
                "output": stage.output, "mode": cfg.mode, "k": k, "index_entries": meta.n_entries,
                "index_version": meta.kb_version, "model_version": meta.model_version,
-               "candidates": min(cfg.n_candidates, meta.n_entries), "embed_seconds": round(embed_s, 4), **timing}
+               "candidates": min(cfg.n_candidates, meta.n_entries), "query_symmetries": n_sym,
+               "embed_seconds": round(embed_s, 4), **timing}
     if recall is not None:
         summary[f"recall_at_{k}_faiss_vs_exhaustive"] = round(recall, 4)
     if position is not None:

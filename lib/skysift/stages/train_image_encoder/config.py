@@ -61,6 +61,13 @@ class TrainImageEncoderConfig:
     """Adam weight decay (author's code: 5e-4)."""
     n_transforms: int = 1
     """Transforms drawn per transformed image (a hyper-parameter in Friberg; author's code: 1)."""
+    positive_transforms: tuple[str, ...] = ("hflip", "vflip", "rotate", "perspective", "crop_pad", "noise")
+    """Positive pool (models.image_augment.TRANSFORMS names): the author's code's six (Friberg: "x/y-flip,
+    rotations, adding minor Gaussian noise, etc."); 'dihedral' (exact quarter turns and mirrors) is skysift's."""
+    negative_transforms: tuple[str, ...] = ("hflip", "vflip", "rotate", "perspective", "crop_pad", "noise",
+                                            "erase", "blur")
+    """Negative pool: the positive pool + erasing and blur (author's code; Friberg: "perspective warp,
+    Gaussian blur, etc.")."""
     positive_fraction: float = 0.5
     """Probability that an image's pair is positive (Friberg: 'randomly generate one or the other';
     the rate is not stated: skysift choice)."""
@@ -98,6 +105,12 @@ class TrainImageEncoderConfig:
         require(self.batch_size >= 1 and self.epochs >= 1, "batch_size and epochs must be >= 1")
         require(self.lr > 0 and self.weight_decay >= 0, "lr must be > 0 and weight_decay >= 0")
         require(self.n_transforms >= 1, f"n_transforms must be >= 1, got {self.n_transforms}")
+        from skysift.models.image_augment import TRANSFORMS
+
+        for key in ("positive_transforms", "negative_transforms"):
+            names = list(getattr(self, key))
+            require(bool(names) and len(set(names)) == len(names) and set(names) <= set(TRANSFORMS),
+                    f"{key} must list distinct transforms of {sorted(TRANSFORMS)}, got {names}")
         require(0.0 <= self.positive_fraction <= 1.0, "positive_fraction must be in [0, 1]")
         require(self.margin > 0, f"margin must be > 0, got {self.margin}")
         require(self.mini_search_batch >= 2, f"mini_search_batch must be >= 2, got {self.mini_search_batch}")

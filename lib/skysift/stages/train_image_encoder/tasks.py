@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from skysift.models.image_augment import POSITIVE_POOL, apply_random, make_pairs
+from skysift.models.image_augment import POSITIVE_POOL, apply_random, make_pairs, pool
 from skysift.models.image_similarity import combined_similarity, contrastive_loss
 from skysift.models.image_vit import GalaxyVit, ImageVitConfig
 from skysift.models.precision import autocast, matmul_precision
@@ -65,6 +65,11 @@ def split_indices(n: int, fractions, seed: int) -> dict[str, np.ndarray]:
             "val": np.sort(perm[n_train + n_test:])}
 
 
+def pools(cfg) -> tuple[dict, dict]:
+    """(positive pool, negative pool) of a training config's transform names."""
+    return pool(cfg.positive_transforms), pool(cfg.negative_transforms)
+
+
 def _float(images: np.ndarray, device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255.0)
 
@@ -90,7 +95,7 @@ def validation_loss(model: GalaxyVit, images: np.ndarray, cfg, device) -> float:
         idx = np.arange(start, min(start + cfg.batch_size, len(images)))
         batch = _float(images[idx], device)
         a, b, y = make_pairs(batch, len(images), lambda j: _float(images[j:j + 1], device)[0], idx, rng,
-                             cfg.n_transforms, cfg.positive_fraction)
+                             cfg.n_transforms, cfg.positive_fraction, *pools(cfg))
         total += float(pair_loss(model, a, b, y, cfg.weights, cfg.margin, "fp32", device)) * len(idx)
         count += len(idx)
     return total / count
@@ -98,12 +103,14 @@ def validation_loss(model: GalaxyVit, images: np.ndarray, cfg, device) -> float:
 
 @torch.no_grad()
 def loose_accuracy(model: GalaxyVit, images: np.ndarray, batch_size: int, n_transforms: int, weights,
-                   seed: int, device="cpu", all_anchors: bool = False) -> dict[str, Any]:
+                   seed: int, device="cpu", all_anchors: bool = False,
+                   positive_pool=POSITIVE_POOL) -> dict[str, Any]:
     """Friberg's mini-search loose accuracy (section 3.5): per batch of ``batch_size`` images, the first
     image's positive-transformed copy and the other batch_size - 1 images (untransformed) are ranked by
     their combined similarity to the first image; a hit when the copy ranks first. Only full batches count,
     so chance is exactly 1 / batch_size. ``all_anchors``: every image of a batch takes the anchor's place
-    (batch_size trials per batch; a lower-variance variant, skysift's)."""
+    (batch_size trials per batch; a lower-variance variant, skysift's). The copy is made with
+    ``positive_pool`` (the training run's)."""
     model.eval()
     rng = np.random.default_rng([seed, 3])
     hits = trials = 0
@@ -112,7 +119,7 @@ def loose_accuracy(model: GalaxyVit, images: np.ndarray, batch_size: int, n_tran
         feats = model(x).float()
         anchors = range(batch_size) if all_anchors else range(1)
         for i in anchors:
-            copy = apply_random(x[i].clone(), POSITIVE_POOL, n_transforms, rng)
+            copy = apply_random(x[i].clone(), positive_pool, n_transforms, rng)
             cand = torch.cat([model(copy[None]).float(), feats[[j for j in range(batch_size) if j != i]]])
             sims = combined_similarity(feats[i][None], cand, weights)
             hits += int(int(torch.argmax(sims)) == 0)
@@ -185,7 +192,7 @@ def train(cfg) -> dict[str, Any]:
             idx = order[start:start + cfg.batch_size]
             batch = _float(train_x[idx], device)
             a, b, y = make_pairs(batch, len(train_x), lambda j: _float(train_x[j:j + 1], device)[0], idx, rng,
-                                 cfg.n_transforms, cfg.positive_fraction)
+                                 cfg.n_transforms, cfg.positive_fraction, *pools(cfg))
             with matmul_precision(device, cfg.precision):
                 loss = pair_loss(model, a, b, y, cfg.weights, cfg.margin, cfg.precision, device)
                 opt.zero_grad(set_to_none=True)
@@ -195,7 +202,8 @@ def train(cfg) -> dict[str, Any]:
             count += len(idx)
             steps += 1
         val = validation_loss(model, val_x, cfg, device)
-        acc = loose_accuracy(model, val_x, cfg.mini_search_batch, cfg.n_transforms, cfg.weights, cfg.seed, device)
+        acc = loose_accuracy(model, val_x, cfg.mini_search_batch, cfg.n_transforms, cfg.weights, cfg.seed, device,
+                             positive_pool=pools(cfg)[0])
         row = {"epoch": epoch + 1, "train_loss": total / count, "val_loss": val, "loose_accuracy": acc["accuracy"],
                "loose_accuracy_trials": acc["trials"]}
         history.append(row)
@@ -221,7 +229,8 @@ def train(cfg) -> dict[str, Any]:
         test["test_loss"] = validation_loss(best, test_x, cfg, device)
     if len(test_x) >= cfg.mini_search_batch:
         test["test_loose_accuracy"] = loose_accuracy(best, test_x, cfg.mini_search_batch, cfg.n_transforms,
-                                                     cfg.weights, cfg.seed + 1, device)["accuracy"]
+                                                     cfg.weights, cfg.seed + 1, device,
+                                                     positive_pool=pools(cfg)[0])["accuracy"]
     best_row = history[best_epoch - 1]
     summary: dict[str, Any] = {
         "read": int(len(images) + n_rejected), "written": int(len(images)), "rejected": int(n_rejected),
