@@ -19,6 +19,12 @@ the lock is ``os.open(O_CREAT | O_EXCL)``. pyarrow offers no create-if-absent wr
 conditional PUT, ``If-None-Match``, is not exposed; the stream metadata ignores it), so there the lock is
 check, write, read back our token. Two runs starting within the same fraction of a second can both pass.
 
+Resume (RELIABILITY.md). ``stage(output, resume=True, resume_key=KEY)`` keeps the staging folder that a
+killed or failed run of the same job left, when that run had the same KEY (the job's config, its inputs'
+names, sizes and times, its task count), and empties it otherwise. ``runtime.tasks.run_tasks(markers=
+staging.markers(phase))`` then skips the tasks that finished. Such a staging is kept when the run fails
+(``discard`` releases only the lock), and its ``_resume/`` bookkeeping is deleted by the commit.
+
 Local disk, ``file://`` and HDFS: commit by rename. The staging folder is the hidden sibling
 ``.NAME.staging``. The commit writes the manifest and ``_SUCCESS`` into it, renames the old output to
 ``.NAME.old``, renames the staging folder to ``NAME``, then deletes ``.NAME.old``. If the second rename

@@ -109,8 +109,8 @@ class Killed:
 
 def kill_when(cmd: list[str], ready: Callable[[], bool], env: dict[str, str] | None = None,
               timeout_s: float = 300.0, poll_s: float = 0.02, cwd: str | None = None) -> Killed:
-    """Start ``cmd`` in its own process group and SIGKILL the whole group (the driver with its JVM and
-    Python workers, as when a machine dies) as soon as ``ready()`` is true.
+    """Start ``cmd`` and SIGKILL it with every process below it (the driver with its JVM and Python
+    workers, as when a machine dies: ``kill_tree``) as soon as ``ready()`` is true.
 
     Returns without killing when the process exits first; raises TimeoutError after ``timeout_s``.
     """
@@ -123,11 +123,11 @@ def kill_when(cmd: list[str], ready: Callable[[], bool], env: dict[str, str] | N
         try:
             while proc.poll() is None:
                 if ready():
-                    os.killpg(proc.pid, signal.SIGKILL)
+                    kill_tree(proc.pid)
                     killed = True
                     break
                 if time.perf_counter() - started > timeout_s:
-                    os.killpg(proc.pid, signal.SIGKILL)
+                    kill_tree(proc.pid)
                     proc.wait()
                     raise TimeoutError(f"{' '.join(cmd[:6])}: not ready after {timeout_s:.0f} s")
                 time.sleep(poll_s)
@@ -135,25 +135,69 @@ def kill_when(cmd: list[str], ready: Callable[[], bool], env: dict[str, str] | N
             proc.wait()
         finally:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
+                kill_tree(proc.pid)
                 proc.wait()
-        _wait_group_gone(proc.pid)
         log.seek(0)
         tail = log.read()[-4000:].decode(errors="replace")
     return Killed(proc.returncode, killed, seconds, tail)
 
 
-def _wait_group_gone(pgid: int, timeout_s: float = 30.0) -> None:
-    """Wait until no process of group ``pgid`` is left (orphaned workers must not write into a rerun)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+def descendants(pid: int) -> list[int]:
+    """Every living process below ``pid`` (children, theirs, ...), from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
         try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            return
-        time.sleep(0.05)
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read().decode(errors="replace")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_tree(pid: int, timeout_s: float = 30.0) -> None:
+    """SIGKILL ``pid`` and every process below it, as when their machine dies, and wait until they are gone.
+
+    Process groups are not enough: pyspark's worker daemon makes its own group, and a Python worker left
+    running would write into the staging folder of the rerun.
+    """
+    procs: list[int] = []
+    for _ in range(20):  # stop the tree first, so that nothing in it forks a new process meanwhile
+        new = [p for p in [pid, *descendants(pid)] if p not in procs]
+        if not new:
+            break
+        for p in new:
+            _signal(p, signal.SIGSTOP)
+        procs += new
+    for p in procs:
+        _signal(p, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    for p in procs[1:]:  # pid itself is our child: the caller reaps it
+        while time.monotonic() < deadline and os.path.exists(f"/proc/{p}") and not _zombie(p):
+            time.sleep(0.02)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().decode(errors="replace").rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def run_to_end(cmd: list[str], env: dict[str, str] | None = None, timeout_s: float = 600.0,
@@ -240,5 +284,5 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["LIB", "Killed", "job_command", "kill_when", "last_json_line", "main", "resume_markers", "run_here",
+__all__ = ["LIB", "Killed", "descendants", "job_command", "kill_tree", "kill_when", "last_json_line", "main", "resume_markers", "run_here",
            "run_to_end", "snapshot", "staged_data_files", "staging_path", "subprocess_env", "table_rows"]
