@@ -131,3 +131,39 @@ def test_concurrent_registrations_keep_every_version_and_the_best_champion(tmp_p
     champion = client.get_model_version_by_alias("race-encoder", "champion")
     assert by_version[int(champion.version)] == 0.2
     assert sorted(o["model_version"] for o in outs) == [1, 2, 3, 4]
+
+
+def test_two_pretrain_runs_registering_at_once(tmp_path, monkeypatch):
+    """Two `skysift pretrain` processes on one SQLite store, started together (tiny model, 6 steps, different
+    learning rates): the registry ends with both versions, and the champion alias is on the one with the
+    lower validation loss (the rule of runtime.tracking.register_encoder on one grid)."""
+    from skysift.synth.toy_spectra import write_toy_spectra
+
+    table = write_toy_spectra(tmp_path / "spectra", 60, GRID, seed=2, row_group_rows=16)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    env = subprocess_env(MLFLOW_TRACKING_URI=uri, SKYSIFT_RUNS_DIR=str(tmp_path / "runs"))
+    sets = ["model.n_points=200", f"model.grid_id={GRID}", "model.profile=tiny", "model.dropout=0.0", "batch_size=8",
+            "warmup_steps=2", "total_steps=6", "val_every=3", "val_batches=2", "val_fraction=0.2", "log_every=1",
+            "shuffle_buffer=32", "progress=false", "mlflow.registered_model=race-pretrain"]
+    procs = []
+    for k, lr in enumerate(("1e-3", "1e-6")):
+        argv = ["--input", table, "--output", tmp_path / f"run{k}", *[a for s in [*sets, f"lr={lr}"] for a in ("--set", s)]]
+        procs.append(subprocess.Popen(job_command("pretrain", argv), env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    summaries = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, stderr[-3000:]
+        summaries.append(last_json_line(stdout))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    from skysift.runtime import tracking
+
+    tracking.mlflow_module(uri)
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    versions = {int(v.version): float(v.tags["val_loss"]) for v in client.search_model_versions("name='race-pretrain'")}
+    assert sorted(versions) == [1, 2] and sorted(s["model_version"] for s in summaries) == [1, 2]
+    champion = int(client.get_model_version_by_alias("race-pretrain", "champion").version)
+    assert versions[champion] == min(versions.values())
+    assert versions[champion] == min(s["best_val_loss"] for s in summaries)

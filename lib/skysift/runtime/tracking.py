@@ -60,17 +60,33 @@ def mlflow_module(uri: str | None = None):
     uri = uri or tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if uri.startswith("sqlite:///") and uri not in _STORES_READY:
+        # The first connection to a SQLite store creates or migrates its schema; two processes doing it at
+        # once crash one of them ("table ... already exists", measured with two `skysift pretrain` runs
+        # started together on a new store: tests/reliability/test_concurrency.py). One at a time, then.
+        with registry_lock(uri):
+            mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments(max_results=1)
+        _STORES_READY.add(uri)
     return mlflow
 
 
+_STORES_READY: set[str] = set()
+"""SQLite stores this process has opened (their schema is up to date)."""
+
+
 def experiment_id(mlflow, name: str, uri: str) -> str:
-    """Id of experiment ``name``, created with a local artifact root when the store is SQLite."""
+    """Id of experiment ``name``, created with a local artifact root when the store is SQLite (under the
+    registry lock: two runs creating it at once would make one fail)."""
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    root = artifact_root(uri)
-    location = Path(root, name).as_uri() if root else None
-    return mlflow.create_experiment(name, artifact_location=location)
+    with registry_lock(uri):
+        exp = mlflow.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        root = artifact_root(uri)
+        location = Path(root, name).as_uri() if root else None
+        return mlflow.create_experiment(name, artifact_location=location)
 
 
 def run_url(uri: str, exp_id: str, run_id: str) -> str:
