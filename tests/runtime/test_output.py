@@ -277,3 +277,27 @@ def test_write_parquet_atomic_counts_skips_empty_and_leaves_no_temp(tmp_path):
     # no rows: no file
     assert write_parquet_atomic(tmp_path / "empty.parquet", [batches[1]]) == 0
     assert not (tmp_path / "empty.parquet").exists()
+
+
+def test_resume_key_keeps_or_empties_the_staging_folder(area):
+    """resume=True keeps a killed run's staging only under the same key; commit drops the resume folder."""
+    out = fsx.join(area, "table")
+    key = {"config": {"a": 1}, "files": ("x", 3)}
+    first = stage(out, resume=True, resume_key=key)
+    assert not first.resumed and first.resumable
+    write_parquet_atomic(fsx.join(first.uri, "part-a.parquet"), rows(0, 5).drop_columns(["healpix_part"]))
+    first.discard()  # a failed resumable run: lock released, complete files kept
+    again = stage(out, resume=True, resume_key={"files": ["x", 3], "config": {"a": 1}})  # same key, as JSON
+    assert again.resumed and visible(again.uri) == ["part-a.parquet"]
+    again.discard()
+    other = stage(out, resume=True, resume_key={"config": {"a": 2}, "files": ["x", 3]})
+    assert not other.resumed and visible(other.uri) == []
+    write_parquet_atomic(fsx.join(other.uri, "part-b.parquet"), rows(0, 5).drop_columns(["healpix_part"]))
+    other.discard()
+    fresh = stage(out, resume=False, resume_key={"config": {"a": 2}, "files": ["x", 3]})
+    assert not fresh.resumed and not fresh.resumable and visible(fresh.uri) == []
+    fsx.write_bytes(fsx.join(fresh.markers(), "task-0000000000-0000000001.json"), b"{}")
+    write_parquet_atomic(fsx.join(fresh.uri, "part-c.parquet"), rows(0, 5).drop_columns(["healpix_part"]))
+    fresh.commit()
+    assert sorted(fsx.file_sizes(out, include_hidden=True)) == sorted([MANIFEST, SUCCESS, "part-c.parquet"])
+    assert not fsx.exists(fresh.uri)

@@ -51,3 +51,33 @@ def test_task_count():
     assert task_count(10_000, 256, 2) == 40  # ceil(10000 / 256)
     assert task_count(10, 256, 2) == 4  # at least two per core
     assert task_count(1, 256, 8) == 1
+
+
+def _counted(log, first, items):
+    log.append(first)
+    return {"first": first, "n": len(items), "sum": sum(items)}
+
+
+def test_markers_skip_completed_slices(tmp_path):
+    """A slice whose marker exists is not run again and its stats row comes back from the marker."""
+    from skysift.runtime.filesystem import OutputError
+
+    markers = str(tmp_path / "_resume" / "tasks")
+    ran: list[int] = []
+    task = functools.partial(_counted, ran)
+    items = list(range(10))
+    first = run_tasks(task, items, 4, markers=markers)
+    assert ran == [0, 2, 5, 7] and not any("_resumed" in r for r in first)
+    (tmp_path / "_resume" / "tasks" / "task-0000000005-0000000002.json").unlink()  # as if killed in that task
+    ran.clear()
+    again = run_tasks(task, items, 4, markers=markers)
+    assert ran == [5]
+    assert [{k: v for k, v in r.items() if k != "_resumed"} for r in again] == first
+    assert [bool(r.get("_resumed")) for r in again] == [True, True, False, True]
+    with pytest.raises(OutputError, match="task count changed"):
+        run_tasks(task, items, 3, markers=markers)
+
+
+def test_fault_switch_is_ignored_by_the_sequential_twin(monkeypatch):
+    monkeypatch.setenv("SKYSIFT_FAIL_TASK_ONCE", "raise")
+    assert [r["n"] for r in run_tasks(functools.partial(_task, "x"), list(range(5)), 2)] == [2, 3]

@@ -171,6 +171,13 @@ def bench_scale(spark, cfg, workdir: Path, line) -> dict:
             "synth_summary": {k: v for k, v in summary.items() if k in ("read", "written", "rejected")}}
 
 
+def bench_resume(spark, cfg, workdir: Path, line) -> dict:
+    """synth-survey and ingest-spectra killed at half their tasks, then rerun (bench/resume_bench.py)."""
+    from skysift.bench.resume_bench import run_resume_benchmark
+
+    return run_resume_benchmark(spark, cfg, workdir, line)
+
+
 def bench_crossmatch(spark, cfg, workdir: Path, line) -> dict:
     from skysift.bench.crossmatch_bench import run_crossmatch_benchmark
 

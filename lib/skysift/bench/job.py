@@ -21,7 +21,7 @@ from skysift.config import require
 from skysift.paths import REPO_ROOT
 
 Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search", "frames", "cutouts",
-               "lines", "pq", "emission-scale", "fuzz", "image-search", "image-embed", "detect"]
+               "lines", "pq", "emission-scale", "fuzz", "image-search", "image-embed", "detect", "resume"]
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,10 @@ class BenchmarkConfig:
     case: Case = "resample"
     """Which benchmark to run."""
     n_spectra: int = 0
-    """Spectra in the input; 0 = the case's default (resample 10,000; scale 1,000,000; emission-scale 100,000)."""
+    """Spectra in the input; 0 = the case's default (resample 10,000; scale 1,000,000; emission-scale 100,000;
+    resume 20,000)."""
     n_files: int = 2000
-    """FITS files for the ingest case."""
+    """FITS files for the ingest and resume cases."""
     n_rows: int = 0
     """Catalogue rows per side (crossmatch), KB vectors (search), templates (pq 4,000; emission-scale 20,000) or
     tiles (detect: 200); 0 = the case's default."""

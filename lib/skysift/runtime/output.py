@@ -19,6 +19,12 @@ the lock is ``os.open(O_CREAT | O_EXCL)``. pyarrow offers no create-if-absent wr
 conditional PUT, ``If-None-Match``, is not exposed; the stream metadata ignores it), so there the lock is
 check, write, read back our token. Two runs starting within the same fraction of a second can both pass.
 
+Resume (RELIABILITY.md). ``stage(output, resume=True, resume_key=KEY)`` keeps the staging folder that a
+killed or failed run of the same job left, when that run had the same KEY (the job's config, its inputs'
+names, sizes and times, its task count), and empties it otherwise. ``runtime.tasks.run_tasks(markers=
+staging.markers(phase))`` then skips the tasks that finished. Such a staging is kept when the run fails
+(``discard`` releases only the lock), and its ``_resume/`` bookkeeping is deleted by the commit.
+
 Local disk, ``file://`` and HDFS: commit by rename. The staging folder is the hidden sibling
 ``.NAME.staging``. The commit writes the manifest and ``_SUCCESS`` into it, renames the old output to
 ``.NAME.old``, renames the staging folder to ``NAME``, then deletes ``.NAME.old``. If the second rename
@@ -90,11 +96,16 @@ from skysift.runtime.filesystem import (
 __all__ = [
     "MANIFEST", "SUCCESS", "OutputError", "Staging", "stage", "staged", "table_files", "open_dataset",
     "read_table", "count_rows", "write_parquet_atomic", "AtomicParquetWriter", "PartitionedParquetWriter",
+    "RESUME",
 ]
 
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
 _MARKERS = (MANIFEST, SUCCESS)
+RESUME = "_resume"
+"""Folder of a staging area that ``stage`` (resume key) and ``runtime.tasks`` (task completion markers) keep
+for a rerun after a kill; the commit deletes it, so it never reaches an output."""
+_RESUME_KEY = f"{RESUME}/key.json"
 # Copies and footer reads are one or two requests each on S3, each bound by latency rather than bandwidth,
 # so several in flight hide it. 16 is a skysift choice, not measured here; it is far under S3's
 # per-prefix request limits.
@@ -186,11 +197,22 @@ class Staging:
     """This run's token inside the lock file."""
     state: str = "open"
     """open, committed or discarded."""
+    resumed: bool = False
+    """Whether the staging folder was kept from a killed run with the same resume key (RELIABILITY.md)."""
+    resumable: bool = False
+    """Staged with ``resume=True`` and a resume key: ``discard`` (a failed run, Ctrl-C) keeps the complete
+    files for the next run to resume from, and only releases the lock."""
+
+    def markers(self, phase: str = "tasks") -> str:
+        """Folder for ``runtime.tasks.run_tasks(..., markers=)`` of one phase of the job's tasks."""
+        return join(self.uri, RESUME, phase)
 
     def commit(self) -> str:
         """Replace the output with everything under ``uri`` as a whole (module docstring); returns the output URI."""
         if self.state != "open":
             raise OutputError(f"{self.output}: cannot commit, this staging is already {self.state}")
+        _hold_for_tests()
+        remove_tree(join(self.uri, RESUME))  # resume bookkeeping: never part of an output
         files = file_sizes(self.uri, include_hidden=True)
         for rel in [r for r in files if _is_temporary(r)]:  # left by tasks killed mid-file: never whole
             remove_tree(join(self.uri, rel))
@@ -206,14 +228,30 @@ class Staging:
         return self.output
 
     def discard(self) -> None:
-        """Delete what was staged and release the lock; the previous output stays as it was."""
+        """Delete what was staged (kept when ``resumable``) and release the lock; the previous output stays
+        as it was."""
         if self.state != "open":
             return
         self.state = "discarded"
         try:
-            remove_tree(self.uri)
+            if not self.resumable:
+                remove_tree(self.uri)
         finally:
             _release_lock(self.lock, self.token)
+
+
+HOLD_ENV = "SKYSIFT_TEST_HOLD_COMMIT_S"
+"""Test-only: seconds a commit waits before it starts, so that the kill-and-rerun harness
+(``skysift.testing.faults``) can SIGKILL a tiny job after its first staged file and before its commit,
+however fast the job is. Unset (0) everywhere else."""
+
+
+def _hold_for_tests() -> None:
+    seconds = float(os.environ.get(HOLD_ENV) or 0)
+    if seconds > 0:
+        import time
+
+        time.sleep(seconds)
 
 
 def _is_temporary(rel: str) -> bool:
@@ -260,13 +298,16 @@ def _commit_by_manifest(staging: Staging, files: dict[str, int], manifest: bytes
     remove_tree(staging.uri)  # 6.
 
 
-def stage(output_uri: Uri, resume: bool = False) -> Staging:
+def stage(output_uri: Uri, resume: bool = False, resume_key: dict | None = None) -> Staging:
     """Start writing ``output_uri``: take its lock and make an empty staging folder beside it.
 
     ``resume=True`` keeps what a killed run of the same job left in the staging folder, so that tasks can
-    skip the files that are already complete. Every file in it is whole, because files appear by rename
-    or as one object. Raises OutputError when the output is a file, its bucket is missing, or another run
-    holds the lock.
+    skip the files that are already complete (``runtime.tasks.run_tasks(markers=...)``). Every file in it is
+    whole, because files appear by rename or as one object. ``resume_key``: what the staged files depend on
+    (the job's config, its inputs' names, sizes and times, its task count). It is kept in the staging
+    folder, and a staging folder left by a run with another key, or with none, is emptied even when
+    ``resume`` is True: a rerun on changed inputs starts afresh. Raises OutputError when the output is a
+    file, its bucket is missing, or another run holds the lock.
     """
     fs, path = resolve(output_uri)
     output = os.fspath(output_uri).rstrip("/") if "://" in os.fspath(output_uri) else path
@@ -278,19 +319,37 @@ def stage(output_uri: Uri, resume: bool = False) -> Staging:
     token = _take_lock(lock, output)
     staging = Staging(output=output, uri=join(parent, f".{name}.staging"), lock=lock, token=token)
     try:
-        if not resume:
+        key = None if resume_key is None else _normal_key(resume_key)
+        keep = resume and exists(staging.uri) and (key is None or _stored_key(staging.uri) == key)
+        if not keep:
             remove_tree(staging.uri)
         makedirs(staging.uri)
+        if key is not None:
+            write_bytes(join(staging.uri, _RESUME_KEY), json.dumps(key, sort_keys=True).encode())
+        staging.resumed = bool(keep)
+        staging.resumable = bool(resume and key is not None)
     except BaseException:
         _release_lock(lock, token)
         raise
     return staging
 
 
+def _normal_key(key: dict) -> dict:
+    """``key`` as it reads back from JSON (tuples become lists, other values their str)."""
+    return json.loads(json.dumps(key, sort_keys=True, default=str))
+
+
+def _stored_key(staging_uri: str) -> dict | None:
+    try:
+        return json.loads(read_bytes(join(staging_uri, _RESUME_KEY)))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
 @contextmanager
-def staged(output_uri: Uri, resume: bool = False) -> Iterator[Staging]:
+def staged(output_uri: Uri, resume: bool = False, resume_key: dict | None = None) -> Iterator[Staging]:
     """``stage`` as a context manager: commit when the block ends, discard on any exception (Ctrl-C too)."""
-    staging = stage(output_uri, resume=resume)
+    staging = stage(output_uri, resume=resume, resume_key=resume_key)
     try:
         yield staging
         staging.commit()

@@ -6,12 +6,13 @@ thread that tries the network).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from skysift.config import ConfigError
 from skysift.paths import REPO_ROOT
@@ -59,17 +60,33 @@ def mlflow_module(uri: str | None = None):
     uri = uri or tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if uri.startswith("sqlite:///") and uri not in _STORES_READY:
+        # The first connection to a SQLite store creates or migrates its schema; two processes doing it at
+        # once crash one of them ("table ... already exists", measured with two `skysift pretrain` runs
+        # started together on a new store: tests/reliability/test_concurrency.py). One at a time, then.
+        with registry_lock(uri):
+            mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments(max_results=1)
+        _STORES_READY.add(uri)
     return mlflow
 
 
+_STORES_READY: set[str] = set()
+"""SQLite stores this process has opened (their schema is up to date)."""
+
+
 def experiment_id(mlflow, name: str, uri: str) -> str:
-    """Id of experiment ``name``, created with a local artifact root when the store is SQLite."""
+    """Id of experiment ``name``, created with a local artifact root when the store is SQLite (under the
+    registry lock: two runs creating it at once would make one fail)."""
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    root = artifact_root(uri)
-    location = Path(root, name).as_uri() if root else None
-    return mlflow.create_experiment(name, artifact_location=location)
+    with registry_lock(uri):
+        exp = mlflow.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        root = artifact_root(uri)
+        location = Path(root, name).as_uri() if root else None
+        return mlflow.create_experiment(name, artifact_location=location)
 
 
 def run_url(uri: str, exp_id: str, run_id: str) -> str:
@@ -124,9 +141,42 @@ def register_encoder(mlflow, model_uri: str, name: str, alias: str, val_loss: fl
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    version = mlflow.register_model(model_uri, name)
-    for key, value in {**tags, "val_loss": val_loss}.items():
-        client.set_model_version_tag(name, version.version, key, str(value))
+    # Read the holder, compare, move the alias: one step for every run registering in this store at once,
+    # else two runs both see the old holder and the later alias write wins whatever its loss (RELIABILITY.md).
+    with registry_lock(mlflow.get_registry_uri()):
+        version = mlflow.register_model(model_uri, name)
+        for key, value in {**tags, "val_loss": val_loss}.items():
+            client.set_model_version_tag(name, version.version, key, str(value))
+        return _move_alias(client, name, alias, version, val_loss, tags)
+
+
+@contextlib.contextmanager
+def registry_lock(uri: str) -> Iterator[None]:
+    """An exclusive lock for the registry at ``uri``, held by this process until the block ends: ``flock`` on
+    a file beside a SQLite or local file store (the kernel releases it when the process dies). Other stores
+    (an MLflow server) get no lock: MLflow offers no compare-and-set on aliases, so two registrations that
+    interleave there can still leave the alias on the later writer's version."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        path = db.with_name(db.name + ".skysift-registry.lock")
+    elif uri.startswith("file://") or uri.startswith("/"):
+        path = Path(uri[len("file://"):] if uri.startswith("file://") else uri) / ".skysift-registry.lock"
+    else:
+        yield
+        return
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _move_alias(client, name: str, alias: str, version, val_loss: float, tags: dict[str, Any]) -> dict:
+    """The champion rule of ``register_encoder`` for the new ``version``; its summary."""
     current = None
     try:
         current = client.get_model_version_by_alias(name, alias)

@@ -24,6 +24,10 @@ class IngestConfig:
     ~0.1-0.3 s of Spark/Python-worker overhead in local mode, about the time to ingest 200 files."""
     batch_spectra: int = 256
     """Spectra resampled together in one kernel call (bounds executor memory)."""
+    resume: bool = True
+    """A rerun after a killed or failed run keeps the tasks whose files were written completely, when the
+    config, the input files (names, sizes, times) and the task count are the same (RELIABILITY.md);
+    false starts afresh."""
 
     def __post_init__(self):
         require(bool(self.input), "input is required (--input FOLDER_OR_GLOB)")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import os
 
 from skysift.config import ConfigError, to_dict
 from skysift.io.tables import write_table_json
@@ -40,14 +42,26 @@ def run(spark, cfg: IngestConfig) -> dict:
         raise ConfigError(f"input {cfg.input!r}: no FITS files found (looked for {', '.join(FITS_SUFFIXES)})")
     parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
     n_tasks = task_count(len(files), cfg.files_per_task, parallelism)
-    with staged(cfg.output) as stage:
-        stats = run_tasks(functools.partial(ingest_task, stage.uri, cfg), files, n_tasks, spark)
+    with staged(cfg.output, resume=cfg.resume, resume_key=resume_key(cfg, files, n_tasks)) as stage:
+        stats = run_tasks(functools.partial(ingest_task, stage.uri, cfg), files, n_tasks, spark,
+                          markers=stage.markers())
         summary = finalize(stage.uri, files, cfg, grid_source)
         if sum(r["written"] for r in stats) != summary["written"]:
             raise RuntimeError("rows reported by the tasks differ from the rows in the table files")
     extra = {"grid_from_model": grid_source} if grid_source else {}
     return {**summary, "executor_seconds": round(sum(r["seconds"] for r in stats), 3), "output": stage.output,
-            "tasks": len(stats), "grid_id": grid.grid_id, **extra}
+            "tasks": len(stats), "resumed_tasks": sum(bool(r.get("_resumed")) for r in stats),
+            "grid_id": grid.grid_id, **extra}
+
+
+def resume_key(cfg: IngestConfig, files: list[str], n_tasks: int) -> dict:
+    """What the staged files depend on: the config, every input file's name, size and time, the task count."""
+    digest = hashlib.sha256()
+    for path in files:  # a digest: a million paths would make a 100 MB key
+        st = os.stat(path)
+        digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return {"config": {k: v for k, v in to_dict(cfg).items() if k != "resume"}, "n_tasks": n_tasks,
+            "n_files": len(files), "files_sha256": digest.hexdigest()}
 
 
 def finalize(staging: str, files: list[str], cfg: IngestConfig, grid_source: dict | None = None) -> dict:

@@ -83,6 +83,9 @@ class SynthSurveyConfig:
     """format=parquet only: grid, resampling, normalisation, coverage, partition order (as ingest-spectra)."""
     imaging: ImagingConfig = field(default_factory=ImagingConfig)
     """The imaging survey linked to the spectra (issue 14); off by default."""
+    resume: bool = True
+    """A rerun after a killed or failed run keeps the partitions (and imaging fields, stamps) whose files were
+    written completely, when the config and the task count are the same (RELIABILITY.md); false starts afresh."""
 
     def __post_init__(self):
         require(bool(self.output), "output is required (--output FOLDER)")

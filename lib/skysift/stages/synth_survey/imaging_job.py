@@ -15,6 +15,7 @@ stamps_truth/ (each table with its _table.json).
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import pyarrow.parquet as pq
 
@@ -37,15 +38,20 @@ def _props(cfg: SynthSurveyConfig, table: str) -> dict:
     return {"table": table, "producer": "skysift synth-survey (imaging)", "seed": cfg.seed, "config": to_dict(cfg.imaging)}
 
 
-def run_imaging(spark, cfg: SynthSurveyConfig, staging: str) -> tuple[dict, list[dict]]:
-    """Generate the imaging survey into ``staging``; returns (summary, the linked spectra's task stats)."""
+def run_imaging(spark, cfg: SynthSurveyConfig, staging: str,
+                markers: Callable[[str], str] | None = None) -> tuple[dict, list[dict]]:
+    """Generate the imaging survey into ``staging``; returns (summary, the linked spectra's task stats).
+
+    ``markers``: phase -> resume folder (``Staging.markers``), so that a rerun skips completed tasks."""
+    marks = markers or (lambda phase: None)
     from skysift.synth.imaging.geometry import n_field_indices
     from skysift.synth.imaging.survey import survey_tables
 
     im, scfg = cfg.imaging, cfg.imaging.survey_config()
     n_fields = n_field_indices(scfg)
     n_tasks = -(-n_fields // im.fields_per_task)
-    fstats = run_tasks(functools.partial(field_task, cfg, staging), list(range(n_fields)), n_tasks, spark)
+    fstats = run_tasks(functools.partial(field_task, cfg, staging), list(range(n_fields)), n_tasks, spark,
+                       markers=marks("fields"))
     for name in FIELD_TABLES:
         write_table_json(f"{staging}/imaging/{name}", _props(cfg, name))
 
@@ -60,12 +66,14 @@ def run_imaging(spark, cfg: SynthSurveyConfig, staging: str) -> tuple[dict, list
     if im.spectra and len(params):
         records = params.to_dict("records")
         n = task_count(len(records), LINKED_PER_TASK, _parallelism(spark))
-        linked = run_tasks(functools.partial(linked_spectra_task, cfg, staging), records, n, spark)
+        linked = run_tasks(functools.partial(linked_spectra_task, cfg, staging), records, n, spark,
+                           markers=marks("linked"))
 
     n_stamps = 0
     if im.n_stamps:
         firsts = list(range(0, im.n_stamps, im.stamps_per_task))
-        sstats = run_tasks(functools.partial(stamp_task, cfg, staging), firsts, len(firsts), spark)
+        sstats = run_tasks(functools.partial(stamp_task, cfg, staging), firsts, len(firsts), spark,
+                           markers=marks("stamps"))
         n_stamps = sum(s["stamps"] for s in sstats)
         for name in ("stamps", "stamps_truth"):
             write_table_json(f"{staging}/imaging/{name}", _props(cfg, name))

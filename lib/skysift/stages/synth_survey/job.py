@@ -122,12 +122,17 @@ def run(spark, cfg: SynthSurveyConfig) -> dict:
     # processing.grid.from_model (format=parquet writes spectra on a grid): asked of the registry once, here
     grid, grid_source = resolve_grid(cfg.processing.grid)
     cfg = dataclasses.replace(cfg, processing=dataclasses.replace(cfg.processing, grid=grid))
-    with staged(cfg.output) as stage:
+    # the linked spectra's task count follows the parallelism: part of what the staged files depend on
+    key = {"config": {k: v for k, v in to_dict(cfg).items() if k != "resume"},
+           "parallelism": 1 if spark is None else int(spark.sparkContext.defaultParallelism)}
+    with staged(cfg.output, resume=cfg.resume, resume_key=key) as stage:
         n_parts = n_partitions(cfg) + n_template_partitions(cfg)
         # one partition per task: only the partition numbers leave the driver
-        stats = run_tasks(functools.partial(synth_task, cfg, stage.uri), list(range(n_parts)), n_parts, spark)
-        imaging, linked = ({}, []) if not cfg.imaging.enabled else run_imaging(spark, cfg, stage.uri)
+        stats = run_tasks(functools.partial(synth_task, cfg, stage.uri), list(range(n_parts)), n_parts, spark,
+                          markers=stage.markers("spectra"))
+        imaging, linked = ({}, []) if not cfg.imaging.enabled else run_imaging(spark, cfg, stage.uri, stage.markers)
         summary = _finish(stage.uri, cfg, pd.DataFrame(stats + linked), started, imaging.get("linked_spectra", 0))
+        summary["resumed_tasks"] = sum(bool(r.get("_resumed")) for r in stats + linked)
     return {**summary, **({"imaging": imaging} if imaging else {}), **({"grid_from_model": grid_source} if grid_source else {}),
             "output": stage.output}
 

@@ -1,0 +1,442 @@
+"""Kill and rerun every job that writes an output (issue 18 part 3; RELIABILITY.md).
+
+For each job of ``JOBS``: an uninterrupted run in this process makes the previous output and the reference
+rows; the same command in a separate process is SIGKILLed (with every process below it) as soon as its
+first data file is staged, after which the previous output must be byte-identical and read back whole;
+a rerun in this process must then give exactly the reference rows, and leave no staging folder or lock.
+The killed process waits before its commit (``SKYSIFT_TEST_HOLD_COMMIT_S``), so that even a job that
+stages everything in a few milliseconds is killed before it commits; the commit's own kill points are
+tests/runtime/test_output.py's. Jobs with a sequential twin run it (no Spark: seconds); the others run
+the real CLI on local Spark in the killed process and the shared session for the two in-process runs.
+
+A new job joins by adding one line to ``JOBS`` (and, when it needs a new kind of input, a builder to
+``Inputs``).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from skysift.testing.faults import (
+    job_command,
+    kill_when,
+    run_here,
+    snapshot,
+    staged_data_files,
+    staging_path,
+    subprocess_env,
+    table_rows,
+)
+
+HOLD = {"SKYSIFT_TEST_HOLD_COMMIT_S": "600"}
+
+
+GRID = "lin:3850:9000:200"
+"""A short grid for the toy spectra tables (200 points): the encoder and the KB stay tiny."""
+
+
+class Inputs:
+    """Tiny inputs, each built once per session on first use (``spark``: the shared session, on demand)."""
+
+    def __init__(self, root: Path, spark: Callable):
+        self.root = root
+        self.spark = spark
+
+    @functools.cached_property
+    def survey(self) -> Path:
+        """A 24-spectrum synth-survey in FITS (SDSS/BOSS/LAMOST layouts) with its truth."""
+        out = self.root / "survey"
+        run_here("synth-survey", ["--output", out, "--set", "n_spectra=24", "--set", "rows_per_partition=6"])
+        return out
+
+    @functools.cached_property
+    def spectra(self) -> Path:
+        """60 toy spectra on GRID (SPECTRA schema, hive-partitioned), 2 with a NaN (rejected by embed)."""
+        from skysift.synth.toy_spectra import write_toy_spectra
+
+        return write_toy_spectra(self.root / "spectra", 60, GRID, seed=2, n_nonfinite=2, row_group_rows=16)
+
+    @functools.cached_property
+    def spectrum_encoder(self) -> Path:
+        """An untrained tiny encoder on GRID as a training checkpoint (embed-spectra takes its path)."""
+        import torch
+
+        from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
+
+        cfg = EncoderConfig(profile="tiny", n_points=200, grid_id=GRID, dropout=0.0)
+        torch.manual_seed(0)
+        path = self.root / "encoder.pt"
+        torch.save({"model_state": SpectrumEncoder(cfg).state_dict(), "model_config": cfg.to_dict(), "step": 0,
+                    "val_loss": 1.0}, path)
+        return path
+
+    @functools.cached_property
+    def vectors(self) -> Path:
+        """Three Gaussian clusters (truth): emb/ (300 KB vectors), labels/ (+5 without a vector), queries/ (40)."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        root = self.root / "vectors"
+        rng = np.random.default_rng(3)
+        lab = rng.integers(0, 3, 340)
+        x = (3.0 * rng.standard_normal((3, 8))[lab] + 0.6 * rng.standard_normal((340, 8))).astype(np.float32)
+        ids = [f"kb-{i}" for i in range(300)]
+        names = np.array(["a", "b", "c"], dtype=object)[lab]
+        for name in ("emb", "labels", "queries"):
+            (root / name).mkdir(parents=True)
+        pq.write_table(pa.table({"spec_id": ids, "embedding": pa.array(list(x[:300]), pa.list_(pa.float32())),
+                                 "model_version": ["1"] * 300}), root / "emb" / "part-0.parquet")
+        pq.write_table(pa.table({"spec_id": ids + [f"missing-{i}" for i in range(5)],
+                                 "label": list(names[:300]) + ["a"] * 5, "task": ["toy"] * 305}),
+                       root / "labels" / "part-0.parquet")
+        pq.write_table(pa.table({"spec_id": [f"q-{i}" for i in range(40)],
+                                 "embedding": pa.array(list(x[300:]), pa.list_(pa.float32()))}),
+                       root / "queries" / "part-0.parquet")
+        return root
+
+    @functools.cached_property
+    def kb(self) -> Path:
+        """A flat two-shard KB of ``vectors``."""
+        out = self.root / "kb"
+        run_here("build-kb", ["--embeddings", self.vectors / "emb", "--labels", self.vectors / "labels", "--output",
+                              out, "--set", "index.kind=flat", "--set", "n_shards=2"], self.spark())
+        return out
+
+    @functools.cached_property
+    def catalogs(self) -> Path:
+        """left/ (3 files) and right/ (2 files): 600 hard-sky positions, 480 neighbours within 3" + 160 more,
+        a few bad coordinates on each side (rejects)."""
+        import numpy as np
+        import pandas as pd
+
+        from skysift.synth.mock_catalogs import hard_sky, neighbours_of
+
+        root = self.root / "catalogs"
+        left = hard_sky(600, seed=21)
+        left["lid"] = np.arange(len(left), dtype=np.int64)
+        right = pd.concat([neighbours_of(left, 480, seed=22, max_sep_arcsec=3.0), hard_sky(160, seed=23)],
+                          ignore_index=True)
+        right["rid"] = np.arange(len(right), dtype=np.int64)
+        left.loc[[7, 8], ["ra_deg", "dec_deg"]] = [[np.nan, 1.0], [361.0, 0.0]]
+        right.loc[[3], ["ra_deg", "dec_deg"]] = [[5.0, np.nan]]
+        for side, frame, n in (("left", left, 3), ("right", right, 2)):
+            (root / side).mkdir(parents=True)
+            for k, part in enumerate(np.array_split(np.arange(len(frame)), n)):
+                frame.iloc[part].to_parquet(root / side / f"part-{k}.parquet", index=False)
+        return root
+
+    @functools.cached_property
+    def detections(self) -> Path:
+        """800 positions, 300 of them repeated within 0.45" (friends-of-friends groups), a score each."""
+        import numpy as np
+        import pandas as pd
+
+        from skysift.synth.mock_catalogs import hard_sky, neighbours_of
+
+        base = hard_sky(500, seed=31)
+        df = pd.concat([base, neighbours_of(base, 300, seed=32, max_sep_arcsec=0.45)], ignore_index=True)
+        df["score"] = np.random.default_rng(33).uniform(0, 1, len(df))
+        df["det"] = np.arange(len(df))
+        path = self.root / "detections.parquet"
+        df.to_parquet(path)
+        return path
+
+    @functools.cached_property
+    def frames(self) -> Path:
+        """Two overlapping toy fields (g/r/i, u in one): frame files as SDSS names them."""
+        import numpy as np
+
+        from skysift.synth.toy_frames import FieldSpec, write_field
+
+        folder = self.root / "frames"
+        dra = 300 * 0.396 / 3600.0 / np.cos(np.radians(2.0))
+        write_field(folder, FieldSpec("fa", ra_deg=150.0, dec_deg=2.0, shape=(300, 400), bands=("u", "g", "r", "i"),
+                                      seed=21))
+        write_field(folder, FieldSpec("fb", ra_deg=150.0 - dra, dec_deg=2.0, shape=(300, 400), seed=22))
+        return folder
+
+    @functools.cached_property
+    def fields(self) -> Path:
+        """``frames`` ingested (fields + 128 px tiles)."""
+        out = self.root / "fields"
+        run_here("ingest-frames", ["--input", self.frames, "--output", out, "--set", "tiles.size_px=128"])
+        return out
+
+    @functools.cached_property
+    def positions(self) -> Path:
+        """Seven catalog positions over the two fields (one in neither)."""
+        import numpy as np
+        import pandas as pd
+
+        from skysift.synth.toy_frames import FieldSpec, field_wcs
+
+        wa = field_wcs(FieldSpec("fa", ra_deg=150.0, dec_deg=2.0, shape=(300, 400), bands=("u", "g", "r", "i"),
+                                 seed=21))
+        xs = np.array([200.0, 100.0, 390.0, 395.5, 3.0, 250.2, -400.0])
+        ys = np.array([150.0, 80.0, 150.0, 40.0, 150.0, 297.0, 150.0])
+        ra, dec = wa.all_pix2world(xs, ys, 0)
+        path = self.root / "positions.parquet"
+        pd.DataFrame({"objid": [f"s{k}" for k in range(len(xs))], "ra": ra, "dec": dec}).to_parquet(path)
+        return path
+
+    @functools.cached_property
+    def stamps(self) -> Path:
+        """48 binned Galaxy10-like stamps (64 px, g/r/z) in three row groups of 16."""
+        import pyarrow.parquet as pq
+
+        from skysift.runtime.output import read_table
+        from skysift.testing.images import small_stamps
+
+        (self.root / "stamps").mkdir()
+        pq.write_table(read_table(small_stamps(48)[0]), self.root / "stamps" / "part-0.parquet", row_group_size=16)
+        return self.root / "stamps"
+
+    @functools.cached_property
+    def image_encoder(self) -> Path:
+        """An untrained tiny image ViT checkpoint."""
+        from skysift.testing.images import checkpoint
+
+        return Path(checkpoint(str(self.root / "image_encoder.pt"), seed=4))
+
+    @functools.cached_property
+    def image_vectors(self) -> Path:
+        """``stamps`` embedded by ``image_encoder`` (patch features + pooled vectors)."""
+        out = self.root / "image_vectors"
+        run_here("embed-images", ["--input", self.stamps, "--output", out, "--set", f"model_uri={self.image_encoder}",
+                                  "--set", "torch_threads=1", "--set", "rows_per_task=16"])
+        return out
+
+    @functools.cached_property
+    def image_index(self) -> Path:
+        """The faiss image index of ``image_vectors``."""
+        out = self.root / "image_index"
+        run_here("build-image-index", ["--input", self.image_vectors, "--output", out])
+        return out
+
+    @functools.cached_property
+    def multimodal(self) -> Path:
+        """build-multimodal's inputs for 14 objects (synth.imaging.multimodal): cutouts/, spectra/, labels/."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from skysift.images.cutouts import downsample_levels
+        from skysift.sky.healpix import healpix_index
+        from skysift.synth.imaging.multimodal import multimodal_set
+
+        m = multimodal_set(seed=3, n_objects=14)
+        root = self.root / "multimodal_in"
+        n = len(m.object_id)
+        levels = downsample_levels(m.pixels, (32, 16, 8))
+        ra, dec = m.truth["ra"].to_numpy(), m.truth["dec"].to_numpy()
+        cut = pa.table({
+            "object_id": [str(i) for i in m.object_id], "ra_deg": ra, "dec_deg": dec,
+            "healpix29": healpix_index(ra, dec), "bands": [list("ugriz")] * n, "size_px": pa.array([64] * n, pa.int32()),
+            "pixels": [p.ravel() for p in m.pixels], "levels_px": [[32, 16, 8]] * n,
+            "level_pixels": [[levels[s][i].ravel() for s in (32, 16, 8)] for i in range(n)],
+            "flags": pa.array([0] * n, pa.int32())})
+        for name in ("cutouts/cutouts", "spectra", "labels"):
+            (root / name).mkdir(parents=True)
+        pq.write_table(cut, root / "cutouts" / "cutouts" / "part-0.parquet")
+        pq.write_table(m.spectra, root / "spectra" / "part-0.parquet")
+        pq.write_table(m.mpajhu, root / "labels" / "part-0.parquet")
+        return root
+
+    @functools.cached_property
+    def sfr_table(self) -> Path:
+        """A 40-row multimodal table (16 px images, 64-point spectra, log_sfr) for train-sfr."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rng = np.random.default_rng(0)
+        n = 40
+        y = rng.normal(0, 0.7, n)
+        px = (rng.normal(0, 0.05, (n, 5, 16, 16)) + y[:, None, None, None] * 0.1).astype(np.float32)
+        flux = (rng.normal(1, 0.1, (n, 64)) + y[:, None]).astype(np.float32)
+        root = self.root / "sfr_in"
+        (root / "multimodal").mkdir(parents=True)
+        pq.write_table(pa.table({
+            "object_id": [str(i) for i in range(n)], "class": ["GALAXY"] * n, "log_sfr": y,
+            "pixels": [p.ravel() for p in px], "size_px": pa.array([16] * n, pa.int32()), "bands": [list("ugriz")] * n,
+            "flux": list(flux), "ivar": [np.ones(64, np.float32)] * n,
+            "norm_factor": pa.array(np.full(n, 10.0), pa.float32())}), root / "multimodal" / "part-0.parquet")
+        return root
+
+    @functools.cached_property
+    def pool(self) -> Path:
+        """A tiny Lu et al. 2022 pool survey (synth_survey_lu2022.yaml): 300 spectra, 120 templates."""
+        from skysift.paths import conf_dir
+
+        out = self.root / "pool"
+        run_here("synth-survey", ["--config", conf_dir() / "synth_survey_lu2022.yaml", "--output", out,
+                                  "--set", "n_spectra=300", "--set", "model.pool.n_templates=120",
+                                  "--set", "rows_per_partition=150", "--set", "seed=13"])
+        return out
+
+
+@dataclass(frozen=True)
+class Case:
+    """One job of the harness: its name, its argv (inputs, output folder) and how it runs."""
+
+    job: str
+    argv: Callable[[Inputs, Path], list]
+    spark: bool = False
+    """No sequential twin: the killed run uses the real CLI on local Spark, the others the shared session."""
+    ignore: tuple[str, ...] = ()
+    """Columns that differ between two runs by design (wall times)."""
+    name: str = ""
+    """Test id when a job appears twice."""
+    json_files: tuple[str, ...] = ()
+    """Result files that are not tables, compared as JSON without the keys of ``json_ignore``."""
+    json_ignore: tuple[str, ...] = ()
+    """Keys of ``json_files``, at any depth, that differ between two runs by design (timings, registry)."""
+    same_names: bool | None = None
+    """The output's file names are the same every run; None: unless ``spark`` (Spark's own writer names its
+    files part-NNNNN-<uuid>)."""
+
+
+def _without(doc, keys: set[str]):
+    if isinstance(doc, dict):
+        return {k: _without(v, keys) for k, v in doc.items() if k not in keys}
+    if isinstance(doc, list):
+        return [_without(v, keys) for v in doc]
+    return doc
+
+
+def results(case: Case, out: Path) -> dict:
+    """What two runs of ``case`` must agree on: every table's rows, the JSON results, the file names."""
+    import json
+
+    found = {"tables": table_rows(out, case.ignore)}
+    for name in case.json_files:
+        doc = json.loads((out / name).read_text())
+        found[name] = _without(doc, set(case.json_ignore))
+    if case.same_names or (case.same_names is None and not case.spark):
+        found["names"] = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    return found
+
+
+SFR_MODEL = ["--set", "image_px=[8]", "--set", "models=[early_fusion,decision_tree]", "--set", "quality_levels=[3]", "--set", "seeds=[0]",
+             "--set", "model.image_pca_components=8", "--set", "model.spectrum_pca_components=4",
+             "--set", "model.cnn_channels=[4]", "--set", "model.spectrum_hidden=[8,8]", "--set", "model.fusion_hidden=[8]",
+             "--set", "model.max_epochs=2", "--set", "model.patience=1", "--set", "model.gb_estimators=5"]
+ELG_REFS = ["--set", "pq.configurations=[2/25/100]"]
+
+JOBS = [
+    Case("synth-survey", lambda i, o: ["--output", o, "--set", "n_spectra=24", "--set", "rows_per_partition=6"]),
+    Case("synth-survey", lambda i, o: ["--output", o, "--set", "n_spectra=24", "--set", "rows_per_partition=6",
+                                       "--set", "format=parquet"], name="synth-survey-parquet"),
+    Case("ingest-spectra", lambda i, o: ["--input", i.survey / "spectra", "--output", o, "--set", "files_per_task=6"]),
+    Case("load-catalog", lambda i, o: ["--input", i.survey / "truth", "--output", o, "--set", "format=parquet",
+                                       "--set", "spec_id_column=file_spec_id", "--set", "label_column=target_class"],
+         spark=True),
+    Case("embed-spectra", lambda i, o: ["--input", i.spectra, "--output", o, "--set", f"model_uri={i.spectrum_encoder}",
+                                        "--set", "precision=fp32", "--set", "device=cpu"], spark=True),
+    Case("build-kb", lambda i, o: ["--embeddings", i.vectors / "emb", "--labels", i.vectors / "labels", "--output", o,
+                                   "--set", "index.kind=flat", "--set", "n_shards=2"], spark=True),
+    Case("search-kb", lambda i, o: ["--kb", i.kb, "--input", i.vectors / "queries", "--output", o], spark=True),
+    Case("dedupe", lambda i, o: ["--input", i.detections, "--output", o, "--set", "score_column=score",
+                                 "--set", "id_column=det", "--set", "target_rows_per_group=300"], spark=True),
+    Case("crossmatch", lambda i, o: ["--left", i.catalogs / "left", "--right", i.catalogs / "right", "--output", o,
+                                     "--set", "mode=all", "--set", "left_id_column=lid", "--set", "right_id_column=rid",
+                                     "--set", "target_rows_per_group=200"], spark=True),
+    Case("evaluate-pq", lambda i, o: ["--output", o, "--set", "n_stars=60", "--set", "n_galaxies=8",
+                                      "--set", "k_values=[2,4]"]),
+    Case("evaluate-kb", lambda i, o: ["--embeddings", i.vectors / "emb", "--labels", i.vectors / "labels", "--output", o,
+                                      "--set", "rf_trees=10", "--set", "cnn_epochs=1", "--set", "timing_sizes=[100,200]",
+                                      "--set", "timing_queries=10", "--set", "index.kind=flat"],
+         json_files=("metrics.json",), json_ignore=("retrieval_timing",)),
+    Case("ingest-frames", lambda i, o: ["--input", i.frames, "--output", o, "--set", "tiles.size_px=128"],
+         ignore=("seconds",)),
+    Case("make-cutouts", lambda i, o: ["--catalog", i.positions, "--input", i.fields, "--output", o,
+                                       "--set", "bands=gri"]),
+    Case("embed-images", lambda i, o: ["--input", i.stamps, "--output", o, "--set", f"model_uri={i.image_encoder}",
+                                       "--set", "torch_threads=1", "--set", "rows_per_task=16"]),
+    Case("build-image-index", lambda i, o: ["--input", i.image_vectors, "--output", o]),
+    Case("search-images", lambda i, o: ["--index", i.image_index, "--output", o, "--set", f"query={i.stamps}",
+                                        "--set", f"model_uri={i.image_encoder}"]),
+    Case("build-multimodal", lambda i, o: ["--cutouts", i.multimodal / "cutouts", "--spectra", i.multimodal / "spectra",
+                                           "--labels", i.multimodal / "labels", "--output", o], spark=True),
+    Case("train-sfr", lambda i, o: ["--input", i.sfr_table, "--output", o, *SFR_MODEL],
+         json_files=("report.json",), json_ignore=("registry", "seconds")),
+    Case("find-emission-lines", lambda i, o: [
+        "--input", i.pool / "spectra", "--output", o, "--set", f"templates={i.pool / 'templates'}", *ELG_REFS]),
+]
+
+
+@pytest.fixture(scope="session")
+def inputs(tmp_path_factory, request) -> Inputs:
+    return Inputs(tmp_path_factory.mktemp("reliability-inputs"), lambda: request.getfixturevalue("spark"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_registry(tmp_path_factory):
+    """A temporary MLflow store and runs folder for the jobs that register models (here and in subprocesses)."""
+    mp = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("reliability-mlflow")
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
+    mp.setenv("SKYSIFT_RUNS_DIR", str(root / "runs"))
+    yield
+    mp.undo()
+
+
+@pytest.mark.parametrize("case", JOBS, ids=lambda c: c.name or c.job)
+def test_kill_keeps_previous_output_and_rerun_gives_the_same_rows(case: Case, inputs: Inputs, tmp_path, request):
+    spark = request.getfixturevalue("spark") if case.spark else None
+    out = tmp_path / "out"
+    argv = case.argv(inputs, out)
+    run_here(case.job, argv, spark)
+    before = snapshot(out)
+    expected = results(case, out)
+    assert before and (sum(map(len, expected["tables"].values())) > 0 or case.json_files)
+
+    killed = kill_when(job_command(case.job, argv, spark=case.spark), lambda: bool(staged_data_files(out)),
+                       env=subprocess_env(**HOLD))
+    assert killed.killed and killed.returncode == -9, killed.log
+    assert staged_data_files(out), "killed before it staged anything"
+    assert snapshot(out) == before  # the previous output, byte for byte
+    assert results(case, out) == expected
+
+    run_here(case.job, argv, spark)
+    assert results(case, out) == expected
+    assert not staging_path(out).exists() and not (out.parent / f".{out.name}.lock").exists()
+
+
+def pretrain_argv(inputs: Inputs, out: Path, *extra: str) -> list:
+    """A 12-step tiny pre-training on the toy spectra, checkpointed every 3 steps, without MLflow."""
+    sets = [f"model.n_points=200", f"model.grid_id={GRID}", "model.profile=tiny", "model.dropout=0.0",
+            "batch_size=8", "warmup_steps=3", "total_steps=12", "val_every=4", "val_batches=2", "val_fraction=0.2",
+            "checkpoint_every=3", "log_every=1", "shuffle_buffer=32", "progress=false", "mlflow.enabled=false", *extra]
+    return ["--input", inputs.spectra, "--output", out, *[a for s in sets for a in ("--set", s)]]
+
+
+def test_pretrain_killed_after_a_checkpoint_resumes_the_same_curve(inputs: Inputs, tmp_path):
+    """pretrain writes its run folder in place (last.pt, best.pt): a kill leaves the last checkpoint, and
+    --set resume=true continues from it with the same steps, losses and final weights as an uninterrupted run."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from skysift.stages.pretrain.tasks import LAST, SUMMARY
+
+    full = tmp_path / "full"
+    run_here("pretrain", pretrain_argv(inputs, full))
+    reference = json.loads((full / SUMMARY).read_text())["history"]
+    part = tmp_path / "part"
+    killed = kill_when(job_command("pretrain", pretrain_argv(inputs, part)), lambda: (part / LAST).exists(),
+                       env=subprocess_env())
+    assert killed.killed and killed.returncode == -9, killed.log
+    rest = run_here("pretrain", pretrain_argv(inputs, part, "resume=true"))
+    assert 3 <= rest["start_step"] < 12 and rest["steps"] == 12
+    history = json.loads((part / SUMMARY).read_text())["history"]
+    assert [s for s, _ in history] == [s for s, _ in reference][rest["start_step"]:]
+    np.testing.assert_allclose([l for _, l in history], [l for _, l in reference][rest["start_step"]:], rtol=1e-5)
+    a, b = (torch.load(p / LAST, weights_only=False)["model_state"] for p in (full, part))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
