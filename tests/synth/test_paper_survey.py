@@ -209,3 +209,27 @@ def test_measured_line_snr_matches_the_expected_one():
     noise_draw = (w * resid * (prof > 1e-3)).sum(1)
     ratio = noise_draw / signal * expect
     assert np.std(ratio) == pytest.approx(1.0, abs=0.3)
+
+
+def test_stratified_class_draw_holds_the_proportions():
+    mix = ClassMix(star_forming=4320, composite=1440, seyfert=1120, liner=1600, passive=5592, qso=0, star=0, lens=1551,
+                   outlier=377)
+    cfg = SynthModelConfig(classes=mix, outlier_subtypes=ALL_SIXTEEN, class_draw="stratified")
+    from skysift.synth.model import CLASSES, OUT, P, draw_row_randoms, stratified_uniforms
+
+    # the class and subtype rule of generate() on 16,000 rows without rendering them
+    u = stratified_uniforms(np.arange(16000), 2025)
+    cum = mix.cumulative()
+    cls = np.searchsorted(cum, u, side="right")
+    counts = np.bincount(cls, minlength=len(CLASSES))
+    expect = np.array([getattr(mix, c) for c in CLASSES])
+    assert np.abs(counts - expect).max() <= 2  # random draws: ~sqrt(count), e.g. +-39 for lenses
+    inside = (u[cls == OUT] - cum[OUT - 1]) / (cum[OUT] - cum[OUT - 1])
+    sub = np.bincount(np.searchsorted(ALL_SIXTEEN.cumulative(), inside, side="right"), minlength=16)
+    assert sub.min() >= 22 and sub.max() <= 25  # 377 / 16 = 23.6
+    # and generate() does the same on a slice (rows 4000..4399: the slice's own share)
+    b = generate(np.arange(4000, 4400), 2025, cfg)
+    assert (b.truth.target_class.to_numpy() == np.array(CLASSES, dtype=object)[cls[4000:4400]]).all()
+    # the other parameters stay the row's own random draws: the same as with class_draw=random for that class
+    ur, _ = draw_row_randoms(np.arange(4000, 4400), 2025, with_noise=False)
+    assert np.allclose(b.truth.snr.to_numpy(), 10 ** (np.log10(3) + (np.log10(40) - np.log10(3)) * ur[:, P["snr"]]), rtol=1e-6)
