@@ -2,15 +2,68 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from skysift.config import require
 from skysift.kb.faiss_index import IndexSpec
+from skysift.kb.residual_lines import ResidualLineConfig
+
+
+@dataclass(frozen=True)
+class PaperExperimentConfig:
+    """experiment=paper: Tang et al. 2025's LINER / lens / outlier searches (stages/evaluate_kb/paper.py)."""
+
+    survey_config: str = "conf/synth_survey_tang2025.yaml"
+    """Synth-survey preset built when no embeddings are given (relative paths: from the repository root);
+    conf/synth_survey_tang2025_reduced.yaml is the same at a quarter of the size (CI)."""
+    pretrain_config: str = "conf/pretrain_tiny.yaml"
+    """Pre-training recipe of the encoder trained on that survey (relative paths: from the repository root)."""
+    pretrain_steps: int = 1000
+    """Pre-training steps of that encoder (not stated for this use in the paper: skysift choice, CPU-sized)."""
+    pooling: str = "max"
+    """Pooling of the embeddings (the demo's: max over patch tokens)."""
+    truth: str = ""
+    """Truth table of a synthetic survey: the three tasks' labels (synth.tang2025) and the survey summary
+    (lens S/N distribution) come from it; filled in when the survey is built here."""
+    test_targets: int = 100
+    """Targets held out per task and test set (Tang et al. 2025: 100)."""
+    test_others: int = 100
+    """Non-targets in each mixed test set (not stated in the paper: skysift choice, as many as targets)."""
+    repeats: int = 5
+    """Random mixed test sets per task (seeds seed, seed+1, ...); mean and std reported."""
+    baseline_repeats: int = 2
+    """Of those, how many the random forest and the 1-D CNN also run on (CPU time)."""
+    lens_kb_shares: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
+    """KB-proportion sweep: shares of lenses in the KB (Tang et al. 2025 Fig. 4: the precision / recall
+    trade-off as the KB's lens proportion grows)."""
+    liner_min_line_snr: float = 3.0
+    """A BPT LINER is a LINER target when its four [N II]-diagram lines have S/N >= this (Brinchmann et al.
+    2004 / Kauffmann et al. 2003 classify at S/N >= 3)."""
+    extension: bool = True
+    """Also run the KB vote + residual lines extension (beyond the paper) on the lens and outlier tasks."""
+    residual_lines: ResidualLineConfig = field(default_factory=ResidualLineConfig)
+    """The extension's background-line search (kb.residual_lines)."""
+
+    def __post_init__(self):
+        require(self.test_targets >= 1 and self.test_others >= 1, "paper.test_targets and paper.test_others must be >= 1")
+        require(self.repeats >= 1, f"paper.repeats must be >= 1, got {self.repeats}")
+        require(0 <= self.baseline_repeats <= self.repeats, "paper.baseline_repeats must be in [0, paper.repeats]")
+        require(all(0 < s < 1 for s in self.lens_kb_shares), "paper.lens_kb_shares must lie in (0, 1)")
+        require(self.pretrain_steps >= 1, f"paper.pretrain_steps must be >= 1, got {self.pretrain_steps}")
+        require(self.pooling in ("mean", "max", "cls"), f"paper.pooling must be mean, max or cls, got {self.pooling!r}")
 
 
 @dataclass(frozen=True)
 class EvaluateKbConfig:
     """Configuration of `skysift evaluate-kb`."""
 
+    experiment: Literal["default", "paper"] = "default"
+    """default: the per-task evaluation, the baseline comparison and the sweeps below; paper: Tang et al. 2025's
+    three target searches (LINER, lens, outlier) with the paper's numbers beside ours (``paper``). Without
+    embeddings, experiment=paper first builds its inputs: the ``paper.survey_config`` survey, an encoder
+    pre-trained on it and its embeddings, under OUTPUT/inputs."""
+    paper: PaperExperimentConfig = field(default_factory=PaperExperimentConfig)
+    """experiment=paper: test sets, sweeps, extension, and the survey / encoder it builds when needed."""
     embeddings: str = ""
     """Embeddings table (spec_id, embedding)."""
     labels: tuple[str, ...] = ()
@@ -57,8 +110,12 @@ class EvaluateKbConfig:
     """Seed of splits, sweeps, baselines and timing vectors."""
 
     def __post_init__(self):
-        require(bool(self.embeddings), "evaluate-kb needs --embeddings DIR")
-        require(bool(self.labels), "evaluate-kb needs --labels DIR[,DIR...]")
+        require(self.experiment in ("default", "paper"), f"experiment must be default or paper, got {self.experiment!r}")
+        paper = self.experiment == "paper"
+        require(bool(self.embeddings) or paper, "evaluate-kb needs --embeddings DIR")
+        require(bool(self.labels) or paper, "evaluate-kb needs --labels DIR[,DIR...]")
+        require(not paper or not self.embeddings or bool(self.labels) or bool(self.paper.truth),
+                "evaluate-kb experiment=paper with --embeddings needs --labels DIR or --set paper.truth=DIR")
         require(bool(self.output), "evaluate-kb needs --output DIR")
         require(0 < self.test_fraction < 1, f"test_fraction must be in (0, 1), got {self.test_fraction}")
         require(self.k >= 1 and self.top_k_max >= 1, "k and top_k_max must be >= 1")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from skysift.runtime.output import staged
 from skysift.stages.evaluate_kb.config import EvaluateKbConfig
-from skysift.stages.evaluate_kb.tasks import COMPARED, evaluate, write_report
+from skysift.stages.evaluate_kb.tasks import COMPARED, evaluate, evaluate_paper_experiment, write_report
 
 NEEDS_SPARK = False
 CONFIG = EvaluateKbConfig
@@ -51,14 +51,35 @@ def _log_mlflow(cfg: EvaluateKbConfig, metrics: dict, out: Path) -> str | None:
         return run.info.run_id
 
 
+def _paper_summary(metrics: dict, out: Path) -> dict:
+    summary = {"read": None, "written": None, "rejected": None, "output": str(out), "report": str(out / "report.html")}
+    for task, r in metrics["tasks"].items():
+        for key, m in r["methods"].items():
+            for k in ("recall", "precision", "f1"):
+                summary[f"{task}_{key}_{k}"] = round(m[f"{k}_mean"], 4)
+        summary[f"{task}_paper_f1"] = r["paper"]["f1"]
+    return summary
+
+
 def run(spark, cfg: EvaluateKbConfig) -> dict:
     # the report's figures are written by matplotlib: the run folder is on a local or shared disk
     with staged(cfg.output) as stage:
         staging = Path(stage.uri)
-        metrics = evaluate(cfg, staging)
+        if cfg.experiment == "paper":
+            inputs_seconds = None
+            if not cfg.embeddings:
+                from skysift.stages.evaluate_kb.paper_inputs import build_inputs
+
+                cfg, inputs_seconds = build_inputs(cfg, staging / "inputs", spark)
+            metrics = evaluate_paper_experiment(cfg, staging)
+            metrics["inputs_seconds"] = inputs_seconds
+        else:
+            metrics = evaluate(cfg, staging)
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
         write_report(metrics, staging)
     out = Path(stage.output)
+    if cfg.experiment == "paper":
+        return _paper_summary(metrics, out)
     run_id = _log_mlflow(cfg, metrics, out) if cfg.mlflow else None
     summary = {"read": None, "written": None, "rejected": None, "output": str(out), "report": str(out / "report.html")}
     for task, r in metrics["tasks"].items():

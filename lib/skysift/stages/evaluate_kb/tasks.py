@@ -29,7 +29,13 @@ def load_labelled(cfg: EvaluateKbConfig) -> pd.DataFrame:
         if "task" not in part.columns:
             part["task"] = Path(path).name
         parts.append(part[["spec_id", "label", "task"]])
-    lab = pd.concat(parts, ignore_index=True)
+    return attach_embeddings(pd.concat(parts, ignore_index=True), cfg)
+
+
+def attach_embeddings(lab: pd.DataFrame, cfg: EvaluateKbConfig) -> pd.DataFrame:
+    """Labels (spec_id, label, task) -> the rows with a finite embedding, + ``row`` and attrs['x'] (embeddings)."""
+    from skysift.runtime.output import read_table
+
     if cfg.tasks:
         lab = lab[lab["task"].isin(cfg.tasks)]
     lab = lab.dropna(subset=["label"]).drop_duplicates(subset=["task", "spec_id"])
@@ -52,6 +58,23 @@ def load_flux(spectra: str, spec_ids) -> tuple[np.ndarray, np.ndarray]:
     ds = pads.dataset(spectra, format="parquet", partitioning="hive")
     t = ds.to_table(columns=["spec_id", "flux"], filter=pc.field("spec_id").isin(list(spec_ids)))
     return t.column("spec_id").to_numpy(zero_copy_only=False).astype(object), stack(t.column("flux"))
+
+
+def load_flux_ivar(spectra: str, spec_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(spec_ids found, flux, ivar, grid wavelengths) for the requested ids from a spectra table on one grid."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+
+    from skysift.spectra.grid import parse_grid_id
+
+    ds = pads.dataset(spectra, format="parquet", partitioning="hive")
+    t = ds.to_table(columns=["spec_id", "flux", "ivar", "grid_id"], filter=pc.field("spec_id").isin(list(spec_ids)))
+    grids = sorted(set(t.column("grid_id").unique().to_pylist()) - {None})
+    if len(grids) != 1:
+        raise ValueError(f"{spectra}: the paper experiment needs one grid, the table holds {grids}")
+    wave = parse_grid_id(grids[0]).wave_angstrom()
+    return (t.column("spec_id").to_numpy(zero_copy_only=False).astype(object), stack(t.column("flux")),
+            stack(t.column("ivar")), np.asarray(wave))
 
 
 def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -233,12 +256,49 @@ def evaluate(cfg: EvaluateKbConfig, out: Path) -> dict:
     return metrics
 
 
+def evaluate_paper_experiment(cfg: EvaluateKbConfig, out: Path) -> dict:
+    """experiment=paper: labels (tables, or the three tasks from ``paper.truth``), embeddings, flux -> metrics."""
+    import faiss
+
+    from skysift.runtime.output import read_table
+    from skysift.stages.evaluate_kb.paper import evaluate_paper
+    from skysift.synth.tang2025 import survey_summary, task_labels
+
+    faiss.omp_set_num_threads(cfg.threads)
+    truth = read_table(cfg.paper.truth).to_pandas() if cfg.paper.truth else None
+    if cfg.labels:
+        lab = load_labelled(cfg)
+    else:
+        lab = attach_embeddings(task_labels(truth, cfg.paper.liner_min_line_snr), cfg)
+    if len(lab) == 0:
+        raise ValueError(f"no labelled embeddings: the labels and {cfg.embeddings} share no spec_id")
+    flux = load_flux_ivar(cfg.spectra, lab["spec_id"].unique()) if cfg.spectra else None
+    survey = groups = None
+    if truth is not None:
+        survey = survey_summary(truth, cfg.paper.liner_min_line_snr)
+        grp = np.where(truth["target_class"] == "lens", truth["lens_grade"],
+                       np.where(truth["target_class"] == "outlier", truth["outlier_subtype"], None))
+        groups = pd.DataFrame({"spec_id": truth["spec_id"], "group": grp})
+    metrics = evaluate_paper(cfg, lab, lab.attrs["x"], out, flux, survey, groups)
+    metrics["config"] = asdict(cfg)
+    return metrics
+
+
 def write_report(metrics: dict, out: Path) -> Path:
     """report.html in ``out`` from the metrics dict."""
     from skysift.report.html import HtmlReport
 
     rep = HtmlReport("skysift evaluate-kb")
     c = metrics["config"]
+    if metrics.get("experiment") == "paper":
+        from skysift.stages.evaluate_kb.paper import report_paper
+
+        rep.paragraph(f"experiment=paper; embeddings {c['embeddings']}, spectra {c['spectra'] or '-'}, "
+                      f"truth {c['paper']['truth'] or '-'}.")
+        if metrics.get("inputs_seconds"):
+            rep.paragraph("Inputs built here (seconds): " + ", ".join(f"{k} {v:.0f}" for k, v in metrics["inputs_seconds"].items()))
+        report_paper(rep, metrics, out, c)
+        return rep.write(out / "report.html")
     rep.paragraph(f"embeddings {c['embeddings']}, labels {', '.join(c['labels'])}, K={c['k']}, index {c['index']['kind']}, "
                   f"held-out {100 * c['test_fraction']:.0f} % per task (stratified, seed {c['seed']}).")
     rep.heading("Per-task precision / recall / F1 (held-out split)")
