@@ -11,10 +11,12 @@ from types import ModuleType
 PIPELINES: dict[str, str] = {
     "spectral": "the spectral target search of Tang et al. 2025: ingest, pretrain, embed, KB, search, evaluate, HATS",
     "imaging": "the imaging foundation (issue 14): synthetic frames + the real fields, tiles, cutouts, figures",
+    "similarity": "galaxy image similarity search (issue 17, Friberg): stamps, contrastive ViT, faiss index, "
+                  "contact sheets, quality report",
 }
 """Name -> one line; the order is the order they run in."""
 
-REQUIRES: dict[str, tuple[str, ...]] = {}
+REQUIRES: dict[str, tuple[str, ...]] = {"similarity": ("imaging",)}
 """Pipelines that read another pipeline's products (imaging-based ones need ``imaging``)."""
 
 
