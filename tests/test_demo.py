@@ -53,3 +53,23 @@ def test_subset_from_the_command_line():
 
     cfg = load_config(demo.CONFIG, None, ["pipelines=imaging"])
     assert cfg.pipelines == ("imaging",)
+
+
+def test_similarity_pipeline_needs_imaging_and_its_query_table(tmp_path):
+    """The similarity pipeline pulls in imaging; its query table is the first stamp of 4 classes and a quarter
+    turn of the first, ids as the index names them (stamp-<id>)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from skysift.demo import similarity
+    from skysift.testing.images import small_stamps
+
+    assert pipelines.resolve(("similarity",)) == ["imaging", "similarity"]
+    stamps, truth = small_stamps(96)
+    q = pq.read_table(similarity.query_table(stamps, truth, tmp_path / "q"))
+    labels = pq.read_table(truth).to_pandas().set_index("stamp_id")["label"]
+    ids = q.column("image_id").to_pylist()
+    assert len(ids) == 5 and ids[4] == f"{ids[0]}-turned-90"
+    assert labels.loc[[int(i.split("-")[1]) for i in ids[:4]]].nunique() == 4
+    px = np.stack(q.column("pixels").to_numpy(zero_copy_only=False)).reshape(5, 3, 64, 64)
+    assert np.array_equal(px[4], np.rot90(px[0], 1, axes=(-2, -1)))

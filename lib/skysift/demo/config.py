@@ -14,8 +14,8 @@ class DemoConfig:
     output: str = "runs/demo"
     """Folder for every output of the demo (relative paths are under the repository)."""
     pipelines: tuple[str, ...] = tuple(PIPELINES)
-    """Pipelines to run, comma-separated, from: spectral, imaging, emission (lib/skysift/demo/pipelines.py says
-    what each runs); a pipeline that reads another's products adds it."""
+    """Pipelines to run, comma-separated, from: spectral, imaging, emission, similarity
+    (lib/skysift/demo/pipelines.py says what each runs); a pipeline that reads another's products adds it."""
     n_spectra: int = 1500
     """Synthetic spectra to generate."""
     seed: int = 42
@@ -51,9 +51,15 @@ class DemoConfig:
     """emission: galaxies of the PQ validity experiment (Lu et al. 2022: 100)."""
     emission_validity_stars: int = 300
     """emission: F stars of the PQ validity experiment (Lu et al. 2022: 4000)."""
+    similarity_stamps: int = 256
+    """Galaxy10-like stamps of the similarity pipeline (drawn at ~0.1 s each; 80 % train the encoder)."""
+    similarity_epochs: int = 30
+    """Epochs of the similarity pipeline's tiny image encoder (conf/train_image_encoder_tiny.yaml: 40)."""
 
     def __post_init__(self):
         resolve(self.pipelines)
+        require(self.similarity_stamps >= 80, "similarity_stamps must be >= 80 (the validation split needs 8)")
+        require(self.similarity_epochs >= 1, "similarity_epochs must be >= 1")
         require(len(self.pipelines) >= 1, "pipelines: name at least one")
         require(self.imaging_fields >= 1, "imaging_fields must be >= 1")
         require(self.n_spectra >= 200, "n_spectra must be >= 200 (the KB needs labelled spectra of every class)")

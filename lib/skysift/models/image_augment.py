@@ -60,14 +60,12 @@ def vflip(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return torch.flip(x, dims=(-2,))
 
 
-DIHEDRAL = tuple((k, f) for f in (False, True) for k in range(4))[1:]
-"""(quarter turns, then mirror left-right?) of the 7 non-identity symmetries of the square."""
-
-
 def dihedral(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """One of the 7 non-identity symmetries of the square, drawn uniformly: k quarter turns, optionally
-    followed by a left-right mirror (skysift addition)."""
-    k, mirror = DIHEDRAL[int(rng.integers(0, len(DIHEDRAL)))]
+    """One of the 7 non-identity symmetries of the square (images.symmetry.DIHEDRAL), drawn uniformly: k
+    quarter turns, optionally followed by a left-right mirror (skysift addition)."""
+    from skysift.images.symmetry import DIHEDRAL
+
+    k, mirror = DIHEDRAL[1 + int(rng.integers(0, len(DIHEDRAL) - 1))]
     out = torch.rot90(x, k, dims=(-2, -1)) if k else x
     return torch.flip(out, dims=(-1,)) if mirror else out
 
