@@ -91,6 +91,7 @@ REGISTER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_concurrent_registrations_keep_every_version_and_the_best_champion(tmp_path, monkeypatch):
     """Four processes register at the same instant (a start file), losses 0.4, 0.3, 0.5, 0.2 on one grid: the
     registry holds four versions and the alias is on the one with loss 0.2, whatever the interleaving. Each
@@ -133,6 +134,7 @@ def test_concurrent_registrations_keep_every_version_and_the_best_champion(tmp_p
     assert sorted(o["model_version"] for o in outs) == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_two_pretrain_runs_registering_at_once(tmp_path, monkeypatch):
     """Two `skysift pretrain` processes on one SQLite store, started together (tiny model, 6 steps, different
     learning rates): the registry ends with both versions, and the champion alias is on the one with the

@@ -385,7 +385,8 @@ def private_registry(tmp_path_factory):
     mp.undo()
 
 
-@pytest.mark.parametrize("case", JOBS, ids=lambda c: c.name or c.job)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name or c.job, marks=[pytest.mark.slow] if c.spark else [])
+                                  for c in JOBS])
 def test_kill_keeps_previous_output_and_rerun_gives_the_same_rows(case: Case, inputs: Inputs, tmp_path, request):
     spark = request.getfixturevalue("spark") if case.spark else None
     out = tmp_path / "out"

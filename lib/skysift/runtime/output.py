@@ -335,8 +335,10 @@ def stage(output_uri: Uri, resume: bool = False, resume_key: dict | None = None)
 
 
 def _normal_key(key: dict) -> dict:
-    """``key`` as it reads back from JSON (tuples become lists, other values their str)."""
-    return json.loads(json.dumps(key, sort_keys=True, default=str))
+    """``key`` and the skysift version, as they read back from JSON (tuples become lists, others their str)."""
+    from skysift import __version__
+
+    return json.loads(json.dumps({**key, "skysift_version": __version__}, sort_keys=True, default=str))
 
 
 def _stored_key(staging_uri: str) -> dict | None:
