@@ -118,7 +118,8 @@ def test_column_units_and_descriptions():
     assert column_unit(pa.field("outlier_wave_angstrom", pa.float32())) == "Angstrom"
     assert column_description(schema.field("mag")) == "r-band PSF magnitude"
     assert column_description(schema.field("ra_deg")) == COLUMN_DOCS["ra_deg"]  # schema.COLUMN_DOCS fallback
-    assert column_description(schema.field("n_merged")) is None
+    assert "undocumented_flag" not in COLUMN_DOCS
+    assert column_description(pa.field("undocumented_flag", pa.bool_())) is None
 
 
 def test_fits_reads_back_in_astropy_and_fitsio(tmp_path):
