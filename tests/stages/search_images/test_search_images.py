@@ -171,3 +171,17 @@ def test_dihedral_query_symmetries_find_the_original_of_a_turned_or_mirrored_que
     m = read_table(setup["root"] / "nosym").to_pandas()
     hits = (m[m["rank"] == 1].sort_values("query_id")["image_id"].tolist())
     assert plain["written"] == 8 and sum(h in {f"c{i}" for i, _ in picks} for h in hits) < 8
+
+
+def test_array_query_with_its_pixel_scale_matches_the_indexed_stamp(setup):
+    """A .npy query is brought to the stretch's surface-brightness scale only with query_pixel_scale_arcsec:
+    with the stamps' 1.048"/px it equals the indexed stamp (similarity 1); without, it looks 16x brighter."""
+    np.save(setup["root"] / "s9.npy", setup["px"][9])
+    scale = float(setup["stamps"].column("pixel_scale_arcsec")[9].as_py())
+    assert scale == pytest.approx(1.048, abs=1e-3)
+    _search(setup, "px-scaled", f"query={setup['root'] / 's9.npy'}", f"query_pixel_scale_arcsec={scale}",
+            "mode=exhaustive", "contact_sheets=0", "k=3")
+    _search(setup, "px-raw", f"query={setup['root'] / 's9.npy'}", "mode=exhaustive", "contact_sheets=0", "k=3")
+    scaled, raw = (read_table(setup["root"] / n).to_pandas() for n in ("px-scaled", "px-raw"))
+    assert scaled["image_id"].iloc[0] == "c9" and scaled["similarity"].iloc[0] == pytest.approx(1.0, abs=1e-3)
+    assert raw["similarity"].iloc[0] < 0.99

@@ -18,6 +18,11 @@ class SearchImagesConfig:
     query: str = ""
     """Query images: an images table (Parquet folder or file: every row is a query), a .npy array or a FITS
     cube, (3, H, W) or (N, 3, H, W) nanomaggies in `bands` order. Or give ra / dec."""
+    query_pixel_scale_arcsec: float = 0.0
+    """Pixel scale of .npy / FITS query arrays (arcsec): images tables carry pixel_scale_arcsec and are brought
+    to the colour stretch's surface-brightness scale (images.network_input); an array is scaled the same way
+    only with this (0 = a FITS file's WCS scale, none for .npy). Without it a 1.048"/px stamp given as .npy
+    looks 16x brighter than the same stamp in the index."""
     ra: float | None = None
     """Query by sky position (deg): the nearest cutout of `cutouts` (an extension: Friberg section 3.2 names it
     as future work)."""
@@ -83,7 +88,8 @@ class SearchImagesConfig:
                 "k >= 1, candidates >= 0 and candidate_factor >= 1")
         require(self.query_symmetries in ("none", "dihedral"),
                 f"query_symmetries must be none or dihedral, got {self.query_symmetries!r}")
-        require(self.match_radius_arcsec >= 0, "match_radius_arcsec must be >= 0")
+        require(self.match_radius_arcsec >= 0 and self.query_pixel_scale_arcsec >= 0,
+                "match_radius_arcsec and query_pixel_scale_arcsec must be >= 0")
         require(set(self.bands) == set("grz") and len(self.bands) == 3, f"bands must be g, r and z, got {self.bands!r}")
         require(self.contact_sheets >= 0 and self.exhaustive_tasks >= 0 and self.min_size_px >= 1,
                 "contact_sheets, exhaustive_tasks >= 0 and min_size_px >= 1")

@@ -76,7 +76,8 @@ def run(spark, cfg: SearchImagesConfig) -> dict[str, Any]:
     size = int(info["meta"]["model"]["image_size_px"])
     position = None
     if cfg.query:
-        queries = prepare_queries(read_query_table(cfg.query, cfg.bands), cfg.query, size, cfg.bands, cfg.min_size_px)
+        queries = prepare_queries(read_query_table(cfg.query, cfg.bands, cfg.query_pixel_scale_arcsec), cfg.query, size,
+                                  cfg.bands, cfg.min_size_px)
     else:
         cutouts = cfg.cutouts or meta.build.get("images") or ""
         if not cutouts:

@@ -24,7 +24,7 @@ class Queries:
     read: int = 0
 
 
-def _table_from_array(arr: np.ndarray, bands: str, name: str) -> pa.Table:
+def _table_from_array(arr: np.ndarray, bands: str, name: str, pixel_scale_arcsec: float = 0.0) -> pa.Table:
     arr = np.asarray(arr, dtype=np.float32)
     if arr.ndim == 3:
         arr = arr[None]
@@ -32,13 +32,29 @@ def _table_from_array(arr: np.ndarray, bands: str, name: str) -> pa.Table:
         raise SkysiftError(f"{name}: query array has shape {arr.shape}; expected (3, H, W) or (N, 3, H, W)")
     n, nb, h, w = arr.shape
     ids = [name] if n == 1 else [f"{name}#{i}" for i in range(n)]
-    return pa.table({"image_id": ids, "bands": [bands if nb == len(bands) else bands[:nb]] * n,
-                     "size_px": pa.array([h] * n, pa.int16()),
-                     "pixels": pa.array(list(arr.reshape(n, -1)), type=pa.list_(pa.float32()))})
+    table = pa.table({"image_id": ids, "bands": [bands if nb == len(bands) else bands[:nb]] * n,
+                      "size_px": pa.array([h] * n, pa.int16()),
+                      "pixels": pa.array(list(arr.reshape(n, -1)), type=pa.list_(pa.float32()))})
+    if pixel_scale_arcsec > 0:  # network_input brings the pixels to the stretch's surface-brightness scale
+        table = table.append_column("pixel_scale_arcsec", pa.array([pixel_scale_arcsec] * n, pa.float32()))
+    return table
 
 
-def read_query_table(path: str, bands: str) -> pa.Table:
-    """The query file as an images table (bands, size_px, pixels, image_id / stamp_id)."""
+def _fits_pixel_scale_arcsec(header) -> float:
+    """Mean pixel scale of a FITS header's celestial WCS in arcsec (0 when it has none)."""
+    from astropy.wcs import WCS
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    try:
+        w = WCS(header).celestial
+        return float(np.mean(proj_plane_pixel_scales(w)) * 3600.0) if w.naxis == 2 and w.has_celestial else 0.0
+    except Exception:  # a header without a usable WCS: no scaling, as for arrays
+        return 0.0
+
+
+def read_query_table(path: str, bands: str, pixel_scale_arcsec: float = 0.0) -> pa.Table:
+    """The query file as an images table (bands, size_px, pixels, image_id / stamp_id). Arrays (.npy, FITS)
+    get ``pixel_scale_arcsec`` when > 0, else a FITS file's WCS scale, else none (unscaled)."""
     from skysift.config import ConfigError
     from skysift.runtime.output import exists, read_table
 
@@ -46,16 +62,16 @@ def read_query_table(path: str, bands: str) -> pa.Table:
     if path.endswith(".npy"):
         if not os.path.exists(path):
             raise ConfigError(f"query {path}: no such file")
-        return _table_from_array(np.load(path, allow_pickle=False), bands, name)
+        return _table_from_array(np.load(path, allow_pickle=False), bands, name, pixel_scale_arcsec)
     if path.endswith((".fits", ".fit", ".fits.gz", ".fit.gz")):
         from astropy.io import fits
 
         if not os.path.exists(path):
             raise ConfigError(f"query {path}: no such file")
-        data = fits.getdata(path, 0)
+        data, header = fits.getdata(path, 0, header=True)
         if data is None:
             raise SkysiftError(f"{path}: the primary HDU holds no image")
-        return _table_from_array(data, bands, name)
+        return _table_from_array(data, bands, name, pixel_scale_arcsec or _fits_pixel_scale_arcsec(header))
     if not exists(path):
         raise ConfigError(f"query {path}: no such file or table")
     return read_table(path)
