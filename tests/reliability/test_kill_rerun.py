@@ -325,7 +325,7 @@ SFR_MODEL = ["--set", "image_px=[8]", "--set", "models=[early_fusion,decision_tr
              "--set", "model.image_pca_components=8", "--set", "model.spectrum_pca_components=4",
              "--set", "model.cnn_channels=[4]", "--set", "model.spectrum_hidden=[8,8]", "--set", "model.fusion_hidden=[8]",
              "--set", "model.max_epochs=2", "--set", "model.patience=1", "--set", "model.gb_estimators=5"]
-ELG_REFS = ["--set", "pq.configurations=[2/25/100]"]
+ELG_PQ = ["--set", "pq.configurations=[2/25/100]"]
 
 JOBS = [
     Case("synth-survey", lambda i, o: ["--output", o, "--set", "n_spectra=24", "--set", "rows_per_partition=6"]),
@@ -365,7 +365,7 @@ JOBS = [
     Case("train-sfr", lambda i, o: ["--input", i.sfr_table, "--output", o, *SFR_MODEL],
          json_files=("report.json",), json_ignore=("registry", "seconds")),
     Case("find-emission-lines", lambda i, o: [
-        "--input", i.pool / "spectra", "--output", o, "--set", f"templates={i.pool / 'templates'}", *ELG_REFS]),
+        "--input", i.pool / "spectra", "--output", o, "--set", f"templates={i.pool / 'templates'}", *ELG_PQ]),
 ]
 
 
