@@ -65,7 +65,7 @@ def test_classification_metrics_equal_sklearn():
     assert m["macro_auc"] == pytest.approx(roc_auc_score(y, p, multi_class="ovr", average="macro"))
 
 
-@pytest.mark.slow  # trains conf/train_detector_demo.yaml: ~2-3 min on 2 quiet cores, far more on a loaded machine
+@pytest.mark.slow  # trains conf/train_detector_cpu.yaml: ~2-3 min on 2 quiet cores, far more on a loaded machine
 def test_demo_detector_finds_90_percent_of_r_below_21(heldout, tmp_path):
     pytest.importorskip("ultralytics")
     from skysift.config import load_config
@@ -76,7 +76,7 @@ def test_demo_detector_finds_90_percent_of_r_below_21(heldout, tmp_path):
     from skysift.testing.detection import tiny_models
 
     data, photo, truths = heldout
-    train.run(None, load_config(train.CONFIG, conf_dir() / "train_detector_demo.yaml",
+    train.run(None, load_config(train.CONFIG, conf_dir() / "train_detector_cpu.yaml",
                                 [f"output={tmp_path / 'det'}", "mlflow.enabled=false"]))
     models = tiny_models(tmp_path / "cls")  # any classifier: detection quality does not depend on it
     detect.run(None, load_config(detect.CONFIG, conf_dir() / "detect_sources.yaml", [
@@ -90,13 +90,13 @@ def test_demo_detector_finds_90_percent_of_r_below_21(heldout, tmp_path):
     assert found >= 0.9, f"found {found:.3f} of {n} r < 21 sources within 2 arcsec (IoU >= 0.5 recall {iou_recall:.3f})"
 
 
-@pytest.mark.slow  # trains conf/train_classifier_demo.yaml: two dense fields, 8 epochs
+@pytest.mark.slow  # trains conf/train_classifier_cpu.yaml: two dense fields, 8 epochs
 def test_demo_classifier_accuracy_on_its_test_split(tmp_path):
     from skysift.config import load_config
     from skysift.paths import conf_dir
     from skysift.stages.train_classifier import job as train
 
-    s = train.run(None, load_config(train.CONFIG, conf_dir() / "train_classifier_demo.yaml",
+    s = train.run(None, load_config(train.CONFIG, conf_dir() / "train_classifier_cpu.yaml",
                                     [f"output={tmp_path / 'cls'}", "mlflow.enabled=false"]))
     assert s["test"] >= 90
     assert s["test_accuracy"] >= 0.85, s

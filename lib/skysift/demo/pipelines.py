@@ -11,10 +11,12 @@ from types import ModuleType
 PIPELINES: dict[str, str] = {
     "spectral": "the spectral target search of Tang et al. 2025: ingest, pretrain, embed, KB, search, evaluate, HATS",
     "imaging": "the imaging foundation (issue 14): synthetic frames + the real fields, tiles, cutouts, figures",
+    "detection": "source detection + classification (Zhao et al. 2025): train YOLOv8n + Conv4Net, detect-sources on the "
+                 "synthetic and real tiles, catalog (Parquet + HATS), quality report, annotated tile",
 }
 """Name -> one line; the order is the order they run in."""
 
-REQUIRES: dict[str, tuple[str, ...]] = {}
+REQUIRES: dict[str, tuple[str, ...]] = {"detection": ("imaging",)}
 """Pipelines that read another pipeline's products (imaging-based ones need ``imaging``)."""
 
 
