@@ -14,8 +14,9 @@ class DemoConfig:
     output: str = "runs/demo"
     """Folder for every output of the demo (relative paths are under the repository)."""
     pipelines: tuple[str, ...] = tuple(PIPELINES)
-    """Pipelines to run, comma-separated, from: spectral, imaging, emission, similarity
-    (lib/skysift/demo/pipelines.py says what each runs); a pipeline that reads another's products adds it."""
+    """Pipelines to run, comma-separated, from: spectral, imaging, emission, detection, sfr, similarity
+    (lib/skysift/demo/pipelines.py says what each runs); a pipeline that reads another's products adds it
+    (detection, sfr and similarity need imaging)."""
     n_spectra: int = 1500
     """Synthetic spectra to generate."""
     seed: int = 42

@@ -13,12 +13,14 @@ PIPELINES: dict[str, str] = {
     "imaging": "the imaging foundation (issue 14): synthetic frames + the real fields, tiles, cutouts, figures",
     "emission": "emission-line galaxies and H II regions of Lu et al. 2022: a synthetic Unknown pool + the real "
                 "sample, find-emission-lines (catalogs, report, BPT), PQ validity",
+    "detection": "source detection + classification (Zhao et al. 2025): train YOLOv8n + Conv4Net, detect-sources on the "
+                 "synthetic and real tiles, catalog (Parquet + HATS), quality report, annotated tile",
     "similarity": "galaxy image similarity search (issue 17, Friberg): stamps, contrastive ViT, faiss index, "
                   "contact sheets, quality report",
 }
 """Name -> one line; the order is the order they run in."""
 
-REQUIRES: dict[str, tuple[str, ...]] = {"similarity": ("imaging",)}
+REQUIRES: dict[str, tuple[str, ...]] = {"detection": ("imaging",), "similarity": ("imaging",)}
 """Pipelines that read another pipeline's products (imaging-based ones need ``imaging``)."""
 
 

@@ -18,11 +18,26 @@ import pandas as pd
 from skysift.detection.labels import MagnitudeBoxConfig, magnitude_boxes
 from skysift.metrics.detection import detection_report, match_image
 
-__all__ = ["MAG_BINS", "FrameTruth", "frame_truths", "evaluate_boxes", "sep_detections", "miss_rate_by_mag",
+__all__ = ["read_sources", "MAG_BINS", "FrameTruth", "frame_truths", "evaluate_boxes", "sep_detections", "miss_rate_by_mag",
            "labelled_examples", "colour_features", "classification_metrics"]
 
 MAG_BINS = (14.0, 17.0, 18.0, 19.0, 20.0, 21.0, 21.5, 22.2)
 """Edges of the r-magnitude bins of the miss-rate curve (Zhao et al. 2025 Fig. 11 plots it against r)."""
+
+
+def read_sources(output: str, parts: Sequence[str] = ("catalog", "_unmatched")) -> pd.DataFrame:
+    """A detect-sources output's rows (catalog/ and _unmatched/ when present) as pandas, 64-bit ids kept exact
+    (objid with nulls would otherwise become float64, which rounds SDSS objids)."""
+    import os
+
+    import pyarrow as pa
+
+    from skysift.runtime.output import read_table
+
+    nullable = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype(), pa.int16(): pd.Int16Dtype(), pa.int8(): pd.Int8Dtype()}
+    frames = [read_table(str(output), under=p).to_pandas(types_mapper=nullable.get) for p in parts
+              if os.path.exists(os.path.join(str(output), p))]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 @dataclass
@@ -157,6 +172,15 @@ def sources_as_preds(sources: pd.DataFrame, ingest_root: str | None = None) -> d
     return out
 
 
+def _sep_buffers() -> None:
+    """Room for crowded fields (the real 2583-2-136 holds the globular cluster M2): sep's default pixel stack (300k)
+    and sub-object limit (1024) overflow there."""
+    import sep
+
+    sep.set_extract_pixstack(10_000_000)
+    sep.set_sub_object_limit(4096)
+
+
 def sep_detections(image_r: np.ndarray, threshold_sigma: float = 1.5, min_area_px: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """(boxes (n, 4) in pixel-edge skysift coordinates, flux) of sep.extract on one band (sep's background first).
 
@@ -165,6 +189,7 @@ def sep_detections(image_r: np.ndarray, threshold_sigma: float = 1.5, min_area_p
     """
     import sep
 
+    _sep_buffers()
     data = np.ascontiguousarray(np.nan_to_num(image_r), dtype=np.float64)
     bkg = sep.Background(data)
     sub = data - bkg.back()
@@ -181,6 +206,7 @@ def sep_boxes_magnitude_sized(image_r: np.ndarray, boxes_cfg: MagnitudeBoxConfig
 
     from skysift.detection.labels import box_side_px
 
+    _sep_buffers()
     data = np.ascontiguousarray(np.nan_to_num(image_r), dtype=np.float64)
     bkg = sep.Background(data)
     objs = sep.extract(data - bkg.back(), kwargs.get("threshold_sigma", 1.5), err=bkg.globalrms,

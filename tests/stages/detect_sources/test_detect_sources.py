@@ -79,7 +79,7 @@ def catalog(det_data, nocat_run, tmp_path_factory):
     extra = photo.iloc[rng.integers(0, len(photo), len(src))].copy()
     extra["ra"] = src.ra_deg.to_numpy() + r * np.cos(phi) / np.cos(np.radians(src.dec_deg.to_numpy()))
     extra["dec"] = src.dec_deg.to_numpy() + r * np.sin(phi)
-    extra["objid"] = np.arange(len(src), dtype=np.int64) + 10**15
+    extra["objid"] = np.arange(len(src), dtype=np.int64) + 2**60 + 1  # > 2**53: float64 would round them
     path = tmp_path_factory.mktemp("det-cat") / "catalog.parquet"
     pd.concat([photo, extra], ignore_index=True).to_parquet(path)
     return path
@@ -121,14 +121,18 @@ def test_match_equals_astropy_nearest_within_2_arcsec(twin_run, catalog):
     import astropy.units as u
     from astropy.coordinates import SkyCoord, match_coordinates_sky
 
+    from skysift.detection.quality import read_sources
+
     _, out = twin_run
-    both = pd.concat([read_table(out, under="catalog").to_pandas(), read_table(out, under="_unmatched").to_pandas()])
+    both = read_sources(str(out))
+    assert str(both.objid.dtype) == "Int64"  # 64-bit ids with nulls stay exact
     photo = pd.read_parquet(catalog)
     idx, sep, _ = match_coordinates_sky(SkyCoord(both.ra_deg.to_numpy() * u.deg, both.dec_deg.to_numpy() * u.deg),
                                         SkyCoord(photo.ra.to_numpy() * u.deg, photo.dec.to_numpy() * u.deg))
     hit = sep.arcsec < 2.0
     assert (both.objid.notna().to_numpy() == hit).all()
     np.testing.assert_array_equal(both.objid.to_numpy()[hit].astype(np.int64), photo.objid.to_numpy()[idx[hit]])
+    assert (photo.objid.to_numpy()[idx[hit]] > 2**53).any()  # real-size photoObj ids among the matches
     np.testing.assert_allclose(both.separation_arcsec.to_numpy()[hit], sep.arcsec[hit], atol=1e-6)
     np.testing.assert_allclose(both.psfMag_r.to_numpy()[hit].astype(float), photo.psfMag_r.to_numpy()[idx[hit]], rtol=1e-6)
 

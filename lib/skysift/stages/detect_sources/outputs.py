@@ -39,6 +39,11 @@ def detection_counts(raw_uri: str) -> tuple[int, int]:
     return int(t.num_rows), int(pc.sum(t.column("partial")).as_py() or 0)
 
 
+def _whole_detections(raw_uri: str) -> int:
+    n, partial = detection_counts(raw_uri)
+    return n - partial
+
+
 def output_name(cfg) -> str:
     """The HATS catalog name: the output folder's name."""
     return Path(cfg.output.rstrip("/")).name or "sources"
@@ -50,6 +55,8 @@ def write_outputs(spark, staging: str, cfg, cat_schema: pa.Schema | None, second
     with_catalog = cat_schema is not None
     cols = T.output_columns(cfg, with_catalog)
     t0 = T.timer()
+    if spark is not None and _whole_detections(raw) == 0:
+        spark = None  # nothing to merge or match: the engine's planners need rows; the twin writes the empty outputs
     if spark is None:
         counts, main, unmatched, fields = _twin(raw, cfg, with_catalog)
         seconds["merge_match"] = T.timer() - t0
