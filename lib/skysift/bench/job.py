@@ -21,7 +21,7 @@ from skysift.config import require
 from skysift.paths import REPO_ROOT
 
 Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search", "frames", "cutouts",
-               "lines", "pq", "fuzz", "image-search"]
+               "lines", "pq", "fuzz", "image-search", "predict-sfr"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class BenchmarkConfig:
     n_files: int = 2000
     """FITS files for the ingest case."""
     n_rows: int = 0
-    """Catalogue rows per side (crossmatch) or KB vectors (search); 0 = the case's default."""
+    """Catalogue rows per side (crossmatch), KB vectors (search) or multimodal rows (predict-sfr, 50,000);
+    0 = the case's default."""
     n_queries: int = 10000
     """Queries for the search case (image-search: 1,000 when left at 10,000)."""
     n_patches: int = 0
