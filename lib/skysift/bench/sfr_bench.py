@@ -7,7 +7,8 @@ widths, trained for a few epochs on random rows: throughput does not depend on t
 
 - ours = the predict-sfr job on Spark (mapInArrow, the model loaded once per Python worker, one torch
   thread per task), after a warm-up run on a small table so that every Python worker has imported torch
-  and cached the model (the steady state of a long job);
+  and cached the model (the steady state of a long job); ``pyarrow_reader_*`` = the same job with
+  ``reader=pyarrow`` (the Python workers read the Parquet row groups themselves);
 - baseline = one Python process running the same per-batch function over the table's files (the job's
   sequential twin: read with pyarrow, cut the inputs, predict, write Parquet) with as many torch threads
   as Spark has cores; ``one_thread`` = the same with one thread.
@@ -15,7 +16,7 @@ widths, trained for a few epochs on random rows: throughput does not depend on t
 All are timed interleaved, ``repeats`` rounds, best of each kept, the 1-minute load average before every
 round in the result (the machine may be shared). Training: ``train_models`` of every model on the
 synthetic survey's multimodal set (``synth.imaging.multimodal``, 600 objects drawn, FLAG = 0 kept) with
-conf/train_sfr_tiny.yaml's model settings, one seed: seconds per model.
+conf/train_sfr_tiny.yaml's model settings, one seed, one torch thread: seconds per model.
 """
 from __future__ import annotations
 
@@ -107,8 +108,15 @@ def training_seconds(seed: int, n_objects: int = 600) -> dict[str, Any]:
     arrays = make_arrays(m.object_id, m.pixels, np.stack(sp.column("flux").to_numpy(zero_copy_only=False)),
                          np.stack(sp.column("ivar").to_numpy(zero_copy_only=False)), sp.column("norm_factor").to_numpy(),
                          lab.AVG.to_numpy(), lab["class"].to_numpy(), px, q, z=m.truth["z"].to_numpy()).take(keep)
+    import torch
+
     load = _load()
-    run = train_models(arrays, cfg, 0)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)  # as conf/train_sfr_tiny.yaml (torch_threads: 1)
+    try:
+        run = train_models(arrays, cfg, 0)
+    finally:
+        torch.set_num_threads(saved)
     return {"objects": len(keep), "image_px": px, "quality_level": q, "load_before": load,
             "seconds": {k: round(v["seconds"], 2) for k, v in run.history.items()},
             "epochs": {k: v["epochs"] for k, v in run.history.items()},
@@ -130,11 +138,12 @@ def run_predict_sfr_benchmark(spark, workdir: Path, n_rows: int, seed: int, line
     small = write_table(workdir / "warm", 2048, seed + 5)
     threads = int(spark.sparkContext.defaultParallelism)
 
-    def cfg(inp: Path, out: str) -> PredictSfrConfig:
-        return PredictSfrConfig(input=str(inp), output=str(workdir / out), model_uri=str(model), torch_threads=1)
+    def cfg(inp: Path, out: str, **kw) -> PredictSfrConfig:
+        return PredictSfrConfig(input=str(inp), output=str(workdir / out), model_uri=str(model), torch_threads=1, **kw)
 
     predict(spark, cfg(small, "warm_out"))  # workers import torch and cache the model
-    best = {"ours": np.inf, "baseline": np.inf, "one_thread": np.inf}
+    predict(spark, cfg(small, "warm_out2", reader="pyarrow"))
+    best = {"ours": np.inf, "ours_pyarrow": np.inf, "baseline": np.inf, "one_thread": np.inf}
     loads, summaries = [], {}
     saved = torch.get_num_threads()
     try:
@@ -143,6 +152,9 @@ def run_predict_sfr_benchmark(spark, workdir: Path, n_rows: int, seed: int, line
             t0 = time.perf_counter()
             summaries["ours"] = predict(spark, cfg(big, "ours"))
             best["ours"] = min(best["ours"], time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            summaries["ours_pyarrow"] = predict(spark, cfg(big, "ours_pyarrow", reader="pyarrow"))
+            best["ours_pyarrow"] = min(best["ours_pyarrow"], time.perf_counter() - t0)
             for key, n_threads in (("baseline", threads), ("one_thread", 1)):
                 CACHE.clear()
                 torch.set_num_threads(n_threads)
@@ -161,6 +173,9 @@ def run_predict_sfr_benchmark(spark, workdir: Path, n_rows: int, seed: int, line
                   ours_rows_per_s=round(n_rows / best["ours"]), baseline_rows_per_s=round(n_rows / best["baseline"]),
                   one_thread_rows_per_s=round(n_rows / best["one_thread"]),
                   ratio_vs_one_thread=round(best["one_thread"] / best["ours"], 3), baseline_threads=threads,
+                  pyarrow_reader_rows_per_s=round(n_rows / best["ours_pyarrow"]),
+                  pyarrow_reader_ratio=round(best["baseline"] / best["ours_pyarrow"], 3),
+                  pyarrow_reader_ratio_vs_one_thread=round(best["one_thread"] / best["ours_pyarrow"], 3),
                   spark_tasks=summaries["ours"]["tasks"], same_predictions=same, load_avg=loads, model="intermediate_fusion",
                   image_px=IMAGE_PX, quality_level=QUALITY_LEVEL)
     if train:
