@@ -123,7 +123,7 @@ def test_spark_equals_sequential_twin(spark, trained):
 
     root, _ = trained
     seq = run(None, _cfg(root, "seq2"))
-    par = run(spark, _cfg(root, "spark", arrow_batch_rows=7))
+    par = run(spark, _cfg(root, "spark", reader="spark", arrow_batch_rows=7))  # mapInArrow
     assert par["tasks"] >= 2 and (par["read"], par["written"], par["rejected"]) == (seq["read"], seq["written"], seq["rejected"])
     a = read_table(seq["output"]).to_pandas().sort_values("object_id").reset_index(drop=True)
     b = read_table(par["output"]).to_pandas().sort_values("object_id").reset_index(drop=True)

@@ -33,10 +33,11 @@ class PredictSfrConfig:
     64 px 5-band cutouts are 80 kB a row, so 1024 rows are ~80 MB."""
     partitions: int = 0
     """reader=spark: repartition the input to this many tasks (0 = keep the file splits)."""
-    reader: Literal["spark", "pyarrow"] = "spark"
-    """spark: Spark reads the table and hands Arrow batches to the executor function (mapInArrow);
-    pyarrow: one task per slice of Parquet row groups, read by the Python worker itself (runtime.tasks), so
-    the JVM never converts the list columns (see BENCHMARKS.md, issue 16, for the two on local[2])."""
+    reader: Literal["spark", "pyarrow"] = "pyarrow"
+    """pyarrow (default): one task per slice of Parquet row groups, read by the Python worker itself
+    (runtime.tasks), so the JVM never converts the list columns; spark: Spark reads the table and hands Arrow
+    batches to the executor function (mapInArrow). 50,000 rows on local[2] at load ~10: pyarrow 2,746 rows/s,
+    spark 2,133 rows/s (BENCHMARKS.md, issue 16)."""
     rows_per_task: int = 25_000
     """reader=pyarrow (and the sequential twin): rows per task, whole row groups (at least two tasks per core)."""
 

@@ -1,16 +1,18 @@
 """`skysift predict-sfr` driver: multimodal table -> `sfr_predictions` (object_id, log_sfr_pred, model uri and
 version), on the executors.
 
-The driver resolves the model once (``models.sfr_bundle.resolve_sfr_model``: a missing model, alias or
-version fails here) and refuses an image resolution or quality level the model was not trained on, naming
-what it was trained on. Executors receive only ``SfrModelRef`` (URI, version, a few numbers), load the
-model once per Python worker (``runtime.cache``), predict each Arrow batch (mapInArrow) and write their own
-Parquet file and rejects into the staging folder; one stats row per task comes back. Rows without a cutout,
-a spectrum at the model's quality level, a norm_factor or a redshift the model needs go to ``_rejects``
-with the reason (``models.sfr_inputs.table_arrays``). With ``spark=None`` the same per-batch function runs
-over the table's Parquet row groups in this process (``tasks.predict_row_groups`` through ``runtime.tasks``,
-the twin tests compare with); ``reader=pyarrow`` runs those same tasks on Spark, the workers reading the
-Parquet themselves.
+The driver resolves the model once (``models.sfr_bundle.resolve_sfr_model``: a missing model, alias or version
+fails here) and refuses an image resolution or quality level the model was not trained on, naming what it was
+trained on. Executors receive only ``SfrModelRef`` (URI, version, a few numbers), load the model once per
+Python worker (``runtime.cache``), predict each Arrow batch (``SfrModelRef.predict_table``) and write their own
+Parquet file and rejects into the staging folder; one stats row per task comes back. Rows without a cutout, a
+spectrum at the model's quality level, a norm_factor or a redshift the model needs go to ``_rejects`` with the
+reason (``models.sfr_inputs.table_arrays``).
+
+Two executor paths, the same per-batch function: ``reader=pyarrow`` (default) runs ``runtime.tasks`` over
+slices of the table's Parquet row groups, each Python worker reading its own (``tasks.predict_row_groups``);
+``reader=spark`` lets Spark read the table and runs mapInArrow (``tasks.predict_partition``). With
+``spark=None`` the row-group tasks run one after the other in this process: the sequential twin.
 """
 from __future__ import annotations
 
