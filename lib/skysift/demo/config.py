@@ -14,7 +14,7 @@ class DemoConfig:
     output: str = "runs/demo"
     """Folder for every output of the demo (relative paths are under the repository)."""
     pipelines: tuple[str, ...] = tuple(PIPELINES)
-    """Pipelines to run, comma-separated, from: spectral, imaging (lib/skysift/demo/pipelines.py says what each
+    """Pipelines to run, comma-separated, from: spectral, imaging, sfr (lib/skysift/demo/pipelines.py says what each
     runs); a pipeline that reads another's products adds it."""
     n_spectra: int = 1500
     """Synthetic spectra to generate."""

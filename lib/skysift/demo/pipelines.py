@@ -11,10 +11,12 @@ from types import ModuleType
 PIPELINES: dict[str, str] = {
     "spectral": "the spectral target search of Tang et al. 2025: ingest, pretrain, embed, KB, search, evaluate, HATS",
     "imaging": "the imaging foundation (issue 14): synthetic frames + the real fields, tiles, cutouts, figures",
+    "sfr": "star-formation rate from ugriz cutouts + spectra (issue 16, Rustamov 2025): build-multimodal, train-sfr, "
+           "predict-sfr, evaluate-sfr",
 }
 """Name -> one line; the order is the order they run in."""
 
-REQUIRES: dict[str, tuple[str, ...]] = {}
+REQUIRES: dict[str, tuple[str, ...]] = {"sfr": ("imaging",)}
 """Pipelines that read another pipeline's products (imaging-based ones need ``imaging``)."""
 
 
