@@ -263,3 +263,8 @@ def bench_image_embed(spark, cfg, workdir: Path, line) -> dict:
     from skysift.bench.image_embed_bench import bench_image_embed as run_image_embed_case
 
     return run_image_embed_case(spark, cfg, workdir, line)
+def bench_predict_sfr(spark, cfg, workdir: Path, line) -> dict:
+    """predict-sfr on Spark vs its one-process loop over the same rows (n_rows, default 50,000) + training seconds."""
+    from skysift.bench.sfr_bench import run_predict_sfr_benchmark
+
+    return run_predict_sfr_benchmark(spark, workdir, cfg.n_rows or 50_000, cfg.seed, line)

@@ -21,7 +21,7 @@ from skysift.config import require
 from skysift.paths import REPO_ROOT
 
 Case = Literal["resample", "ingest", "scale", "crossmatch", "embed", "loader", "search", "frames", "cutouts",
-               "lines", "pq", "emission-scale", "fuzz", "image-search", "image-embed", "detect", "resume"]
+               "lines", "pq", "emission-scale", "fuzz", "image-search", "image-embed", "detect", "resume", "predict-sfr"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class BenchmarkConfig:
     """FITS files for the ingest and resume cases."""
     n_rows: int = 0
     """Catalogue rows per side (crossmatch), KB vectors (search), templates (pq 4,000; emission-scale 20,000) or
-    tiles (detect: 200); 0 = the case's default."""
+    tiles (detect: 200) or multimodal rows (predict-sfr: 50,000); 0 = the case's default."""
     n_queries: int = 10000
     """Queries for the search case (image-search: 1,000 when left at 10,000)."""
     n_patches: int = 0

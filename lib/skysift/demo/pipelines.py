@@ -15,12 +15,14 @@ PIPELINES: dict[str, str] = {
                 "sample, find-emission-lines (catalogs, report, BPT), PQ validity",
     "detection": "source detection + classification (Zhao et al. 2025): train YOLOv8n + Conv4Net, detect-sources on the "
                  "synthetic and real tiles, catalog (Parquet + HATS), quality report, annotated tile",
+    "sfr": "star-formation rate from ugriz cutouts + spectra (issue 16, Rustamov 2025): build-multimodal, train-sfr, "
+           "predict-sfr, evaluate-sfr",
     "similarity": "galaxy image similarity search (issue 17, Friberg): stamps, contrastive ViT, faiss index, "
                   "contact sheets, quality report",
 }
 """Name -> one line; the order is the order they run in."""
 
-REQUIRES: dict[str, tuple[str, ...]] = {"detection": ("imaging",), "similarity": ("imaging",)}
+REQUIRES: dict[str, tuple[str, ...]] = {"detection": ("imaging",), "sfr": ("imaging",), "similarity": ("imaging",)}
 """Pipelines that read another pipeline's products (imaging-based ones need ``imaging``)."""
 
 

@@ -123,7 +123,7 @@ def test_spark_equals_sequential_twin(spark, trained):
 
     root, _ = trained
     seq = run(None, _cfg(root, "seq2"))
-    par = run(spark, _cfg(root, "spark", arrow_batch_rows=7))
+    par = run(spark, _cfg(root, "spark", reader="spark", arrow_batch_rows=7))  # mapInArrow
     assert par["tasks"] >= 2 and (par["read"], par["written"], par["rejected"]) == (seq["read"], seq["written"], seq["rejected"])
     a = read_table(seq["output"]).to_pandas().sort_values("object_id").reset_index(drop=True)
     b = read_table(par["output"]).to_pandas().sort_values("object_id").reset_index(drop=True)
@@ -131,6 +131,11 @@ def test_spark_equals_sequential_twin(spark, trained):
     np.testing.assert_allclose(a.log_sfr_pred, b.log_sfr_pred, rtol=1e-6, atol=1e-9)
     ra, rb = (read_rejects(x["output"]).to_pandas().sort_values("spec_id") for x in (seq, par))
     assert list(ra.reason) == list(rb.reason)
+    # reader=pyarrow: the same tasks as the twin, on the executors
+    pa_run = run(spark, _cfg(root, "spark_pyarrow", reader="pyarrow", rows_per_task=10))
+    c = read_table(pa_run["output"]).to_pandas().sort_values("object_id").reset_index(drop=True)
+    assert pa_run["tasks"] == seq["tasks"] and list(c.object_id) == list(a.object_id)
+    np.testing.assert_allclose(c.log_sfr_pred, a.log_sfr_pred, rtol=1e-6, atol=1e-9)
 
 
 def test_other_resolution_or_quality_is_refused(trained):

@@ -32,7 +32,14 @@ class PredictSfrConfig:
     """Rows per Arrow batch handed to the executor function (spark.sql.execution.arrow.maxRecordsPerBatch);
     64 px 5-band cutouts are 80 kB a row, so 1024 rows are ~80 MB."""
     partitions: int = 0
-    """Repartition the input to this many tasks (0 = keep the file splits)."""
+    """reader=spark: repartition the input to this many tasks (0 = keep the file splits)."""
+    reader: Literal["spark", "pyarrow"] = "pyarrow"
+    """pyarrow (default): one task per slice of Parquet row groups, read by the Python worker itself
+    (runtime.tasks), so the JVM never converts the list columns; spark: Spark reads the table and hands Arrow
+    batches to the executor function (mapInArrow). 50,000 rows on local[2] at load ~10: pyarrow 2,746 rows/s,
+    spark 2,133 rows/s (BENCHMARKS.md, issue 16)."""
+    rows_per_task: int = 25_000
+    """reader=pyarrow (and the sequential twin): rows per task, whole row groups (at least two tasks per core)."""
 
     def __post_init__(self):
         require(bool(self.input), "input is required (--input BUILD_MULTIMODAL_OUTPUT)")
@@ -44,3 +51,5 @@ class PredictSfrConfig:
         require(self.torch_threads >= 0, "torch_threads must be >= 0")
         require(self.arrow_batch_rows >= 1, "arrow_batch_rows must be >= 1")
         require(self.partitions >= 0, "partitions must be >= 0")
+        require(self.reader in ("spark", "pyarrow"), f"reader must be spark or pyarrow, got {self.reader!r}")
+        require(self.rows_per_task >= 1, "rows_per_task must be >= 1")

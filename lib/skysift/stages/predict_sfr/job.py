@@ -1,14 +1,18 @@
 """`skysift predict-sfr` driver: multimodal table -> `sfr_predictions` (object_id, log_sfr_pred, model uri and
 version), on the executors.
 
-The driver resolves the model once (``models.sfr_bundle.resolve_sfr_model``: a missing model, alias or
-version fails here) and refuses an image resolution or quality level the model was not trained on, naming
-what it was trained on. Executors receive only ``SfrModelRef`` (URI, version, a few numbers), load the
-model once per Python worker (``runtime.cache``), predict each Arrow batch (mapInArrow) and write their own
-Parquet file and rejects into the staging folder; one stats row per task comes back. Rows without a cutout,
-a spectrum at the model's quality level, a norm_factor or a redshift the model needs go to ``_rejects``
-with the reason (``models.sfr_inputs.table_arrays``). With ``spark=None`` the same per-batch function runs
-over the table's files in this process (``tasks.predict_sequential``, the twin tests compare with).
+The driver resolves the model once (``models.sfr_bundle.resolve_sfr_model``: a missing model, alias or version
+fails here) and refuses an image resolution or quality level the model was not trained on, naming what it was
+trained on. Executors receive only ``SfrModelRef`` (URI, version, a few numbers), load the model once per
+Python worker (``runtime.cache``), predict each Arrow batch (``SfrModelRef.predict_table``) and write their own
+Parquet file and rejects into the staging folder; one stats row per task comes back. Rows without a cutout, a
+spectrum at the model's quality level, a norm_factor or a redshift the model needs go to ``_rejects`` with the
+reason (``models.sfr_inputs.table_arrays``).
+
+Two executor paths, the same per-batch function: ``reader=pyarrow`` (default) runs ``runtime.tasks`` over
+slices of the table's Parquet row groups, each Python worker reading its own (``tasks.predict_row_groups``);
+``reader=spark`` lets Spark read the table and runs mapInArrow (``tasks.predict_partition``). With
+``spark=None`` the row-group tasks run one after the other in this process: the sequential twin.
 """
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ from typing import Any
 
 from skysift.config import ConfigError
 from skysift.stages.predict_sfr.config import PredictSfrConfig
-from skysift.stages.predict_sfr.tasks import SOURCE_COL, STATS, SfrModelRef, predict_partition, predict_sequential
+from skysift.stages.predict_sfr.tasks import (SOURCE_COL, STATS, SfrModelRef, list_row_groups, predict_partition,
+                                              predict_row_groups)
 
 CONFIG = PredictSfrConfig
 TABLE_DIR = "multimodal"
@@ -79,8 +84,15 @@ def run(spark, cfg: PredictSfrConfig) -> dict[str, Any]:
         raise ConfigError(f"input {cfg.input}: not a multimodal table with quality level {ref.quality_level} "
                           f"({flux_column(ref.quality_level)}), missing columns {missing}")
     with staged(cfg.output) as stage:
-        if spark is None:
-            stats = predict_sequential(stage.uri, ref, table_files(path), cfg.arrow_batch_rows)
+        if spark is None or cfg.reader == "pyarrow":
+            from skysift.runtime.tasks import run_tasks, task_count
+
+            items = list_row_groups(table_files(path))
+            parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
+            per_group = max(1, sum(i[2] for i in items) // max(1, len(items)))
+            n_tasks = task_count(len(items), max(1, cfg.rows_per_task // per_group), parallelism)
+            task = functools.partial(predict_row_groups, stage.uri, ref, cfg.arrow_batch_rows)
+            stats = run_tasks(task, items, n_tasks, spark)
         else:
             from pyspark.sql import functions as F
 

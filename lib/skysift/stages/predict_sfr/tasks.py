@@ -139,34 +139,47 @@ def predict_partition(staging: str, ref: SfrModelRef, batches: Iterator[pa.Recor
                                        "device": _device(ref.device)}], schema=STATS)
 
 
-def predict_sequential(staging: str, ref: SfrModelRef, files: list[str], batch_rows: int = 1024) -> list[dict]:
-    """The sequential twin: every Parquet file of the table in this process, ``batch_rows`` rows at a time,
-    the same per-batch prediction; one STATS dict per file (file i writes part-<i>)."""
+def list_row_groups(files: list[str]) -> list[tuple[str, int, int]]:
+    """[(file, row group, rows)] of every Parquet file of the table, in file order."""
+    from skysift.runtime.filesystem import resolve
+
+    items = []
+    for f in files:
+        fs, path = resolve(f)
+        with fs.open_input_file(path) as fh:
+            meta = pq.ParquetFile(fh).metadata
+        items += [(f, g, meta.row_group(g).num_rows) for g in range(meta.num_row_groups)]
+    return items
+
+
+def predict_row_groups(staging: str, ref: SfrModelRef, batch_rows: int, first: int, items: list) -> dict:
+    """One ``runtime.tasks`` task: read the row groups ``items`` [(file, group, rows)] with pyarrow in this
+    worker, predict them ``batch_rows`` at a time, write ``part-<first>.parquet`` and its rejects; one STATS
+    dict. The sequential twin runs these tasks one after the other (``run_tasks(..., spark=None)``); on Spark
+    (reader=pyarrow) the JVM never touches the rows."""
     from skysift.runtime.filesystem import resolve
     from skysift.runtime.rejects import write_rejects
 
-    stats = []
+    started = time.perf_counter()
     cols = needed_columns(ref.quality_level)
-    for index, file in enumerate(files):
-        started = time.perf_counter()
-        fs, path = resolve(file)
-        rejects: list[Reject] = []
-        counts = {"read": 0}
+    rejects: list[Reject] = []
+    counts = {"read": 0}
 
-        def predicted() -> Iterator[pa.Table]:
+    def predicted() -> Iterator[pa.Table]:
+        for file, group, _ in items:
+            fs, path = resolve(file)
             with fs.open_input_file(path) as fh:
                 pf = pq.ParquetFile(fh)
                 present = [c for c in cols if c in pf.schema_arrow.names]
-                for batch in pf.iter_batches(batch_size=batch_rows, columns=present):
+                for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[group], columns=present):
                     table = pa.Table.from_batches([batch])
                     counts["read"] += table.num_rows
                     out, bad = ref.predict_table(table, file)
                     rejects.extend(bad)
                     yield out
 
-        name = part_name(index)
-        written = _write(staging, name, predicted())
-        write_rejects(staging, rejects, name=name)
-        stats.append({"partition": index, "read": counts["read"], "written": written, "rejected": len(rejects),
-                      "seconds": time.perf_counter() - started, "device": _device(ref.device)})
-    return stats
+    name = part_name(first)
+    written = _write(staging, name, predicted())
+    write_rejects(staging, rejects, name=name)
+    return {"partition": first, "read": counts["read"], "written": written, "rejected": len(rejects),
+            "seconds": time.perf_counter() - started, "device": _device(ref.device)}

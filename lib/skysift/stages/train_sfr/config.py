@@ -33,6 +33,10 @@ class TrainSfrConfig:
     """Registry alias of the best model."""
     register: bool = True
     """Log to MLflow and register (False: only report.json and the model folder)."""
+    torch_threads: int = 0
+    """torch CPU threads on the driver (0 = torch's default, one per core). 1 on a shared machine: there a
+    2-thread torch process stalls in every parallel region (the quality test: not done after 25 min with 2
+    threads at load ~11, 143 s with 1)."""
 
     def __post_init__(self):
         require(bool(self.input), "input is required (--input BUILD_MULTIMODAL_OUTPUT)")
@@ -42,5 +46,6 @@ class TrainSfrConfig:
         require(len(self.quality_levels) >= 1 and all(q in (0, 1, 2, 3) for q in self.quality_levels),
                 f"quality_levels must be among 0..3, got {self.quality_levels}")
         require(len(self.seeds) >= 1, "seeds must not be empty")
+        require(self.torch_threads >= 0, f"torch_threads must be >= 0, got {self.torch_threads}")
         unknown = [m for m in self.models if m not in MODEL_NAMES]
         require(not unknown and len(self.models) >= 1, f"models: unknown {unknown}; known: {list(MODEL_NAMES)}")

@@ -28,6 +28,10 @@ PREDICTIONS = "predictions.parquet"
 
 def run(spark, cfg: TrainSfrConfig) -> dict:
     """Train on ``cfg.input``; write report.json + champion/ under ``cfg.output``; register (spark unused)."""
+    if cfg.torch_threads:
+        import torch
+
+        torch.set_num_threads(cfg.torch_threads)
     combos, best, preds = {}, None, []
     n = 0
     for px in cfg.image_px:
