@@ -27,12 +27,22 @@ def test_offline_environment_font_and_no_import(tmp_path, monkeypatch):
     # importing skysift.detection modules never imports ultralytics (AGPL-3.0, optional extra)
     import subprocess
 
-    code = "import skysift.detection.yolo_train, skysift.detection.training_sets, skysift.detection.merge, sys; print('ultralytics' in sys.modules)"
+    code = ("import skysift.detection.yolo_train, skysift.detection.training_sets, skysift.detection.merge, "
+            "skysift.detection.inference, skysift.detection.tile_pass, skysift.stages.detect_sources.job, "
+            "skysift.demo.detection, sys; print('ultralytics' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}, check=True)
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("kwargs", [{"imgsz": 100}, {"scale": "q"}, {"perspective": 0.01}, {"mixup": 2.0}])
+def test_cpu_profile_settings_reach_ultralytics(tmp_path):
+    cfg = YoloTrainConfig(optimizer="AdamW", lr0=0.004, warmup_epochs=1, close_mosaic=5, scale_gain=0.3, device="cpu")
+    args = train_args(cfg, tmp_path / "data.yaml", tmp_path)
+    assert (args["optimizer"], args["lr0"], args["warmup_epochs"], args["close_mosaic"]) == ("AdamW", 0.004, 1, 5)
+    assert args["scale"] == 0.3  # ultralytics' name of the affine scale gain (skysift's 'scale' is the model scale)
+
+
+@pytest.mark.parametrize("kwargs", [{"imgsz": 100}, {"scale": "q"}, {"perspective": 0.01}, {"mixup": 2.0},
+                                    {"optimizer": "Lion"}, {"scale_gain": 1.0}, {"lr0": 0.0}])
 def test_bad_config(kwargs):
     with pytest.raises(ConfigError):
         YoloTrainConfig(**kwargs)

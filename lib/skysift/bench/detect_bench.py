@@ -12,7 +12,8 @@ classifier to crop and the merge to work on).
 * baseline: the same job's sequential twin (``spark=None``) with ``detector.batch_tiles=1``: one process, one tile
   per detector call, torch with every core (its intra-op threads), the same merge and outputs;
 * sep: ``sep.Background`` + ``sep.extract`` (1.5 sigma, 5 px) on each tile's r band, one process;
-* Conv4Net: ``n_crops`` random 3 x 48 x 48 crops, batches of 1,024 vs one crop per forward pass, CPU.
+* Conv4Net: ``n_crops`` random 3 x 48 x 48 crops, batches of 1,024 vs one crop per forward pass, CPU, torch with
+  every core (measured first: ultralytics' training in the same process leaves torch at one thread).
 """
 from __future__ import annotations
 
@@ -69,6 +70,8 @@ def conv4net_crops_per_s(n_crops: int = 2048, seed: int = 0) -> dict:
     from skysift.models.conv4net import Conv4Net
 
     torch.manual_seed(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)  # training in this process (ultralytics) may have left it at 1
     model = Conv4Net().eval()
     x = torch.randn(n_crops, 3, 48, 48)
     n_single = min(n_crops, 256)
@@ -85,8 +88,10 @@ def conv4net_crops_per_s(n_crops: int = 2048, seed: int = 0) -> dict:
                 model(x[k : k + 1])
             best_1 = min(best_1, time.perf_counter() - t0)
     batched, single = n_crops / best_b, n_single / best_1
+    used = torch.get_num_threads()
+    torch.set_num_threads(threads)
     return {"conv4net_batched_crops_per_s": round(batched, 1), "conv4net_single_crops_per_s": round(single, 1),
-            "conv4net_ratio": round(batched / single, 2), "conv4net_threads": torch.get_num_threads()}
+            "conv4net_ratio": round(batched / single, 2), "conv4net_threads": used}
 
 
 def run_detect_benchmark(spark, workdir: Path, n_tiles: int = 200, seed: int = 7) -> dict:
@@ -96,6 +101,7 @@ def run_detect_benchmark(spark, workdir: Path, n_tiles: int = 200, seed: int = 7
     from skysift.testing.detection import tiny_models
 
     workdir = Path(workdir)
+    conv4net = conv4net_crops_per_s()  # first: nothing has touched torch's thread count yet
     t0 = time.perf_counter()
     data = _ingest(workdir, n_tiles, seed)
     models = tiny_models(workdir / "models")
@@ -117,4 +123,4 @@ def run_detect_benchmark(spark, workdir: Path, n_tiles: int = 200, seed: int = 7
             "baseline_tiles_per_s": round(tiles / base_s, 2), "sep_s": round(sep_s, 3),
             "sep_tiles_per_s": round(tiles / sep_s, 2), "sep_objects": sep_n, "setup_s": round(setup_s, 1),
             "executor_seconds": ours["executor_seconds"], "ours_steps_s": ours["seconds_by_step"],
-            "baseline_steps_s": base["seconds_by_step"], **conv4net_crops_per_s()}
+            "baseline_steps_s": base["seconds_by_step"], "ours_merge_match_on": ours["merge_match_on"], **conv4net}

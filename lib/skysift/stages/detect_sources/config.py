@@ -62,6 +62,14 @@ class DetectSourcesConfig:
     """Planning points per side of the cross-match."""
     max_links: int = 20_000_000
     """Most cross-frame pairs brought to the driver for the 0.5 arcsec groups."""
+    driver_steps_max_rows: int = 200_000
+    """When the tile pass returns at most this many whole detections, the merge, the cross-frame rule and the
+    catalog match run in the driver (the same kernels as the sequential twin): those rows are ~100 bytes each, and
+    the ten-odd Spark jobs of those steps cost 43 s of fixed overhead for 200 tiles on the loaded 2-core machine
+    (BENCHMARKS.md). 0 = always on Spark."""
+    driver_catalog_max_rows: int = 2_000_000
+    """... and when the photometric catalog has at most this many rows (the driver path reads its id, position and
+    carried columns into memory: ~160 MB at 2M rows; skysift choice)."""
 
     def __post_init__(self):
         require(bool(self.input), "input is required (--input INGEST_OUTPUT_OR_TILES)")
@@ -80,5 +88,7 @@ class DetectSourcesConfig:
         require(self.device in ("auto", "cpu"), f"device must be auto or cpu, got {self.device!r}")
         require(self.torch_threads >= 0, f"torch_threads must be >= 0, got {self.torch_threads}")
         require(self.hats_pixel_threshold >= 1, "hats_pixel_threshold must be >= 1")
+        require(self.driver_steps_max_rows >= 0 and self.driver_catalog_max_rows >= 0,
+                "driver_steps_max_rows and driver_catalog_max_rows must be >= 0")
         require(self.target_rows_per_group >= 16 and self.sample_rows >= 100 and self.max_links >= 1,
                 "target_rows_per_group >= 16, sample_rows >= 100 and max_links >= 1 are required")

@@ -39,6 +39,15 @@ def detection_counts(raw_uri: str) -> tuple[int, int]:
     return int(t.num_rows), int(pc.sum(t.column("partial")).as_py() or 0)
 
 
+def _catalog_rows(cfg) -> int:
+    """Rows of the photometric catalog from its Parquet footers (0 without a catalog)."""
+    if not cfg.catalog:
+        return 0
+    import pyarrow.dataset as pads
+
+    return int(pads.dataset(cfg.catalog, format="parquet").count_rows())
+
+
 def _whole_detections(raw_uri: str) -> int:
     n, partial = detection_counts(raw_uri)
     return n - partial
@@ -55,8 +64,12 @@ def write_outputs(spark, staging: str, cfg, cat_schema: pa.Schema | None, second
     with_catalog = cat_schema is not None
     cols = T.output_columns(cfg, with_catalog)
     t0 = T.timer()
-    if spark is not None and _whole_detections(raw) == 0:
-        spark = None  # nothing to merge or match: the engine's planners need rows; the twin writes the empty outputs
+    whole = _whole_detections(raw)
+    if spark is not None and (whole == 0 or (whole <= cfg.driver_steps_max_rows
+                                             and _catalog_rows(cfg) <= cfg.driver_catalog_max_rows)):
+        # few rows (or none, which the engine's planners cannot plan): the twin's steps in the driver
+        spark = None
+    on = "spark" if spark is not None else "driver"
     if spark is None:
         counts, main, unmatched, fields = _twin(raw, cfg, with_catalog)
         seconds["merge_match"] = T.timer() - t0
@@ -70,6 +83,7 @@ def write_outputs(spark, staging: str, cfg, cat_schema: pa.Schema | None, second
     counts["catalog_rows"] = int(layout["catalog"]["rows"])
     counts["unmatched_rows"] = int(layout["unmatched"]["rows"]) if with_catalog else 0
     counts["matched"] = counts["catalog_rows"] if with_catalog else 0
+    counts["merge_match_on"] = on
     return counts, fields, layout
 
 
