@@ -153,3 +153,17 @@ def test_make_arrays_and_config_checks():
         SfrModelsConfig(image_px=48)
     with pytest.raises(ConfigError, match="spectrum_branch_input"):
         SfrModelsConfig(spectrum_branch_input="raw")
+
+
+def test_few_training_rows_give_bounded_features():
+    """With fewer training rows than PCA components (the demo: 33), the components stop at the data's rank and
+    the scalers' floor keeps held-out features bounded (they were ~1e14 before)."""
+    a = _arrays(n=20)
+    a.flux[:, 5] = 1.0  # a pixel constant on every row ...
+    a.flux[-1, 5] = 1.5  # ... but one (held out or not)
+    split, feats = fit_on_train(a, SfrModelsConfig())
+    assert feats.spectrum_pca.n_components_ <= len(split["train"]) - 1
+    assert feats.image_pca.n_components_ <= len(split["train"]) - 1
+    held = a.take(np.concatenate([split["val"], split["test"]]))
+    for x in (feats.spectrum_pca_features(held), feats.image_vector_features(held), feats.spectrum_flux_features(held)):
+        assert np.isfinite(x).all() and np.abs(x).max() < 1e4

@@ -30,7 +30,8 @@ def test_sfr_notebook_executes(monkeypatch):
                        r"beats both: (True|False)", text)
     assert [x[0] for x in lines] == ["early_fusion", "intermediate_fusion", "late_fusion"]
     for _, r2, img, spec, beats in lines:  # the printed verdict is the comparison of the printed numbers
-        assert (beats == "True") == (float(r2) > float(img) and float(r2) > float(spec))
+        if r2 not in (img, spec):  # (3 printed decimals can tie)
+            assert (beats == "True") == (float(r2) > float(img) and float(r2) > float(spec))
     assert "champion (lowest validation MSE" in text
     assert len(re.findall(r"early fusion test R2 -?[0-9.]+ \(spectrum MLP", text)) == 4
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})]

@@ -3,7 +3,7 @@
 Reads the ``imaging`` pipeline's synthetic survey (``imaging_survey``: frames, SpecPhoto, MPA-JHU-like table
 and the FITS spectra of its spectroscopic objects) and ingested fields (``ingest_synthetic``):
 
-  ingest-spectra (the survey's FITS spectra -> spectra table)
+  ingest-spectra (the survey's FITS spectra -> spectra table; the labels get the files' spec_id from the truth)
   -> make-cutouts of the SpecPhoto objects in u g r i z (imaging's cutouts are g r i only)
   -> build-multimodal (cutouts x spectra x MPA-JHU labels; Parquet + HATS)
   -> train-sfr (conf/train_sfr_tiny.yaml: one resolution, one quality level, two seeds; registered)
@@ -32,8 +32,10 @@ def run(demo: DemoRun) -> None:
         "--catalog", survey / "imaging" / "specphoto", "--input", fields, "--output", cutouts,
         "--set", "bands=ugriz", "--set", "id_column=object_id"],
         note="u and z are read and registered from the frames (ingest-frames stacked g r i)")
+    labels = labels_with_file_spec_id(survey, out / "sfr_labels")
     stage("multimodal table: cutouts x spectra x MPA-JHU labels", "build-multimodal", [
-        "--cutouts", cutouts, "--spectra", spectra, "--labels", survey / "imaging" / "mpajhu", "--output", mm],
+        "--cutouts", cutouts, "--spectra", spectra, "--labels", labels, "--output", mm,
+        "--set", "spec_id_column=file_spec_id"],
         note="FLAG != 0, no cutout or no spectrum -> _rejects; also written as HATS (hats/)")
     t = stage("train the three fusions and the baselines (tiny profile)", "train-sfr", [
         "--config", REPO_ROOT / "conf" / "train_sfr_tiny.yaml", "--input", mm, "--output", trained],
@@ -51,3 +53,19 @@ def run(demo: DemoRun) -> None:
     demo.products.update({"sfr_multimodal": mm, "sfr_train": trained})
     for png in sorted(report.glob("pred_vs_true_*.png"))[:1] + sorted(report.glob("residual_vs_z_*.png"))[:1]:
         demo.figure(SECTION, png.stem.replace("_", " "), png)
+
+
+def labels_with_file_spec_id(survey, folder):
+    """The survey's MPA-JHU-like table plus ``file_spec_id``: the spec_id ingest-spectra gives each FITS file
+    (sdss-PLATE-MJD-FIBER), from the survey truth (the MPA-JHU table names spectra synth-<specobjid>)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from skysift.runtime.output import read_table
+
+    mp = read_table(survey / "imaging" / "mpajhu").to_pandas()
+    truth = read_table(survey / "truth", columns=["spec_id", "file_spec_id"]).to_pandas().drop_duplicates("spec_id")
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(mp.merge(truth, on="spec_id", how="left"), preserve_index=False),
+                   folder / "part-0.parquet")
+    return folder

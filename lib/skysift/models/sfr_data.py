@@ -106,6 +106,17 @@ def split_by_object(object_id: np.ndarray, fractions: tuple[float, float, float]
     return {name: np.flatnonzero(part == k) for k, name in enumerate(("train", "val", "test"))}
 
 
+SCALE_FLOOR = 1e-3
+"""A fitted scaler's per-column std is at least SCALE_FLOOR x its largest: a column (a flux pixel, a PCA
+component) almost constant on the training rows must not turn a held-out row's small deviation into 1e6."""
+
+
+def _floored(scaler: StandardScaler) -> StandardScaler:
+    """``scaler`` with scale_ floored at SCALE_FLOOR x max(scale_)."""
+    scaler.scale_ = np.maximum(scaler.scale_, SCALE_FLOOR * float(np.max(scaler.scale_)))
+    return scaler
+
+
 class SfrFeatures:
     """The preprocessing of the SFR models, fitted on one (training) set of arrays.
 
@@ -130,18 +141,20 @@ class SfrFeatures:
         a = self._asinh(train.pixels)
         self.band_mean = a.mean(axis=(0, 2, 3))
         self.band_std = a.std(axis=(0, 2, 3)) + 1e-6
-        k_img = min(cfg.image_pca_components, n, a[0].size)
+        # at most n - 1 components: centred training data has rank n - 1 at most, and a component beyond it has
+        # no variance to scale (the demo's 33 training rows gave spectral features of 1e14 before this cap)
+        k_img = min(cfg.image_pca_components, max(1, n - 1), a[0].size)
         self.image_pca = PCA(n_components=k_img, svd_solver="full", random_state=self.random_state).fit(a.reshape(n, -1))
-        self.image_scaler = StandardScaler().fit(self.image_pca.transform(a.reshape(n, -1)))
+        self.image_scaler = _floored(StandardScaler().fit(self.image_pca.transform(a.reshape(n, -1))))
         if cfg.image_pca_scaling == "block":  # one scale for the block: the first component's std (cfg docstring)
             self.image_scaler.scale_ = np.full_like(self.image_scaler.scale_, self.image_scaler.scale_[0])
         self.image_shape = tuple(train.pixels.shape[1:])
-        self.photometry_scaler = StandardScaler().fit(self._photometry_raw(train)) if cfg.image_photometry else None
-        self.flux_scaler = StandardScaler().fit(np.asarray(train.flux, dtype=np.float64))
+        self.photometry_scaler = _floored(StandardScaler().fit(self._photometry_raw(train))) if cfg.image_photometry else None
+        self.flux_scaler = _floored(StandardScaler().fit(np.asarray(train.flux, dtype=np.float64)))
         fs = self.flux_scaler.transform(np.asarray(train.flux, dtype=np.float64))
-        k_spec = min(cfg.spectrum_pca_components, n, fs.shape[1])
+        k_spec = min(cfg.spectrum_pca_components, max(1, n - 1), fs.shape[1])
         self.spectrum_pca = PCA(n_components=k_spec, svd_solver="full", random_state=self.random_state).fit(fs)
-        self.spectrum_scaler = StandardScaler().fit(self._spec_raw(self.spectrum_pca.transform(fs), train))
+        self.spectrum_scaler = _floored(StandardScaler().fit(self._spec_raw(self.spectrum_pca.transform(fs), train)))
         self.label_mean = float(np.mean(train.log_sfr))
         self.label_std = float(np.std(train.log_sfr)) + 1e-9
         self.spectrum_length = int(train.flux.shape[1])

@@ -98,7 +98,7 @@ def run(spark, cfg: BuildMultimodalConfig) -> dict:
         out.write.mode("overwrite").partitionBy("healpix_part").parquet(for_spark(join(stage.uri, TABLE_DIR)))
         written = count_rows(stage.uri, under=TABLE_DIR)
         hats = None
-        if cfg.hats:
+        if cfg.hats and written:
             from skysift.io.catalog_writers import write_catalog
 
             if "://" in stage.uri:
