@@ -143,3 +143,22 @@ def test_resample_benchmark_case_agrees_with_its_baseline(frame, tmp_path, capsy
     result = cases.bench_resample(None, cfg, tmp_path, _line)
     assert result["frame"] == frame and result["spectra"] == 300 and result["max_abs_diff"] == 0.0
     assert capsys.readouterr().out.startswith("resample: ours=")
+
+
+def test_flux_conserving_off_lattice_row_keeps_edge_values_beyond_coverage():
+    # a rest-frame row (loglam shifted by log10(1 + z): off the lattice) covering only the middle of the grid:
+    # beyond its ends the flux is the edge value (like 'linear'), never the extrapolated edge slope
+    wave = np.linspace(4200.0, 5200.0, 400)
+    flux = 1.0 + 0.002 * (wave - 4200.0)  # a steep slope: extrapolating it would run far away
+    loglam = np.log10(wave) - np.log10(1.137)
+    ivar = np.ones_like(flux)
+    mask = np.zeros(len(flux), np.int64)
+    out, out_ivar, covered, _ = resample_one_reference(loglam, flux, ivar, mask, GRID, "flux_conserving")
+    lin, _, _, _ = resample_one_reference(loglam, flux, ivar, mask, GRID, "linear")
+    target = GRID.wave_angstrom()
+    rest = wave / 1.137
+    outside = (target < rest[0] - 5) | (target > rest[-1] + 5)
+    assert outside.any() and 0 < covered < 1
+    assert np.all(out_ivar[outside] == 0)
+    np.testing.assert_allclose(out[outside], lin[outside], rtol=1e-6)  # flux[0] blue-ward, flux[-1] red-ward
+    assert out.min() >= flux.min() - 1e-6 and out.max() <= flux.max() + 1e-6

@@ -35,9 +35,10 @@ def task_labels(truth: pd.DataFrame, min_line_snr: float = 3.0) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def survey_summary(truth: pd.DataFrame, min_line_snr: float = 3.0) -> dict:
+def survey_summary(truth: pd.DataFrame, min_line_snr: float = 3.0, model_config: dict | None = None) -> dict:
     """What the survey holds for the three tasks: class counts, lens grades and their background-line S/N,
-    LINER selection, outlier subtypes (for the report)."""
+    LINER selection, outlier subtypes (for the report); ``model_config``: the survey's ``model`` section (its
+    truth table's _table.json), whose lens-selection keys are passed on."""
     lens = truth[truth["target_class"] == "lens"]
     snr = lens["lens_line_snr"].to_numpy(np.float64)
     bpt_liner = truth["bpt_class"].to_numpy(object) == "liner"
@@ -57,4 +58,6 @@ def survey_summary(truth: pd.DataFrame, min_line_snr: float = 3.0) -> dict:
         "liner": {"bpt_liner": int(bpt_liner.sum()), "selected": int((bpt_liner & (snr_bpt >= min_line_snr)).sum()),
                   "min_line_snr": float(min_line_snr)},
         "outlier_subtypes": {name: int(sub.get(name, 0)) for name in OUTLIER_SUBTYPES},
+        "lens_selection": {k: (model_config or {}).get(k) for k in ("lens_detect_snr", "lens_likely_snr",
+                                                                     "lens_probable_snr", "lens_source")},
     }

@@ -71,7 +71,7 @@ class EvaluateKbConfig:
     spectra: str = ""
     """Spectra table (spec_id, flux) for the flux baselines; empty = no baselines."""
     output: str = ""
-    """Run folder for metrics.json, PNGs and report.html."""
+    """Run folder for metrics.json, PNGs and report.html (experiment=paper: default runs/evaluate-kb-paper)."""
     tasks: tuple[str, ...] = ()
     """Tasks to evaluate; empty = every task in the labels table."""
     comparison_task: str = "agn3"
@@ -116,7 +116,7 @@ class EvaluateKbConfig:
         require(bool(self.labels) or paper, "evaluate-kb needs --labels DIR[,DIR...]")
         require(not paper or not self.embeddings or bool(self.labels) or bool(self.paper.truth),
                 "evaluate-kb experiment=paper with --embeddings needs --labels DIR or --set paper.truth=DIR")
-        require(bool(self.output), "evaluate-kb needs --output DIR")
+        require(bool(self.output) or paper, "evaluate-kb needs --output DIR")
         require(0 < self.test_fraction < 1, f"test_fraction must be in (0, 1), got {self.test_fraction}")
         require(self.k >= 1 and self.top_k_max >= 1, "k and top_k_max must be >= 1")
         require(all(0 < f < 1 for f in self.kb_fractions), "kb_fractions must lie in (0, 1)")

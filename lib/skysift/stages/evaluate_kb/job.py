@@ -62,6 +62,12 @@ def _paper_summary(metrics: dict, out: Path) -> dict:
 
 
 def run(spark, cfg: EvaluateKbConfig) -> dict:
+    if cfg.experiment == "paper" and not cfg.output:
+        import dataclasses
+
+        from skysift.paths import REPO_ROOT
+
+        cfg = dataclasses.replace(cfg, output=str(REPO_ROOT / "runs" / "evaluate-kb-paper"))
     # the report's figures are written by matplotlib: the run folder is on a local or shared disk
     with staged(cfg.output) as stage:
         staging = Path(stage.uri)
@@ -73,6 +79,11 @@ def run(spark, cfg: EvaluateKbConfig) -> dict:
                 cfg, inputs_seconds = build_inputs(cfg, staging / "inputs", spark)
             metrics = evaluate_paper_experiment(cfg, staging)
             metrics["inputs_seconds"] = inputs_seconds
+            if inputs_seconds:  # name the inputs where they will be after the commit, not in the staging folder
+                c = metrics["config"]
+                for key in ("embeddings", "spectra"):
+                    c[key] = c[key].replace(str(staging), str(stage.output))
+                c["paper"]["truth"] = c["paper"]["truth"].replace(str(staging), str(stage.output))
         else:
             metrics = evaluate(cfg, staging)
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))

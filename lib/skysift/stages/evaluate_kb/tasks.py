@@ -275,7 +275,10 @@ def evaluate_paper_experiment(cfg: EvaluateKbConfig, out: Path) -> dict:
     flux = load_flux_ivar(cfg.spectra, lab["spec_id"].unique()) if cfg.spectra else None
     survey = groups = None
     if truth is not None:
-        survey = survey_summary(truth, cfg.paper.liner_min_line_snr)
+        from skysift.io.tables import read_table_json
+
+        model_cfg = (read_table_json(cfg.paper.truth) or {}).get("config", {}).get("model")
+        survey = survey_summary(truth, cfg.paper.liner_min_line_snr, model_cfg)
         grp = np.where(truth["target_class"] == "lens", truth["lens_grade"],
                        np.where(truth["target_class"] == "outlier", truth["outlier_subtype"], None))
         groups = pd.DataFrame({"spec_id": truth["spec_id"], "group": grp})
