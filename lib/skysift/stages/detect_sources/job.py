@@ -33,13 +33,11 @@ def catalog_schema(cfg: DetectSourcesConfig):
     """The photometric catalog's Arrow schema, checked for the columns the match needs (None without a catalog)."""
     if not cfg.catalog:
         return None
-    import pyarrow.dataset as pads
-
     from skysift.runtime.output import exists
 
     if not exists(cfg.catalog):
         raise SkysiftError(f"catalog {cfg.catalog!r} does not exist")
-    schema = pads.dataset(cfg.catalog, format="parquet").schema
+    schema = T.catalog_dataset(cfg.catalog).schema
     missing = [c for c in T.catalog_read_columns(cfg) if c not in schema.names]
     if missing:
         raise SkysiftError(f"catalog {cfg.catalog}: column(s) {missing} not found; columns found: {', '.join(schema.names)}")

@@ -43,9 +43,7 @@ def _catalog_rows(cfg) -> int:
     """Rows of the photometric catalog from its Parquet footers (0 without a catalog)."""
     if not cfg.catalog:
         return 0
-    import pyarrow.dataset as pads
-
-    return int(pads.dataset(cfg.catalog, format="parquet").count_rows())
+    return int(T.catalog_dataset(cfg.catalog).count_rows())
 
 
 def _whole_detections(raw_uri: str) -> int:

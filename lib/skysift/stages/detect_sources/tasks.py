@@ -176,15 +176,22 @@ def dedupe_local(merged: pd.DataFrame, radius_arcsec: float) -> pd.DataFrame:
     return fof_best_frame(merged, radius_arcsec, DEDUPE_ORDER)
 
 
-def read_catalog_local(cfg) -> pd.DataFrame:
-    """The catalog's id, position and carried columns, valid positions only (the twin reads it in this process)."""
+def catalog_dataset(path: str):
+    """A pyarrow dataset over the catalog's Parquet file(s), local or any runtime.filesystem URI (s3://, hdfs://)."""
     import pyarrow.dataset as pads
 
+    from skysift.runtime.filesystem import resolve
+
+    fs, p = resolve(path if "://" in path else os.path.abspath(path))
+    return pads.dataset(p, filesystem=fs, format="parquet")
+
+
+def read_catalog_local(cfg) -> pd.DataFrame:
+    """The catalog's id, position and carried columns, valid positions only (the twin reads it in this process)."""
     from skysift.sky.healpix import valid_position
 
-    path = cfg.catalog if "://" in cfg.catalog else os.path.abspath(cfg.catalog)
     cols = catalog_read_columns(cfg)
-    df = pads.dataset(path, format="parquet").to_table(columns=cols).to_pandas()
+    df = catalog_dataset(cfg.catalog).to_table(columns=cols).to_pandas()
     ok = valid_position(df[cfg.catalog_ra_column].to_numpy(np.float64), df[cfg.catalog_dec_column].to_numpy(np.float64))
     return df[ok].reset_index(drop=True)
 
