@@ -79,26 +79,30 @@ def bars_png(path: str | Path, values: dict[str, float], ylabel: str, title: str
 
 
 def scatter_png(path: str | Path, panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]], xlabel: str,
-                ylabel: str, title: str, diagonal: bool = False, zero_line: bool = False) -> Path:
+                ylabel: str, title: str, diagonal: bool = False, zero_line: bool = False, xlog: bool = False) -> Path:
     """One scatter panel per entry of ``panels`` (title -> {group: (x, y)}), groups coloured alike in every panel;
-    ``diagonal`` draws y = x, ``zero_line`` y = 0."""
+    ``diagonal`` draws y = x, ``zero_line`` y = 0, ``xlog`` a logarithmic x axis."""
     plt = _plt()
     n = max(1, len(panels))
     cols = min(n, 4)
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 3.0 * rows), squeeze=False, sharex=True, sharey=True)
-    groups = sorted({g for p in panels.values() for g in p})
+    groups = list(dict.fromkeys(g for p in panels.values() for g in p))  # first-seen order: colours stable
     for ax, (name, data) in zip(axes.ravel(), panels.items()):
         for k, g in enumerate(groups):
             if g in data and len(data[g][0]):
-                ax.scatter(data[g][0], data[g][1], s=6, alpha=0.6, color=f"C{k}", label=g, lw=0)
+                ax.scatter(data[g][0], data[g][1], s=9, alpha=0.7, color=f"C{k}", label=g, lw=0)
+        ax.set_title(name, fontsize=8)
+        ax.grid(alpha=0.3)
+        if xlog:
+            ax.set_xscale("log")
+    for ax in axes.ravel()[: len(panels)]:  # after every panel is drawn: the shared limits are final
         if diagonal:
-            lo, hi = ax.get_xlim()
+            lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
+            hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
             ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
         if zero_line:
             ax.axhline(0.0, color="k", ls="--", lw=0.8)
-        ax.set_title(name, fontsize=8)
-        ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
     for ax in axes[-1]:

@@ -89,8 +89,11 @@ def figures(df: pd.DataFrame, out: Path, image_px: int, quality_level: int, mode
     tag = f"{image_px}px_q{quality_level}"
     a = scatter_png(out / f"pred_vs_true_{tag}.png", panels_true, "true log SFR", "predicted log SFR",
                     f"predicted vs true, {image_px} px, quality level {quality_level}, seed {seed}", diagonal=True)
+    z = part.z[part.z > 0]
+    wide = bool(len(z) and z.max() > 10 * z.min())  # QSOs at z ~ 2 beside galaxies at z ~ 0.1: log axis
     b = scatter_png(out / f"residual_vs_z_{tag}.png", panels_z, "redshift z", "predicted - true log SFR",
-                    f"residual vs redshift, {image_px} px, quality level {quality_level}, seed {seed}", zero_line=True)
+                    f"residual vs redshift, {image_px} px, quality level {quality_level}, seed {seed}", zero_line=True,
+                    xlog=wide)
     return [(f"predicted vs true log SFR ({tag}, seed {seed})", a), (f"residual vs redshift ({tag}, seed {seed})", b)]
 
 
