@@ -20,7 +20,7 @@ import pytest
 from skysift.stages.evaluate_kb.paper import PAPER_PRF
 
 PRETRAIN_STEPS = 1000
-FLOOR = {"lens": 0.60, "outlier": 0.45}
+FLOOR = {"lens": 0.55, "outlier": 0.45}
 """Measured minus a margin (BENCHMARKS.md, issue 19): the extension's F1 on this test's set-up."""
 
 
