@@ -1,11 +1,15 @@
 """Issue 19's quality target on the REDUCED Tang et al. 2025 survey (conf/synth_survey_tang2025_reduced.yaml: a
 quarter of the size, the same proportions): `skysift evaluate-kb --set experiment=paper` builds the survey,
-pre-trains the tiny encoder on it, embeds it, and must reach the paper's F1 per task with the encoder + KB.
+pre-trains the tiny encoder on it, embeds it, and is checked against the paper's F1 per task.
 
 Held out per task: 25 targets + 25 others (the paper's 100 scaled by the survey's quarter), 3 test sets.
 LINER: the plain KB vote (the paper's method). Lens and outlier: the KB vote + residual lines, an extension
-beyond the paper (kb.residual_lines), because the plain vote of a CPU-sized encoder does not get there (the
-measured figures of both are in BENCHMARKS.md, issue 19).
+beyond the paper (kb.residual_lines). The lens and outlier targets are NOT met (xfail, strict=False: they pass
+the day they are): BENCHMARKS.md (issue 19) has the figures and the reasons -- a lens candidate of this survey is
+a foreground galaxy like every other plus 2-4 weak background lines (combined S/N 4.5-60, a sixth of them below
+6), which neither the embedding's 3 nearest neighbours nor a blind line search at S/N 3-4 per line can find at
+0.95 recall and 0.99 precision; most outlier subtypes sit inside the spread of the normal galaxies. What is
+asserted for them is the measured level, so that a regression fails.
 """
 from __future__ import annotations
 
@@ -15,33 +19,58 @@ import pytest
 
 from skysift.stages.evaluate_kb.paper import PAPER_PRF
 
-ASSERTED = {"liner": "kb_vote", "lens": "kb_vote_residual", "outlier": "kb_vote_residual"}
-PRETRAIN_STEPS = 300
+PRETRAIN_STEPS = 1000
+FLOOR = {"lens": 0.55, "outlier": 0.45}
+"""Measured minus a margin (BENCHMARKS.md, issue 19): the extension's F1 on this test's set-up."""
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(reason="issue 19 part 1 in progress: the paper's F1 per task is not yet shown to hold on the reduced "
-                          "survey (branch h/paperexp is still tuning it); the test runs and reports its figures", strict=False)
-def test_paper_experiment_reduced_reaches_the_paper_f1(spark, tmp_path):
+@pytest.fixture(scope="module")
+def paper_metrics(spark, tmp_path_factory):
     from skysift.cli import run_job
 
-    out = tmp_path / "paper"
+    out = tmp_path_factory.mktemp("paper") / "run"
     run_job("evaluate-kb", [
         "--set", "experiment=paper", "--output", str(out),
         "--set", "paper.survey_config=conf/synth_survey_tang2025_reduced.yaml",
         "--set", f"paper.pretrain_steps={PRETRAIN_STEPS}", "--set", "paper.test_targets=25", "--set", "paper.test_others=25",
-        "--set", "paper.repeats=3", "--set", "paper.baseline_repeats=1", "--set", "rf_trees=100", "--set", "cnn_epochs=5",
+        "--set", "paper.repeats=3", "--set", "paper.baseline_repeats=1", "--set", "rf_trees=100", "--set", "cnn_epochs=3",
         "--set", "threads=2"], spark=spark)
     m = json.loads((out / "metrics.json").read_text())
-    lines = []
     for task, r in m["tasks"].items():
         for key, v in r["methods"].items():
-            lines.append(f"{task:8s} {key:18s} recall {v['recall_mean']:.4f} precision {v['precision_mean']:.4f} "
-                         f"F1 {v['f1_mean']:.4f} +- {v['f1_std']:.4f}")
-    print("\n".join(lines))
-    assert m["survey"]["classes"]["lens"] == pytest.approx(388, abs=3)  # the preset's proportions, stratified
-    assert m["survey"]["classes"]["outlier"] == pytest.approx(94, abs=2)
-    for task, key in ASSERTED.items():
-        f1 = m["tasks"][task]["methods"][key]["f1_mean"]
-        assert f1 >= PAPER_PRF[task]["f1"], (task, key, f1, lines)
+            print(f"{task:8s} {key:18s} recall {v['recall_mean']:.4f} precision {v['precision_mean']:.4f} "
+                  f"F1 {v['f1_mean']:.4f} +- {v['f1_std']:.4f}")
     assert (out / "report.html").exists()
+    return m
+
+
+@pytest.mark.slow
+def test_survey_has_the_paper_proportions(paper_metrics):
+    s = paper_metrics["survey"]
+    assert s["classes"]["lens"] == pytest.approx(388, abs=2) and s["classes"]["outlier"] == pytest.approx(94, abs=2)
+    g = {k: v["count"] for k, v in s["lens_grades"].items()}
+    # 838 / 448 / 265 of 1,551 at a quarter: 210 / 112 / 66 (grades follow the drawn S/N, +-sqrt)
+    assert g["likely"] == pytest.approx(210, abs=25) and g["possible"] == pytest.approx(66, abs=20)
+    assert min(s["outlier_subtypes"].values()) >= 5
+
+
+@pytest.mark.slow
+def test_liner_search_reaches_the_paper_f1(paper_metrics):
+    f1 = paper_metrics["tasks"]["liner"]["methods"]["kb_vote"]["f1_mean"]
+    assert f1 >= PAPER_PRF["liner"]["f1"], f1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["lens", "outlier"])
+def test_extension_keeps_its_measured_level(paper_metrics, task):
+    m = paper_metrics["tasks"][task]["methods"]
+    assert m["kb_vote_residual"]["f1_mean"] >= FLOOR[task]
+    assert m["kb_vote_residual"]["f1_mean"] > m["kb_vote"]["f1_mean"]  # the extension adds what the vote misses
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="not met on the synthetic survey: BENCHMARKS.md, issue 19")
+@pytest.mark.parametrize("task", ["lens", "outlier"])
+def test_search_reaches_the_paper_f1(paper_metrics, task):
+    f1 = paper_metrics["tasks"][task]["methods"]["kb_vote_residual"]["f1_mean"]
+    assert f1 >= PAPER_PRF[task]["f1"], f1

@@ -263,7 +263,7 @@ def _f1_png(path: Path, tasks: dict) -> Path:
     from skysift.report.plots import _plt
 
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
     names = list(tasks)
     keys = [k for k, _ in METHODS if any(k in tasks[t]["methods"] for t in names)]
     width = 0.8 / (len(keys) + 1)
@@ -277,7 +277,7 @@ def _f1_png(path: Path, tasks: dict) -> Path:
     ax.set_xticklabels(names)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("F1 of the target")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     ax.set_title("target-search F1 (mean +- std over the test sets)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
