@@ -2,13 +2,8 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
-
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "05_imaging.ipynb"
 
 
 def _floats(pattern: str, text: str) -> list[float]:
@@ -16,18 +11,14 @@ def _floats(pattern: str, text: str) -> list[float]:
 
 
 @pytest.mark.slow
-def test_imaging_notebook_executes(shared_data, tmp_path, monkeypatch):
+def test_imaging_notebook_executes(shared_data, tmp_path, monkeypatch, run_notebook):
     if not (shared_data / "sdss-imaging" / "frame-r-002583-2-0136.fits.bz2").exists():
         pytest.skip("real g/r/i field not present")
     monkeypatch.setenv("SKYSIFT_NB_WORK", str(tmp_path / "work"))
     monkeypatch.setenv("SKYSIFT_NB_CUTOUTS", "60")
     monkeypatch.setenv("SKYSIFT_NB_SPARK", "0")  # the jobs' sequential twins: same tasks, no JVM
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    text = "\n".join(
-        out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
-    )
+    run = run_notebook("05_imaging.ipynb")
+    text = run.text
     assert "'read': 3, 'written': 3, 'rejected': 0, 'fields': 1, 'tiles': 12" in text
     # before registration the g stars sit ~11 px from r (the WCS offset), after it <= 0.1 px (issue 14)
     before = _floats(r"before: [gi] - r over \d+ stars: .* median \|offset\| ([0-9.]+) px", text)
@@ -39,5 +30,5 @@ def test_imaging_notebook_executes(shared_data, tmp_path, monkeypatch):
     m = re.search(r"cutouts: (\d+) written, (\d+) rejected of (\d+); balanced: True", text)
     assert m and int(m.group(3)) == 60 and int(m.group(1)) == 60
     assert "cutout equals Cutout2D: True" in text
-    images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    images = run.images
     assert len(images) >= 4  # the field, the offsets, the tiles, the cutouts

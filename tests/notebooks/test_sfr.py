@@ -3,24 +3,17 @@ of every model, the fusion-vs-single-modality lines, the figures and the feature
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
-
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "07_sfr.ipynb"
 
 
 @pytest.mark.slow
-def test_sfr_notebook_executes(monkeypatch):
+def test_sfr_notebook_executes(monkeypatch, run_notebook):
     monkeypatch.setenv("SKYSIFT_NB_OBJECTS", "300")
     monkeypatch.setenv("SKYSIFT_NB_SEEDS", "0")
     monkeypatch.setenv("SKYSIFT_NB_EPOCHS", "6")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    text = "\n".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", []))
+    run = run_notebook("07_sfr.ipynb")
+    text = run.text
     m = re.search(r"(\d+) objects, (\d+) with FLAG = 0", text)
     assert m and int(m.group(1)) == 300 and 200 < int(m.group(2)) < 300, text
     for model in ("early_fusion", "intermediate_fusion", "late_fusion", "image_cnn_combined", "image_cnn_per_band",
@@ -34,5 +27,5 @@ def test_sfr_notebook_executes(monkeypatch):
             assert (beats == "True") == (float(r2) > float(img) and float(r2) > float(spec))
     assert "champion (lowest validation MSE" in text
     assert len(re.findall(r"early fusion test R2 -?[0-9.]+ \(spectrum MLP", text)) == 4
-    images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    images = run.images
     assert len(images) >= 3

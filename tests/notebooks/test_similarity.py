@@ -3,27 +3,18 @@ position query, rejects, quality report)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
-
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "08_similarity.ipynb"
 
 
 @pytest.mark.slow
-def test_similarity_notebook_executes(tmp_path, monkeypatch):
+def test_similarity_notebook_executes(tmp_path, monkeypatch, run_notebook):
     monkeypatch.setenv("SKYSIFT_NB_WORK", str(tmp_path / "work"))
     monkeypatch.setenv("SKYSIFT_NB_STAMPS", "96")
     monkeypatch.setenv("SKYSIFT_NB_EPOCHS", "3")
     monkeypatch.setenv("SKYSIFT_NB_SPARK", "0")  # the jobs' sequential twins: same tasks, no JVM
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    text = "\n".join(
-        out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
-    )
+    run = run_notebook("08_similarity.ipynb")
+    text = run.text
     assert "embedded 96 of 96; index of 96 images" in text
     m = re.search(r"recall@10 faiss vs exhaustive: ([0-9.]+)", text)
     assert m and float(m.group(1)) >= 0.9
@@ -35,5 +26,5 @@ def test_similarity_notebook_executes(tmp_path, monkeypatch):
     assert "bad.npy {'read': 3, 'written': 2, 'rejected': 1}" in text and "non-finite" in text
     assert "two_bands.npy {'read': 1, 'written': 0, 'rejected': 1}" in text and "needs g, r, z" in text
     assert "precision@10 trained / untrained / pca:" in text
-    images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    images = run.images
     assert len(images) >= 8  # stamps, curves, 5 query sheets, the position sheet
