@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from skysift.schema import SFR_EVAL_PREDICTIONS
-from skysift.stages.evaluate_sfr.tasks import fusion_ordering, metric_rows
+from skysift.stages.evaluate_sfr.tasks import fusion_ordering, metric_rows, resolution_grid
 
 NOISE = {"early_fusion": 0.3, "intermediate_fusion": 0.2, "late_fusion": 0.35, "image_cnn_combined": 0.6,
          "image_cnn_per_band": 0.7, "spectrum_mlp": 0.4, "decision_tree": 0.8}
@@ -70,6 +70,22 @@ def test_fusion_ordering():
         assert by[(px, "late_fusion")]["beats_both"] == (r2[("late_fusion", px)] > r2[("spectrum_mlp", px)])
 
 
+def test_resolution_grid_lays_out_each_model_by_resolution():
+    test = _predictions().query("split == 'test'")
+    rows = metric_rows(test)
+    grid = resolution_grid(rows, "without_qso")
+    assert [(g["quality_level"], g["model"]) for g in grid] == [(3, m) for m in NOISE]
+    for g in grid:
+        assert list(g) == ["quality_level", "model", "16 px", "8 px"]
+        for px in (16, 8):
+            part = test[(test.model == g["model"]) & (test.image_px == px) & (test["class"] != "QSO")]
+            r2 = [r2_score(s.log_sfr, s.log_sfr_pred) for _, s in part.groupby("seed")]
+            assert g[f"{px} px"] == pytest.approx((np.mean(r2), np.std(r2)), rel=1e-9)
+    # an untrained combination is an empty cell, not a missing key
+    grid = resolution_grid([r for r in rows if not (r["model"] == "decision_tree" and r["image_px"] == 8)])
+    assert {g["model"]: g["8 px"] for g in grid}["decision_tree"] is None
+
+
 def test_job_writes_report_and_scores_the_champion(tmp_path):
     from skysift.stages.evaluate_sfr.config import EvaluateSfrConfig
     from skysift.stages.evaluate_sfr.job import run
@@ -94,6 +110,7 @@ def test_job_writes_report_and_scores_the_champion(tmp_path):
     out = tmp_path / "out"
     html = (out / "report.html").read_text()
     assert "intermediate_fusion" in html and "without qso" in html and "pred_vs_true_16px_q3.png" in html
+    assert "R2 by image resolution and spectral quality level" in html
     assert (out / "pred_vs_true_16px_q3.png").stat().st_size > 5000 and (out / "residual_vs_z_16px_q3.png").exists()
     m = json.loads((out / "metrics.json").read_text())
     c = m["champion_predictions"]

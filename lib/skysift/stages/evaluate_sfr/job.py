@@ -16,7 +16,7 @@ from skysift.config import ConfigError
 from skysift.runtime.output import staged
 from skysift.stages.evaluate_sfr.config import EvaluateSfrConfig
 from skysift.stages.evaluate_sfr.tasks import (SUBSETS, champion_check, figures, fusion_ordering, metric_rows,
-                                               write_report)
+                                               resolution_grid, write_report)
 
 NEEDS_SPARK = False
 CONFIG = EvaluateSfrConfig
@@ -53,6 +53,7 @@ def run(spark, cfg: EvaluateSfrConfig) -> dict:
     rows = metric_rows(df, cfg.qso_class)
     metrics = {"input": cfg.input, "split": cfg.split, "seeds": sorted(int(s) for s in df.seed.unique()),
                "champion": champ, "rows": rows, "ordering": {s: fusion_ordering(rows, s) for s in SUBSETS},
+               "resolution_grid": {s: resolution_grid(rows, s) for s in SUBSETS},
                "config": to_dict(cfg)}
     if cfg.predictions:
         from skysift.runtime.output import read_table

@@ -41,6 +41,23 @@ def metric_rows(df: pd.DataFrame, qso_class: str = "QSO") -> list[dict]:
     return rows
 
 
+def resolution_grid(rows: list[dict], subset_name: str = "all", metric: str = "r2") -> list[dict]:
+    """The thesis's comparison across image resolutions and spectral quality levels: one row per (quality level,
+    model) with the ``metric``'s mean and std over seeds at each trained resolution (``"<px> px"`` keys; None where
+    that combination was not trained), models in MODEL_NAMES order, quality levels ascending."""
+    cells = {(r["quality_level"], r["model"], r["image_px"]): (r[f"{metric}_mean"], r[f"{metric}_std"])
+             for r in rows if r["subset"] == subset_name}
+    pxs = sorted({k[2] for k in cells}, reverse=True)
+    order = {m: i for i, m in enumerate(MODEL_NAMES)}
+    out = []
+    for q, model in sorted({k[:2] for k in cells}, key=lambda k: (k[0], order.get(k[1], 99))):
+        row = {"quality_level": int(q), "model": model}
+        for px in pxs:
+            row[f"{px} px"] = cells.get((q, model, px))
+        out.append(row)
+    return out
+
+
 def fusion_ordering(rows: list[dict], subset_name: str = "all") -> list[dict]:
     """Per (image_px, quality_level): each fusion's mean R2 against the best image-only and spectrum-only
     baselines' (``beats_both``: above both)."""
@@ -118,6 +135,11 @@ def write_report(path: Path, metrics: dict, figs: list[tuple[str, Path]]) -> Pat
         rep.heading(name.replace("_", " "), 3)
         rep.table([{**o, "r2_mean": round(o["r2_mean"], 4), "best_image_r2": round(o["best_image_r2"], 4),
                     "best_spectrum_r2": round(o["best_spectrum_r2"], 4)} for o in metrics["ordering"][name]])
+    rep.heading("R2 by image resolution and spectral quality level (mean ± std over seeds)")
+    for name in SUBSETS:
+        rep.heading(name.replace("_", " "), 3)
+        rep.table([{k: (f"{v[0]:.3f} ± {v[1]:.3f}" if isinstance(v, (tuple, list)) else "—" if v is None else v)
+                    for k, v in g.items()} for g in metrics["resolution_grid"][name]])
     for name in SUBSETS:
         rep.heading(f"Metrics per model, resolution and quality level: {name.replace('_', ' ')} (mean ± std over seeds)")
         rep.table([{"model": r["model"], "image px": r["image_px"], "quality": r["quality_level"], "n": r["n"],
