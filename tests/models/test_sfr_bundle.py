@@ -37,3 +37,32 @@ def test_other_resolution_is_refused(tmp_path):
     other = SfrArrays(a.object_id, a.pixels[:, :, :4, :4], a.flux, a.log_norm, a.log_sfr, a.obj_class, z=a.z)
     with pytest.raises(ValueError, match="trained on 8 px images and spectral quality level 0"):
         bundle.predict(other)
+
+
+class Foreign:
+    """A type no SFR bundle holds (a stand-in for anything a stranger's file could ask to rebuild)."""
+
+
+def test_bundle_files_are_not_pickles_and_foreign_content_is_refused(tmp_path):
+    """A bundle holds skops files; one whose file carries a type an SFR bundle never holds, or an old pickled
+    bundle, is refused with a message naming the file instead of being unpickled."""
+    import pickle
+
+    import skops.io as sio
+
+    from skysift.runtime.tracking import ModelNotFoundError
+
+    a = _arrays()
+    run = train_models(a, CFG, seed=0, models=("decision_tree",))
+    folder = save_bundle(tmp_path / "dt", "decision_tree", run, CFG)
+    assert sorted(p.name for p in folder.iterdir()) == ["decision_tree.skops", "features.skops", "meta.json"]
+    for p in folder.glob("*.skops"):
+        with pytest.raises(Exception):
+            pickle.loads(p.read_bytes())  # a zip of JSON schema + arrays, not a pickle
+    sio.dump(Foreign(), folder / "decision_tree.skops")
+    with pytest.raises(ModelNotFoundError, match="decision_tree.skops: holds types an SFR bundle never holds"):
+        SfrBundle(folder)
+    (folder / "decision_tree.skops").unlink()
+    (folder / "decision_tree.pkl").write_bytes(pickle.dumps(run.models["decision_tree"]))
+    with pytest.raises(ModelNotFoundError, match="older skysift"):
+        SfrBundle(folder)

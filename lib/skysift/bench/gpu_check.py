@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from skysift.models.checkpoint import load_checkpoint
 from skysift.models.precision import PRECISIONS
 from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
 from skysift.bench.embed_bench import _save_model, forward_flops, model_throughput, per_row_baseline
@@ -108,7 +109,7 @@ def embed_batch_section(device: str, ckpt: Path, flux: np.ndarray, batch_size: i
         print(f"EmbedBatch {precision} on {used}: {rate:.1f} spectra/s", flush=True)
     # correctness: GPU fp32 against a CPU float32 reference, bf16 against fp32
     ref_model = SpectrumEncoder(EncoderConfig(profile="paper", n_points=N_POINTS, grid_id=GRID, dropout=0.0))
-    ref_model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["model_state"])
+    ref_model.load_state_dict(load_checkpoint(ckpt)["model_state"])
     ref_model.eval()
     n_ref = 8
     with torch.inference_mode():

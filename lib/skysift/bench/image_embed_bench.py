@@ -108,6 +108,7 @@ def run_image_embed_benchmark(spark, workdir: Path, n_images: int = 8192, profil
     import torch
 
     from skysift.config import load_config
+    from skysift.models.checkpoint import load_checkpoint
     from skysift.models.image_vit import GalaxyVit, ImageVitConfig
     from skysift.stages.embed_images import job as embed
     from skysift.testing.images import checkpoint
@@ -120,7 +121,7 @@ def run_image_embed_benchmark(spark, workdir: Path, n_images: int = 8192, profil
     cfg_model = ImageVitConfig(profile=profile)
     torch.manual_seed(0)
     model = GalaxyVit(cfg_model).eval()
-    model.load_state_dict(torch.load(ckpt, weights_only=False)["model_state"])
+    model.load_state_dict(load_checkpoint(ckpt)["model_state"])
     cores = int(spark.sparkContext.defaultParallelism) if spark is not None else 1
     threads = cores * int(spark.conf.get("spark.task.cpus", "1")) if spark is not None else 1
 

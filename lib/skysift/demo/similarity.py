@@ -102,12 +102,13 @@ def quality(train_dir: Path, stamps: Path, truth: Path, out: Path) -> tuple[str,
 
     import torch
 
+    from skysift.models.checkpoint import load_checkpoint
     from skysift.models.image_vit import GalaxyVit, ImageVitConfig
     from skysift.report.image_quality import quality_report, write_report
     from skysift.runtime.output import read_table
     from skysift.stages.train_image_encoder.tasks import load_images
 
-    ckpt = torch.load(train_dir / "best.pt", map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(train_dir / "best.pt")
     trained = GalaxyVit(ImageVitConfig(**ckpt["model_config"]))
     trained.load_state_dict(ckpt["model_state"])
     torch.manual_seed(0)

@@ -50,11 +50,10 @@ class ModelRef:
         """``path`` when it exists on this machine, else the pinned version downloaded again."""
         if Path(self.path).exists():
             return self.path
-        uri = self.uri
-        if self.version is not None and uri.startswith("models:/"):
-            uri = f"models:/{uri[len('models:/'):].split('@')[0].split('/')[0]}/{self.version}"
+        from skysift.runtime.tracking import pinned_uri
+
         resolver = resolve_detector if self.kind == "detector" else resolve_classifier
-        return resolver(uri).path
+        return resolver(pinned_uri(self.uri, self.version)).path
 
     @property
     def cache_key(self) -> tuple:
@@ -63,38 +62,13 @@ class ModelRef:
 
 
 def _download(uri: str, what: str) -> tuple[Path, str | None, str]:
-    """(local folder, registry version, tracking uri) of an MLflow model URI; SkysiftError naming what exists."""
+    """(local folder, registry version, tracking uri) of an MLflow model URI; ModelNotFoundError naming what exists."""
     from skysift.runtime import tracking
 
     turi = tracking.tracking_uri()
-    mlflow = tracking.mlflow_module(turi)
-    from mlflow import MlflowClient
-
-    version = None
-    if uri.startswith("models:/"):
-        client = MlflowClient()
-        ref = uri[len("models:/"):].strip("/")
-        name, sep, alias = ref.partition("@")
-        ver = None if sep else (name.partition("/")[2] or None)
-        name = name.partition("/")[0]
-        try:
-            client.get_registered_model(name)
-        except Exception:  # noqa: BLE001 - any registry error: name what exists
-            known = [m.name for m in client.search_registered_models()]
-            raise SkysiftError(f"{what} {uri!r}: no registered model {name!r} in {turi}; registered: {known or 'none'} "
-                               f"(train one with `skysift train-{'detector' if 'detect' in what else 'classifier'}`)") from None
-        try:
-            mv = client.get_model_version_by_alias(name, alias) if sep else client.get_model_version(name, ver)
-        except Exception:  # noqa: BLE001
-            aliases = sorted(client.get_registered_model(name).aliases or {})
-            raise SkysiftError(f"{what} {uri!r}: model {name!r} has no {'alias ' + repr(alias) if sep else 'version ' + repr(ver)}; "
-                               f"its aliases: {aliases or 'none'}") from None
-        version = str(mv.version)
-    try:
-        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-    except Exception as exc:  # noqa: BLE001
-        raise SkysiftError(f"{what} {uri!r}: cannot download its files: {exc}") from None
-    return folder, version, turi
+    kind = "detector" if "detect" in what else "classifier"
+    folder, version = tracking.download_registered(uri, turi, what=what, train_with=f"skysift train-{kind}")
+    return folder, None if version is None else str(version), turi
 
 
 def _registry(uri: str) -> bool:

@@ -4,12 +4,15 @@ fusion) and meta.json naming what it was trained on (image_px, quality_level, sp
 
 ``predict`` refuses arrays at another resolution or quality level with a message naming what the model was
 trained on (issue 16, "Bad input").
+
+The scikit-learn parts and the fitted preprocessing are skops files, never pickles: a bundle folder may come from
+anyone (a ``model_uri`` a user passes), and unpickling runs whatever code the file holds (issue 18, part 5).
+``skops.io.load`` rebuilds only the types it is told to trust: scikit-learn's own plus ``TRUSTED_TYPES``.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +21,35 @@ from skysift.models.sfr_config import SfrModelsConfig
 from skysift.models.sfr_data import SfrArrays, SfrFeatures
 
 META = "meta.json"
-FEATURES = "features.pkl"
+FEATURES = "features.skops"
 KIND = "skysift-sfr"
 """``kind`` in meta.json: what predict-sfr accepts."""
+TRUSTED_TYPES = ("sklearn.tree._tree.Tree", "skysift.models.sfr_config.SfrModelsConfig",
+                 "skysift.models.sfr_data.SfrFeatures")
+"""The types beyond skops' defaults that a bundle holds (the trees of the decision tree and gradient boosting,
+our preprocessing and its config); a file holding any other is refused."""
+
+
+def _dump(obj, path: Path) -> None:
+    import skops.io as sio
+
+    sio.dump(obj, path)
+
+
+def _load(path: Path):
+    """The object in skops file ``path``; ModelNotFoundError naming the file when it is a pickle of an older
+    skysift or holds a type outside ``TRUSTED_TYPES``."""
+    import skops.io as sio
+
+    from skysift.runtime.tracking import ModelNotFoundError
+
+    if not path.exists() and path.with_suffix(".pkl").exists():
+        raise ModelNotFoundError(f"{path.parent}: an SFR bundle of an older skysift (pickled parts, which skysift no "
+                                 "longer loads); retrain it with `skysift train-sfr`")
+    untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
+    if untrusted:
+        raise ModelNotFoundError(f"{path}: holds types an SFR bundle never holds ({', '.join(untrusted)}); not loaded")
+    return sio.load(path, trusted=list(TRUSTED_TYPES))
 
 
 def save_bundle(folder: str | Path, name: str, run, cfg: SfrModelsConfig) -> Path:
@@ -37,9 +66,9 @@ def save_bundle(folder: str | Path, name: str, run, cfg: SfrModelsConfig) -> Pat
             torch.save(model.state_dict(), folder / f"{part}.pt")
             kinds[part] = "torch"
         else:
-            (folder / f"{part}.pkl").write_bytes(pickle.dumps(model))
+            _dump(model, folder / f"{part}.skops")
             kinds[part] = "sklearn"
-    (folder / FEATURES).write_bytes(pickle.dumps(run.features))
+    _dump(run.features, folder / FEATURES)
     f = run.features
     meta = {"kind": KIND, "model": name, "parts": kinds, "config": dataclasses.asdict(cfg), "image_px": cfg.image_px,
             "quality_level": cfg.quality_level, "image_shape": list(f.image_shape), "spectrum_length": f.spectrum_length,
@@ -60,11 +89,11 @@ class SfrBundle:
             if isinstance(value, list):
                 raw[key] = tuple(value)
         self.cfg = SfrModelsConfig(**raw)
-        self.features: SfrFeatures = pickle.loads((folder / FEATURES).read_bytes())
+        self.features: SfrFeatures = _load(folder / FEATURES)
         self.parts = {}
         for part, kind in self.meta["parts"].items():
             if kind == "sklearn":
-                self.parts[part] = pickle.loads((folder / f"{part}.pkl").read_bytes())
+                self.parts[part] = _load(folder / f"{part}.skops")
             else:
                 self.parts[part] = self._network(part, folder)
 
@@ -125,35 +154,7 @@ def resolve_sfr_model(model_uri: str, tracking_uri: str | None = None) -> dict:
     if local.exists():
         folder = local
     elif model_uri.startswith(("models:/", "runs:/")):
-        mlflow = tracking.mlflow_module(tracking_uri)
-        from mlflow import MlflowClient
-
-        client = MlflowClient()
-        if model_uri.startswith("models:/"):
-            ref = model_uri[len("models:/"):].strip("/")
-            name, sep, alias = ref.partition("@")
-            number = None if sep else ref.partition("/")[2]
-            if not sep:
-                name = ref.partition("/")[0]
-            try:
-                client.get_registered_model(name)
-            except Exception:  # noqa: BLE001 - MLflow raises its own RestException
-                known = [m.name for m in client.search_registered_models()]
-                raise tracking.ModelNotFoundError(
-                    f"model_uri {model_uri!r}: no registered model {name!r} in {mlflow.get_tracking_uri()} "
-                    f"(registered: {known or 'none'}); run `skysift train-sfr` first") from None
-            try:
-                mv = client.get_model_version_by_alias(name, alias) if sep else client.get_model_version(name, number)
-            except Exception:  # noqa: BLE001
-                aliases = sorted(client.get_registered_model(name).aliases or {})
-                what = f"alias {alias!r}" if sep else f"version {number!r}"
-                raise tracking.ModelNotFoundError(f"model_uri {model_uri!r}: {name!r} has no {what}; its aliases: "
-                                                  f"{aliases or 'none'}") from None
-            version = int(mv.version)
-        try:
-            folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
-        except Exception as exc:  # noqa: BLE001
-            raise tracking.ModelNotFoundError(f"model_uri {model_uri!r}: cannot download its files: {exc}") from None
+        folder, version = tracking.download_registered(model_uri, tracking_uri, train_with="skysift train-sfr")
     else:
         raise tracking.ModelNotFoundError(f"model_uri {model_uri!r}: no such folder, and not a models:/ or runs:/ URI")
     metas = sorted(folder.rglob(META)) if folder.is_dir() else []

@@ -215,6 +215,66 @@ def _local_model_dir(model_uri: str) -> Path | None:
     return path if path.exists() else None
 
 
+def pinned_uri(model_uri: str, version: str | int | None) -> str:
+    """``models:/NAME/VERSION`` for a registry URI the driver resolved to ``version`` (an alias may move while a
+    job runs: executors on other machines fetch the version the driver pinned); other URIs unchanged."""
+    if version is None or not model_uri.startswith("models:/"):
+        return model_uri
+    name = model_uri[len("models:/"):].strip("/").split("@")[0].split("/")[0]
+    return f"models:/{name}/{version}"
+
+
+def resolve_pinned(model_dir: str, model_uri: str, version: str | int | None,
+                   uri: str | None = None) -> dict[str, Any]:
+    """``resolve_model``'s record on an executor: the driver's download ``model_dir`` where this machine sees it,
+    else the version the driver pinned, fetched again (an executor on another machine)."""
+    if Path(model_dir).exists():
+        return {"uri": model_uri, "version": version, "dir": model_dir,
+                "meta": _describe_local(Path(model_dir), model_uri)["meta"]}
+    return resolve_model(pinned_uri(model_uri, version), uri)
+
+
+def download_registered(model_uri: str, uri: str | None = None, *, what: str = "model_uri",
+                        train_with: str = "skysift pretrain") -> tuple[Path, int | None]:
+    """(local folder of the files, registry version or None for runs:/) of a ``models:/NAME@ALIAS``,
+    ``models:/NAME/VERSION`` or ``runs:/`` URI, or a ModelNotFoundError naming what the store holds.
+
+    ``what`` starts the message (e.g. "detector model_uri"); ``train_with`` is the command that registers one.
+    """
+    mlflow = mlflow_module(uri)
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    version = None
+    if model_uri.startswith("models:/"):
+        ref = model_uri[len("models:/"):].strip("/")
+        name, sep, alias = ref.partition("@")
+        if not sep:
+            name, _, ver = ref.partition("/")
+        try:
+            client.get_registered_model(name)
+        except Exception:  # noqa: BLE001 - MLflow raises its own RestException: name what exists instead
+            known = [m.name for m in client.search_registered_models()]
+            raise ModelNotFoundError(
+                f"{what} {model_uri!r}: no registered model {name!r} in {mlflow.get_tracking_uri()}; "
+                f"registered models: {known or 'none'} (run `{train_with}` first)"
+            ) from None
+        try:
+            mv = client.get_model_version_by_alias(name, alias) if sep else client.get_model_version(name, ver)
+        except Exception:  # noqa: BLE001
+            aliases = sorted(client.get_registered_model(name).aliases or {})
+            missing = f"alias {alias!r}" if sep else f"version {ver!r}"
+            raise ModelNotFoundError(
+                f"{what} {model_uri!r}: registered model {name!r} has no {missing}; its aliases: {aliases or 'none'}"
+            ) from None
+        version = int(mv.version)
+    try:
+        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+    except Exception as exc:  # noqa: BLE001
+        raise ModelNotFoundError(f"{what} {model_uri!r}: cannot download its files: {exc}") from None
+    return folder, version
+
+
 def resolve_model(model_uri: str, uri: str | None = None) -> dict[str, Any]:
     """Find a model without loading it: {'uri', 'version', 'dir' (local files), 'meta'} or a clear error.
 
@@ -228,48 +288,17 @@ def resolve_model(model_uri: str, uri: str | None = None) -> dict[str, Any]:
         raise ModelNotFoundError(
             f"model_uri {model_uri!r}: no such file, and not a models:/NAME@ALIAS or runs:/ URI"
         )
-    mlflow = mlflow_module(uri)
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
-    version = None
-    if model_uri.startswith("models:/"):
-        ref = model_uri[len("models:/"):].strip("/")
-        name, sep, alias = ref.partition("@")
-        if not sep:
-            name, _, ver = ref.partition("/")
-        try:
-            client.get_registered_model(name)
-        except Exception:  # noqa: BLE001
-            known = [m.name for m in client.search_registered_models()]
-            raise ModelNotFoundError(
-                f"model_uri {model_uri!r}: expected a registered model {name!r} in {mlflow.get_tracking_uri()}; "
-                f"registered models: {known or 'none'} (run `skysift pretrain` first)"
-            ) from None
-        try:
-            mv = client.get_model_version_by_alias(name, alias) if sep else client.get_model_version(name, ver)
-        except Exception:  # noqa: BLE001
-            aliases = sorted(client.get_registered_model(name).aliases or {})
-            what = f"alias {alias!r}" if sep else f"version {ver!r}"
-            raise ModelNotFoundError(
-                f"model_uri {model_uri!r}: registered model {name!r} has no {what}; "
-                f"its aliases: {aliases or 'none'}"
-            ) from None
-        version = int(mv.version)
-    try:
-        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
-    except Exception as exc:  # noqa: BLE001
-        raise ModelNotFoundError(f"model_uri {model_uri!r}: cannot download its files: {exc}") from None
+    folder, version = download_registered(model_uri, uri)
     info = _describe_local(folder, model_uri)
     info["version"] = version
     return info
 
 
 def _describe_local(path: Path, model_uri: str) -> dict[str, Any]:
-    import torch
+    from skysift.models.checkpoint import load_checkpoint
 
     if path.is_file():
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = load_checkpoint(path)
         if "model_config" not in ckpt:
             raise ModelNotFoundError(f"{path}: not a skysift training checkpoint (no model_config)")
         meta = {"model": ckpt["model_config"], "pooling": "mean"}
@@ -287,12 +316,13 @@ def load_encoder(info: dict[str, Any], device: str = "cpu"):
     """Our SpectrumEncoder with the weights of a model found by ``resolve_model``, in eval mode."""
     import torch
 
+    from skysift.models.checkpoint import load_checkpoint
     from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
 
     model = SpectrumEncoder(EncoderConfig(**info["meta"]["model"]))
     path = Path(info["dir"])
     if path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=False)["model_state"]
+        state = load_checkpoint(path)["model_state"]
     else:
         state = torch.load(path / ENCODER_STATE, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
@@ -324,6 +354,7 @@ def load_image_encoder(info: dict[str, Any], device: str = "cpu"):
     when the model is not an image encoder (a spectrum encoder, say)."""
     import torch
 
+    from skysift.models.checkpoint import load_checkpoint
     from skysift.models.image_vit import GalaxyVit, ImageVitConfig
 
     meta = info["meta"]
@@ -333,7 +364,7 @@ def load_image_encoder(info: dict[str, Any], device: str = "cpu"):
     model = GalaxyVit(ImageVitConfig(**meta["model"]))
     path = Path(info["dir"])
     if path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=False)["model_state"]
+        state = load_checkpoint(path)["model_state"]
     else:
         state = torch.load(path / ENCODER_STATE, map_location="cpu", weights_only=True)
     model.load_state_dict(state)

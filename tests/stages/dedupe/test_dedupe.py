@@ -11,7 +11,7 @@ from scipy.sparse.csgraph import connected_components
 
 from skysift.stages.dedupe.config import DedupeConfig
 from skysift.stages.dedupe.job import run
-from skysift.stages.dedupe.tasks import dedupe_frame, fof_labels
+from skysift.stages.dedupe.tasks import dedupe_frame
 from skysift.runtime.rejects import read_rejects
 from skysift.synth.mock_catalogs import _offset, hard_sky, neighbours_of
 
@@ -35,11 +35,6 @@ def detections():
     df["score"] = np.random.default_rng(33).uniform(0, 1, len(df))
     df["det"] = np.arange(len(df))
     return df
-
-
-def test_fof_labels_chains():
-    lab = fof_labels(np.array([5, 7, 20]), np.array([7, 9, 21])).set_index("_lid")["_fof"]
-    assert lab.to_dict() == {5: 5, 7: 5, 9: 5, 20: 20, 21: 20}
 
 
 def test_dedupe_frame_equals_brute_force(detections):

@@ -98,7 +98,7 @@ def test_wrong_alias_and_missing_model_fail_at_once(table, registry, tmp_path):
     base = {"input": str(table), "output": str(tmp_path / "x")}
     with pytest.raises(ConfigError, match=r"no alias 'prod'.*champion"):
         prepare(EmbedConfig(**base, model_uri="models:/skysift-spec-encoder@prod"))
-    with pytest.raises(ConfigError, match=r"expected a registered model 'nope'.*skysift-spec-encoder"):
+    with pytest.raises(ConfigError, match=r"no registered model 'nope'.*skysift-spec-encoder"):
         prepare(EmbedConfig(**base, model_uri="models:/nope@champion"))
     with pytest.raises(ConfigError, match="no such file"):
         prepare(EmbedConfig(**base, model_uri=str(tmp_path / "missing.pt")))

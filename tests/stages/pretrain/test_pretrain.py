@@ -14,6 +14,7 @@ import torch
 
 from skysift.config import ConfigError, load_config
 from skysift.io.parquet_stream import SpectraStream, StreamSpec, split_hash, table_files
+from skysift.models.checkpoint import load_checkpoint
 from skysift.stages.pretrain.job import PretrainConfig, launch
 from skysift.stages.pretrain.tasks import BEST, LAST, warmup_cosine
 from skysift.synth.toy_spectra import write_toy_spectra
@@ -135,8 +136,8 @@ def test_resume_continues_the_same_loss_curve(table, tmp_path):
     assert steps == list(range(1, 13))
     np.testing.assert_allclose([l for _, l in part["history"] + rest["history"]],
                                [l for _, l in full["history"]], rtol=1e-5)
-    a = torch.load(tmp_path / "full" / LAST, weights_only=False)
-    b = torch.load(tmp_path / "resumed" / LAST, weights_only=False)
+    a = load_checkpoint(tmp_path / "full" / LAST)
+    b = load_checkpoint(tmp_path / "resumed" / LAST)
     assert a["step"] == b["step"] == 12
     for k in a["model_state"]:
         torch.testing.assert_close(a["model_state"][k], b["model_state"][k], rtol=1e-5, atol=1e-6)
@@ -153,7 +154,7 @@ def test_bf16_pretraining_keeps_fp32_weights_and_tracks_the_fp32_curve(table, tm
     a, b = (np.array([l for _, l in r["history"]]) for r in (fp32, bf16))
     assert not np.array_equal(a, b)  # autocast really ran
     np.testing.assert_allclose(b, a, rtol=0.05)
-    state = torch.load(tmp_path / "bf16" / LAST, weights_only=False)["model_state"]
+    state = load_checkpoint(tmp_path / "bf16" / LAST)["model_state"]
     assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
     with pytest.raises(ConfigError, match="precision"):
         _cfg(table, tmp_path, "precision=fp16")
@@ -208,7 +209,7 @@ def test_mlflow_registry_champion_and_fresh_process_load(table, tmp_path, monkey
     # reference embedding from the best checkpoint of run 1, in this process
     from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
 
-    ckpt = torch.load(tmp_path / "r1" / BEST, weights_only=False)
+    ckpt = load_checkpoint(tmp_path / "r1" / BEST)
     ref_model = SpectrumEncoder(EncoderConfig(**ckpt["model_config"]))
     ref_model.load_state_dict(ckpt["model_state"])
     x = np.random.default_rng(0).normal(1, 0.1, (3, S)).astype(np.float32)

@@ -54,6 +54,13 @@ class DetectSourcesConfig:
     """auto: the task's GPU from Spark resources, else CUDA when visible, else CPU (runtime.spark.task_device)."""
     torch_threads: int = 0
     """torch threads per task on CPU; 0 = the task's CPUs (spark.task.cpus), 1 outside Spark tasks."""
+    reader: Literal["pyarrow", "spark"] = "pyarrow"
+    """How the tile pass reads the tiles. pyarrow: tasks over the tile table's row groups, read in the Python
+    workers; spark: Spark reads the Parquet, mapInArrow hands the batches over. On 204 tiles of 320 px (2 quiet
+    cores) Spark's JVM took 1.9 s to hand the tiles over where pyarrow read them in 0.4 s, and its 3 file splits
+    left one of the two workers idle for a third of the pass (BENCHMARKS.md, issue 15)."""
+    tiles_per_task: int = 64
+    """Tiles per tile-pass task with reader=pyarrow (at least two tasks per core are cut for balance)."""
     yolo_config_dir: str = ""
     """Writable YOLO_CONFIG_DIR on the executors ('' = a folder under the temp dir)."""
     target_rows_per_group: int = 200_000
@@ -73,6 +80,7 @@ class DetectSourcesConfig:
 
     def __post_init__(self):
         require(bool(self.input), "input is required (--input INGEST_OUTPUT_OR_TILES)")
+        require(self.tiles_per_task >= 1, f"tiles_per_task must be >= 1, got {self.tiles_per_task}")
         require(bool(self.output), "output is required (--output FOLDER)")
         require(bool(self.detector_uri) and bool(self.classifier_uri), "detector_uri and classifier_uri must not be empty")
         require(0 < self.dedupe_radius_arcsec <= MAX_RADIUS_ARCSEC, f"dedupe_radius_arcsec must be in (0, {MAX_RADIUS_ARCSEC:.0f}], got {self.dedupe_radius_arcsec}")

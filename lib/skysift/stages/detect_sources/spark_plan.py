@@ -1,7 +1,9 @@
 """The Spark plan of `skysift detect-sources` (the driver imports this only when a session is given).
 
-1. tiles (Parquet, read by Spark) -> ``mapInArrow(tasks.detect_batches)``, Arrow batches of ``detector.batch_tiles``
-   tiles (spark.sql.execution.arrow.maxRecordsPerBatch for this job only), written once to ``_work/raw``;
+1. tiles -> ``tasks.detect_batches`` in batches of ``detector.batch_tiles`` tiles, written once to ``_work/raw``:
+   with reader=pyarrow (default) ``runtime.tasks`` tasks over the tile row groups, read by pyarrow in the Python
+   workers (``tasks.detect_row_groups``); with reader=spark Spark reads the Parquet and ``mapInArrow`` gets the
+   batches (spark.sql.execution.arrow.maxRecordsPerBatch for this job only);
 2. whole detections -> ``groupBy(field_id).applyInPandas(sources.merge_field)`` (NMS + 2 px per frame);
 3. the 0.5 arcsec groups across frames (``xmatch.self_match.fof_best_spark``: the engine's self-match);
 4. the 2 arcsec nearest match to the catalog (``xmatch.engine.matched_frame``, how=left), or healpix29 and null
@@ -20,6 +22,14 @@ def raw_pass(spark, raw_uri: str, root: str, shapes: dict, models: T.Models, cfg
     from skysift.runtime.spark import sql_conf
     from skysift.schema import RAW_DETECTIONS, spark_schema
 
+    if cfg.reader == "pyarrow":
+        from skysift.runtime.row_groups import row_group_tasks
+        from skysift.runtime.tasks import run_tasks
+
+        items = T.tile_items(root)
+        n_tasks = row_group_tasks(items, cfg.tiles_per_task, spark.sparkContext.defaultParallelism)
+        run_tasks(functools.partial(T.detect_row_groups, raw_uri, shapes, models, cfg), items, n_tasks, spark)
+        return
     with sql_conf(spark, {"spark.sql.execution.arrow.maxRecordsPerBatch": cfg.detector.batch_tiles}):
         tiles = spark.read.parquet(for_spark(join(root, T.TILES_DIR))).select(*T.TILE_COLUMNS)
         fn = functools.partial(T.detect_batches, shapes, models, cfg)
@@ -44,10 +54,10 @@ def merged_sources(spark, raw_uri: str, cfg):
     merged = dets.groupBy("field_id").applyInPandas(lambda pdf: merge_field(pdf, merge_cfg), schema)
     rows = merged.withColumn(LEFT_ID, F.monotonically_increasing_id()).persist(StorageLevel.MEMORY_AND_DISK)
     n_merged_rows = rows.count()
-    best, links = fof_best_spark(spark, rows, cfg.dedupe_radius_arcsec, T.DEDUPE_ORDER,
-                                 target_rows=cfg.target_rows_per_group, sample_rows=cfg.sample_rows,
-                                 max_links=cfg.max_links, what="detections")
-    return best, rows, n_merged_rows, links
+    groups = fof_best_spark(spark, rows, cfg.dedupe_radius_arcsec, T.DEDUPE_ORDER,
+                            target_rows=cfg.target_rows_per_group, sample_rows=cfg.sample_rows,
+                            max_links=cfg.max_links, what="detections")
+    return groups.best, rows, n_merged_rows, groups.links
 
 
 def with_class(df):

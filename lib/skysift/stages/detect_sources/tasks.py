@@ -110,34 +110,50 @@ def detect_batches(shapes: Mapping[str, tuple[int, int]], models: Models, cfg, b
         yield from tile_pass(batch, shapes, loaded, cfg.detector, device, cfg.merge.edge_margin_px).to_batches()
 
 
-def raw_pass_local(raw_uri: str, root: str, shapes: Mapping[str, tuple[int, int]], models: Models, cfg,
-                   threads: int | None = None) -> int:
-    """The sequential twin of the executor pass: every tile file read in batches of detector.batch_tiles; rows written."""
+def detect_row_groups(raw_uri: str, shapes: Mapping[str, tuple[int, int]], models: Models, cfg, first: int,
+                      items: list) -> dict[str, Any]:
+    """One ``runtime.tasks`` task of the tile pass: the tile row groups ``items`` (runtime.row_groups.RowGroup)
+    read with pyarrow in this worker, ``detector.batch_tiles`` tiles per detector call, RAW_DETECTIONS written to
+    ``raw_uri/part-<first>.parquet``; one stats dict. On Spark (reader=pyarrow) the tiles never enter the JVM."""
     from skysift.runtime.filesystem import join
-    from skysift.runtime.output import open_dataset, write_parquet_atomic
+    from skysift.runtime.output import write_parquet_atomic
+    from skysift.runtime.row_groups import read_row_groups
     from skysift.schema import RAW_DETECTIONS
 
-    ds = open_dataset(root, under=TILES_DIR)
-    batches = ds.to_batches(columns=TILE_COLUMNS, batch_size=cfg.detector.batch_tiles)
-    local_cfg = cfg if threads is None else _with_threads(cfg, threads)
-    return write_parquet_atomic(join(raw_uri, "part-0000000000.parquet"),
-                                detect_batches(shapes, models, local_cfg, _split(batches, cfg.detector.batch_tiles)),
+    batches = (batch for _, batch in read_row_groups(items, list(TILE_COLUMNS), cfg.detector.batch_tiles))
+    rows = write_parquet_atomic(join(raw_uri, f"part-{first:010d}.parquet"), detect_batches(shapes, models, cfg, batches),
                                 schema=RAW_DETECTIONS)
+    return {"first": first, "tiles": sum(i.rows for i in items), "rows": rows}
+
+
+def tile_items(root: str) -> list:
+    """The tile table's row groups (runtime.row_groups.RowGroup): the work items of the tile pass."""
+    from skysift.runtime.filesystem import join
+    from skysift.runtime.output import table_files
+    from skysift.runtime.row_groups import row_groups
+
+    return row_groups(table_files(join(root, TILES_DIR)))
+
+
+def raw_pass_local(raw_uri: str, root: str, shapes: Mapping[str, tuple[int, int]], models: Models, cfg,
+                   threads: int | None = None) -> int:
+    """The sequential twin of the executor pass: the same tasks as on Spark (``detect_row_groups``), one after the
+    other in this process; rows written."""
+    import functools
+
+    from skysift.runtime.row_groups import row_group_tasks
+    from skysift.runtime.tasks import run_tasks
+
+    local_cfg = cfg if threads is None else _with_threads(cfg, threads)
+    items = tile_items(root)
+    task = functools.partial(detect_row_groups, raw_uri, shapes, models, local_cfg)
+    return sum(s["rows"] for s in run_tasks(task, items, row_group_tasks(items, cfg.tiles_per_task, 1)))
 
 
 def _with_threads(cfg, threads: int):
     from dataclasses import replace
 
     return replace(cfg, torch_threads=threads)
-
-
-def _split(batches, size: int) -> Iterator[pa.RecordBatch]:
-    for b in batches:
-        for s in range(0, b.num_rows, size):
-            yield b.slice(s, size)
-
-
-# --------------------------------------------------------------------------- tile outcomes
 
 
 def tile_outcomes(tiles: pd.DataFrame, root: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from skysift.config import ConfigError
 from skysift.stages.embed_images.config import EmbedImagesConfig
-from skysift.stages.embed_images.tasks import EncoderRef, embed_task, list_row_groups
+from skysift.stages.embed_images.tasks import EncoderRef, embed_task
 
 CONFIG = EmbedImagesConfig
 
@@ -36,8 +36,9 @@ def run(spark, cfg: EmbedImagesConfig) -> dict[str, Any]:
     from skysift.config import to_dict
     from skysift.images.network_input import id_column
     from skysift.io.tables import write_table_json
-    from skysift.runtime.output import count_rows, exists, open_dataset, staged
-    from skysift.runtime.tasks import run_tasks, task_count
+    from skysift.runtime.output import count_rows, exists, open_dataset, staged, table_files
+    from skysift.runtime.row_groups import row_group_tasks, row_groups
+    from skysift.runtime.tasks import run_tasks
 
     if not exists(cfg.input):
         raise ConfigError(f"input {cfg.input}: no such images table")
@@ -47,11 +48,9 @@ def run(spark, cfg: EmbedImagesConfig) -> dict[str, Any]:
     if missing:
         raise ConfigError(f"input {cfg.input}: not an images table, missing columns {missing}")
     ref = prepare(cfg)
-    items = list_row_groups(cfg.input)
-    n_rows = sum(item[2] for item in items)
+    items = row_groups(table_files(cfg.input))
     parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
-    per_group = max(1, n_rows // max(1, len(items)))
-    n_tasks = task_count(len(items), max(1, cfg.rows_per_task // per_group), parallelism)
+    n_tasks = row_group_tasks(items, cfg.rows_per_task, parallelism)
     with staged(cfg.output) as stage:
         stats = run_tasks(functools.partial(embed_task, stage.uri, cfg, ref), items, n_tasks, spark)
         written = count_rows(stage.uri)

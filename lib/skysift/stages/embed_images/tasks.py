@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,32 +38,10 @@ class EncoderRef:
 
             if device == "cpu":
                 torch.set_num_threads(max(1, threads))
-            if Path(self.model_dir).exists():
-                info = {"uri": self.model_uri, "dir": self.model_dir,
-                        "meta": tracking._describe_local(Path(self.model_dir), self.model_uri)["meta"]}
-            else:  # an executor on another machine: fetch the version the driver resolved
-                uri = self.model_uri
-                if self.model_version is not None and uri.startswith("models:/"):
-                    uri = f"models:/{uri[len('models:/'):].split('@')[0].split('/')[0]}/{self.model_version}"
-                info = tracking.resolve_model(uri, self.tracking_uri)
+            info = tracking.resolve_pinned(self.model_dir, self.model_uri, self.model_version, self.tracking_uri)
             return tracking.load_image_encoder(info, device)
 
         return cached(("model", self.model_uri, self.model_version), device, load)
-
-
-def list_row_groups(uri: str) -> list[tuple[str, int, int, int]]:
-    """[(file, row group, rows, first row in the file)] of every Parquet file of the table at ``uri``."""
-    from skysift.runtime.filesystem import resolve
-    from skysift.runtime.output import table_files
-
-    items = []
-    for f in table_files(uri):
-        fs, path = resolve(f)
-        with fs.open_input_file(path) as fh:
-            meta = pq.ParquetFile(fh).metadata
-        sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
-        items += [(f, g, n, int(sum(sizes[:g]))) for g, n in enumerate(sizes)]
-    return items
 
 
 def read_row_group(file: str, group: int) -> pa.Table:

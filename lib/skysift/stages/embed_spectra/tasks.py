@@ -4,7 +4,6 @@ with a reason."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -63,13 +62,7 @@ class EmbedBatch:
             threads = self.torch_threads or task_cpus()
             if device == "cpu" and threads:
                 torch.set_num_threads(threads)
-            if Path(self.model_dir).exists():
-                info = {"dir": self.model_dir, "meta": tracking._describe_local(Path(self.model_dir), "")["meta"]}
-            else:  # executor on another machine: fetch the same version the driver resolved
-                uri = self.model_uri
-                if self.model_version is not None and uri.startswith("models:/"):
-                    uri = f"models:/{uri[len('models:/'):].split('@')[0].split('/')[0]}/{self.model_version}"
-                info = tracking.resolve_model(uri, self.tracking_uri)
+            info = tracking.resolve_pinned(self.model_dir, self.model_uri, self.model_version, self.tracking_uri)
             return tracking.load_encoder(info, device)
 
         return cached(("model", self.model_uri, self.model_version), device, load), device

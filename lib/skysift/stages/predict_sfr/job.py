@@ -22,7 +22,7 @@ from typing import Any
 
 from skysift.config import ConfigError
 from skysift.stages.predict_sfr.config import PredictSfrConfig
-from skysift.stages.predict_sfr.tasks import (SOURCE_COL, STATS, SfrModelRef, list_row_groups, predict_partition,
+from skysift.stages.predict_sfr.tasks import (SOURCE_COL, STATS, SfrModelRef, predict_partition,
                                               predict_row_groups)
 
 CONFIG = PredictSfrConfig
@@ -85,12 +85,12 @@ def run(spark, cfg: PredictSfrConfig) -> dict[str, Any]:
                           f"({flux_column(ref.quality_level)}), missing columns {missing}")
     with staged(cfg.output) as stage:
         if spark is None or cfg.reader == "pyarrow":
-            from skysift.runtime.tasks import run_tasks, task_count
+            from skysift.runtime.row_groups import row_group_tasks, row_groups
+            from skysift.runtime.tasks import run_tasks
 
-            items = list_row_groups(table_files(path))
+            items = row_groups(table_files(path))
             parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
-            per_group = max(1, sum(i[2] for i in items) // max(1, len(items)))
-            n_tasks = task_count(len(items), max(1, cfg.rows_per_task // per_group), parallelism)
+            n_tasks = row_group_tasks(items, cfg.rows_per_task, parallelism)
             task = functools.partial(predict_row_groups, stage.uri, ref, cfg.arrow_batch_rows)
             stats = run_tasks(task, items, n_tasks, spark)
         else:

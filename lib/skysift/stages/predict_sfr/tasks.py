@@ -10,7 +10,6 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from skysift.models.sfr_inputs import needed_columns, table_arrays
 from skysift.runtime.rejects import Reject
@@ -57,10 +56,9 @@ class SfrModelRef:
                 torch.set_num_threads(max(1, self.torch_threads or task_cpus() or 1))
             folder = self.model_dir
             if not Path(folder).exists():  # an executor on another machine: fetch the version the driver resolved
-                uri = self.model_uri
-                if self.model_version is not None and uri.startswith("models:/"):
-                    uri = f"models:/{uri[len('models:/'):].split('@')[0].split('/')[0]}/{self.model_version}"
-                folder = resolve_sfr_model(uri, self.tracking_uri)["dir"]
+                from skysift.runtime.tracking import pinned_uri
+
+                folder = resolve_sfr_model(pinned_uri(self.model_uri, self.model_version), self.tracking_uri)["dir"]
             return SfrBundle(folder)
 
         return cached(("sfr-model", self.model_uri, self.model_version), device, load), device
@@ -139,26 +137,13 @@ def predict_partition(staging: str, ref: SfrModelRef, batches: Iterator[pa.Recor
                                        "device": _device(ref.device)}], schema=STATS)
 
 
-def list_row_groups(files: list[str]) -> list[tuple[str, int, int]]:
-    """[(file, row group, rows)] of every Parquet file of the table, in file order."""
-    from skysift.runtime.filesystem import resolve
-
-    items = []
-    for f in files:
-        fs, path = resolve(f)
-        with fs.open_input_file(path) as fh:
-            meta = pq.ParquetFile(fh).metadata
-        items += [(f, g, meta.row_group(g).num_rows) for g in range(meta.num_row_groups)]
-    return items
-
-
 def predict_row_groups(staging: str, ref: SfrModelRef, batch_rows: int, first: int, items: list) -> dict:
-    """One ``runtime.tasks`` task: read the row groups ``items`` [(file, group, rows)] with pyarrow in this
+    """One ``runtime.tasks`` task: read the row groups ``items`` (runtime.row_groups.RowGroup) with pyarrow in this
     worker, predict them ``batch_rows`` at a time, write ``part-<first>.parquet`` and its rejects; one STATS
     dict. The sequential twin runs these tasks one after the other (``run_tasks(..., spark=None)``); on Spark
     (reader=pyarrow) the JVM never touches the rows."""
-    from skysift.runtime.filesystem import resolve
     from skysift.runtime.rejects import write_rejects
+    from skysift.runtime.row_groups import read_row_groups
 
     started = time.perf_counter()
     cols = needed_columns(ref.quality_level)
@@ -166,17 +151,12 @@ def predict_row_groups(staging: str, ref: SfrModelRef, batch_rows: int, first: i
     counts = {"read": 0}
 
     def predicted() -> Iterator[pa.Table]:
-        for file, group, _ in items:
-            fs, path = resolve(file)
-            with fs.open_input_file(path) as fh:
-                pf = pq.ParquetFile(fh)
-                present = [c for c in cols if c in pf.schema_arrow.names]
-                for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[group], columns=present):
-                    table = pa.Table.from_batches([batch])
-                    counts["read"] += table.num_rows
-                    out, bad = ref.predict_table(table, file)
-                    rejects.extend(bad)
-                    yield out
+        for item, batch in read_row_groups(items, cols, batch_rows):
+            table = pa.Table.from_batches([batch])
+            counts["read"] += table.num_rows
+            out, bad = ref.predict_table(table, item.file)
+            rejects.extend(bad)
+            yield out
 
     name = part_name(first)
     written = _write(staging, name, predicted())

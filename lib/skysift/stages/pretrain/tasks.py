@@ -19,9 +19,10 @@ from typing import Any
 
 import torch
 
+from skysift.io.parquet_stream import StreamSpec, loader
+from skysift.models.checkpoint import load_checkpoint, save_checkpoint
 from skysift.models.precision import autocast, matmul_precision
 from skysift.models.spectrum_encoder import SpectrumEncoder, masked_mse, random_mask
-from skysift.io.parquet_stream import StreamSpec, loader
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -96,11 +97,6 @@ def replica_difference(model: torch.nn.Module, world: int) -> float:
     return float(max((g - mine).abs().max() for g in gathered))
 
 
-def _save(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
 
 def train_worker(cfg) -> dict[str, Any]:
     """Train on this process's rank; returns the same small summary on every rank."""
@@ -127,7 +123,7 @@ def train_worker(cfg) -> dict[str, Any]:
     )
     start_step, best_val, run_id, history = 0, math.inf, None, []
     if cfg.resume and (out / LAST).exists():
-        ckpt = torch.load(out / LAST, map_location=device, weights_only=False)
+        ckpt = load_checkpoint(out / LAST, map_location=device)
         model.load_state_dict(ckpt["model_state"])
         opt.load_state_dict(ckpt["optim_state"])
         sched.load_state_dict(ckpt["sched_state"])
@@ -209,10 +205,10 @@ def train_worker(cfg) -> dict[str, Any]:
                 mlf.log_metric("val_loss", val, step=step + 1)
             if val < best_val:
                 best_val = val
-                _save(out / BEST, {"model_state": model.state_dict(), "model_config": cfg.model.to_dict(),
+                save_checkpoint(out / BEST, {"model_state": model.state_dict(), "model_config": cfg.model.to_dict(),
                                    "step": step + 1, "val_loss": val})
         if rank == 0 and ((step + 1) % cfg.checkpoint_every == 0 or last_step):
-            _save(out / LAST, {"model_state": model.state_dict(), "optim_state": opt.state_dict(),
+            save_checkpoint(out / LAST, {"model_state": model.state_dict(), "optim_state": opt.state_dict(),
                                "sched_state": sched.state_dict(), "step": step + 1, "best_val": best_val,
                                "mlflow_run_id": run_id, "model_config": cfg.model.to_dict()})
     if bar is not None:
@@ -225,7 +221,7 @@ def train_worker(cfg) -> dict[str, Any]:
         summary["replica_max_abs_diff"] = replica_difference(model, world)
     if rank == 0:
         if cfg.val_fraction == 0:
-            _save(out / BEST, {"model_state": model.state_dict(), "model_config": cfg.model.to_dict(),
+            save_checkpoint(out / BEST, {"model_state": model.state_dict(), "model_config": cfg.model.to_dict(),
                                "step": end_step, "val_loss": math.nan})
         summary.update({"best_val_loss": best_val, "history": history, "mlflow_run_id": run_id})
         if mlf is not None:
@@ -251,7 +247,7 @@ def _finish_mlflow(mlf, cfg, out: Path, best_val: float, end_step: int, complete
                                                              run.info.run_id)}
     if not (cfg.mlflow.log_model and complete):
         return result
-    ckpt = torch.load(out / BEST, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(out / BEST)
     best = SpectrumEncoder(EncoderConfig(**ckpt["model_config"]))
     best.load_state_dict(ckpt["model_state"])
     info = tracking.log_encoder(mlf, best, cfg.pooling, {"best_step": ckpt["step"]})

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from skysift.models.checkpoint import load_checkpoint, save_checkpoint
 from skysift.models.image_augment import POSITIVE_POOL, apply_random, make_pairs, pool
 from skysift.models.image_similarity import combined_similarity, contrastive_loss
 from skysift.models.image_vit import GalaxyVit, ImageVitConfig
@@ -134,11 +134,6 @@ def _device(want: str) -> torch.device:
     return torch.device(want)
 
 
-def _save(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
 
 def train(cfg) -> dict[str, Any]:
     """Train, validate every epoch, checkpoint the best validation loss, score it on the test split, log and
@@ -215,14 +210,15 @@ def train(cfg) -> dict[str, Any]:
             since_best += 1
         if val < best_val:
             best_val, best_epoch = val, epoch + 1
-            _save(out / BEST, {"model_state": model.state_dict(), "model_config": cfg.model.to_dict(),
+            save_checkpoint(out / BEST, {"model_state": model.state_dict(), "model_config": cfg.model.to_dict(),
                                "kind": "skysift-image-vit", "epoch": epoch + 1, "val_loss": val})
         if cfg.early_stop_patience and since_best >= cfg.early_stop_patience:
             break
     train_s = time.perf_counter() - t_train
 
-    best = GalaxyVit(ImageVitConfig(**torch.load(out / BEST, map_location="cpu", weights_only=False)["model_config"]))
-    best.load_state_dict(torch.load(out / BEST, map_location="cpu", weights_only=False)["model_state"])
+    saved = load_checkpoint(out / BEST)
+    best = GalaxyVit(ImageVitConfig(**saved["model_config"]))
+    best.load_state_dict(saved["model_state"])
     best = best.to(device).eval()
     test = {}
     if len(test_x) >= 2:
