@@ -312,14 +312,13 @@ def _describe_local(path: Path, model_uri: str) -> dict[str, Any]:
     return {"uri": model_uri, "version": None, "dir": str(cfg_files[0].parent), "meta": meta}
 
 
-def load_encoder(info: dict[str, Any], device: str = "cpu"):
-    """Our SpectrumEncoder with the weights of a model found by ``resolve_model``, in eval mode."""
+def _with_weights(model, info: dict[str, Any], device: str):
+    """``model`` with the weights of ``info['dir']`` (a training checkpoint file, or a logged model folder's
+    ENCODER_STATE), on ``device`` in eval mode; both read with weights_only=True."""
     import torch
 
     from skysift.models.checkpoint import load_checkpoint
-    from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
 
-    model = SpectrumEncoder(EncoderConfig(**info["meta"]["model"]))
     path = Path(info["dir"])
     if path.is_file():
         state = load_checkpoint(path)["model_state"]
@@ -327,6 +326,14 @@ def load_encoder(info: dict[str, Any], device: str = "cpu"):
         state = torch.load(path / ENCODER_STATE, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     return model.to(device).eval()
+
+
+def load_encoder(info: dict[str, Any], device: str = "cpu"):
+    """Our SpectrumEncoder with the weights of a model found by ``resolve_model``, in eval mode."""
+    from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
+
+    model = SpectrumEncoder(EncoderConfig(**info["meta"]["model"]))
+    return _with_weights(model, info, device)
 
 
 def log_image_encoder(mlflow, encoder, extra_meta: dict | None = None):
@@ -352,9 +359,6 @@ def log_image_encoder(mlflow, encoder, extra_meta: dict | None = None):
 def load_image_encoder(info: dict[str, Any], device: str = "cpu"):
     """Our GalaxyVit with the weights of a model found by ``resolve_model``, in eval mode; ModelNotFoundError
     when the model is not an image encoder (a spectrum encoder, say)."""
-    import torch
-
-    from skysift.models.checkpoint import load_checkpoint
     from skysift.models.image_vit import GalaxyVit, ImageVitConfig
 
     meta = info["meta"]
@@ -362,10 +366,4 @@ def load_image_encoder(info: dict[str, Any], device: str = "cpu"):
         raise ModelNotFoundError(f"model {info.get('uri') or info['dir']!r} is not a skysift image encoder "
                                  f"(kind {meta.get('kind')!r}, expected {IMAGE_ENCODER_KIND!r})")
     model = GalaxyVit(ImageVitConfig(**meta["model"]))
-    path = Path(info["dir"])
-    if path.is_file():
-        state = load_checkpoint(path)["model_state"]
-    else:
-        state = torch.load(path / ENCODER_STATE, map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
-    return model.to(device).eval()
+    return _with_weights(model, info, device)
