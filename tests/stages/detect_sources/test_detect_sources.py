@@ -207,11 +207,14 @@ def test_clear_errors(det_data, registry, tmp_path):
         _cfg(det_data, tmp_path / "o", "catalog_columns=[ra]")
 
 
-def test_spark_writes_what_the_twin_writes(spark, det_data, tiny, catalog, twin_run, tmp_path, monkeypatch):
+@pytest.mark.parametrize("reader", ["pyarrow", "spark"])
+def test_spark_writes_what_the_twin_writes(spark, det_data, tiny, catalog, twin_run, tmp_path, monkeypatch, reader):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tiny.tracking_uri)
     s_twin, twin_out = twin_run
-    # driver_steps_max_rows=0: every step on Spark (by default a run this small merges and matches in the driver)
-    s = job.run(spark, _cfg(det_data, tmp_path / "spark", "hats=false", "driver_steps_max_rows=0", catalog=catalog))
+    # driver_steps_max_rows=0: every step on Spark (by default a run this small merges and matches in the driver);
+    # both tile readers (runtime.row_groups tasks, and Spark's reader + mapInArrow)
+    s = job.run(spark, _cfg(det_data, tmp_path / "spark", "hats=false", "driver_steps_max_rows=0", f"reader={reader}",
+                            catalog=catalog))
     assert (s["merge_match_on"], s_twin["merge_match_on"]) == ("spark", "driver")
     for key in ("read", "written", "rejected", "detections", "partial", "merged_in_frame", "merged_across_frames",
                 "catalog_rows", "unmatched_rows", "wcs_flagged"):
