@@ -1,0 +1,156 @@
+"""Resume for the jobs that read a table (issue 18 part 3; RELIABILITY.md): deterministic work items and
+per-item completion markers, so that a rerun after a kill redoes only the items that did not finish.
+
+Two kinds of work item, both fixed by the inputs and the config alone, never by Spark's planning:
+
+- *Row groups of an input table* (``parquet_work_items``): ``(file URI, row group, rows)`` in the order of
+  ``output.table_files`` (sorted names) and of the row groups in each file. A job cuts them into tasks with
+  ``rows_task_count`` and runs them through ``runtime.tasks.run_tasks(..., markers=stage.markers())``; each
+  task reads its own row groups with pyarrow (``read_work_items``) and writes ``part-<first item>``. This is
+  embed-spectra's shape: the input splits of Spark's reader depend on its file packing and the cluster's
+  parallelism, so a Spark partition is no stable unit, while a row group is.
+- *Partitions by a stable key* (build-kb's shards: ``repartition(n, key)`` is ``pmod(murmur3(key), n)``):
+  the task of partition ``i`` writes its files, then ``finish_item(markers, i, n, stats)``; a rerun reads
+  ``completed_items`` on the driver, filters the rows of those partitions out before the shuffle and takes
+  their stats rows from the markers.
+
+Either way a marker is written after every file of its item is in place (files appear whole: rename or one
+object), so a marker means "complete". The staging folder and its markers survive a kill; ``output.stage(
+resume=True, resume_key=...)`` keeps them only when the key (``resume_key``: the config without ``resume``,
+the inputs' ``files_fingerprint``, the task or partition count) is unchanged, and the commit is the usual
+atomic one. The test-only fault switch of ``runtime.tasks`` (``SKYSIFT_FAIL_TASK_ONCE``) acts in
+``finish_item`` too, after the files and before the marker.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Iterator, Sequence
+
+import pyarrow as pa
+
+from skysift.runtime.filesystem import OutputError, file_sizes, join, read_bytes, resolve, write_bytes
+
+WorkItem = tuple[str, int, int]
+"""(file URI, row group index, rows in that row group)."""
+
+_ITEM_MARKER = re.compile(r"item-(\d{10})-of-(\d{10})\.json$")
+
+
+def table_file_uris(uri: str) -> list[str]:
+    """The Parquet files of table ``uri`` (``output.table_files``: the manifest's list, else a sorted
+    listing); a single Parquet file stands for itself. OutputError when there is none."""
+    import pyarrow.fs as pafs
+
+    from skysift.runtime.output import table_files
+
+    fs, path = resolve(uri)
+    if fs.get_file_info(path).type == pafs.FileType.File:
+        return [str(uri)]
+    files = table_files(uri)
+    if not files:
+        raise OutputError(f"{uri}: no Parquet files there")
+    return files
+
+
+def parquet_work_items(files: Sequence[str]) -> list[WorkItem]:
+    """Every row group of ``files``, in file order then row-group order (footers read 16 at a time)."""
+    import pyarrow.parquet as pq
+
+    from skysift.runtime.output import _parallel
+
+    def groups(uri: str) -> list[WorkItem]:
+        fs, path = resolve(uri)
+        meta = pq.read_metadata(path, filesystem=fs)
+        return [(uri, k, meta.row_group(k).num_rows) for k in range(meta.num_row_groups)]
+
+    return [item for per_file in _parallel(groups, files) for item in per_file]
+
+
+def files_fingerprint(files: Sequence[str]) -> dict[str, Any]:
+    """What a rerun must find unchanged in its inputs: their number and a sha256 of every file's URI, size
+    and modification time (a digest: a million paths would make a 100 MB resume key)."""
+    digest = hashlib.sha256()
+    by_fs: dict[int, tuple[Any, list[str]]] = {}
+    for uri in files:
+        fs, path = resolve(uri)
+        by_fs.setdefault(id(fs), (fs, []))[1].append(path)
+    info = {}
+    for fs, paths in by_fs.values():
+        for entry in fs.get_file_info(paths):
+            info[entry.path] = (entry.size, entry.mtime_ns)
+    for uri in files:
+        size, mtime = info.get(resolve(uri)[1], (None, None))
+        digest.update(f"{uri}\0{size}\0{mtime}\n".encode())
+    return {"n_files": len(files), "files_sha256": digest.hexdigest()}
+
+
+def resume_key(cfg, **parts: Any) -> dict[str, Any]:
+    """The resume key of a job: its config without the ``resume`` switch, plus ``parts`` (fingerprints,
+    task counts, the model version)."""
+    from skysift.config import to_dict
+
+    return {"config": {k: v for k, v in to_dict(cfg).items() if k != "resume"}, **parts}
+
+
+def rows_task_count(items: Sequence[WorkItem], rows_per_task: int, parallelism: int) -> int:
+    """Tasks for ``items`` (``runtime.tasks.task_count``) when a task should hold about ``rows_per_task``
+    rows: items per task from the mean rows of an item, at least two tasks per core."""
+    from skysift.runtime.tasks import task_count
+
+    if not items:
+        return 1
+    mean_rows = max(1.0, sum(n for _, _, n in items) / len(items))
+    return task_count(len(items), max(1, int(rows_per_task / mean_rows)), parallelism)
+
+
+def read_work_items(items: Sequence[WorkItem], columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    """The record batches of ``items`` (task side), with ``columns`` only (data columns; hive partition
+    values in folder names are not restored), one batch per row group."""
+    import pyarrow.parquet as pq
+
+    opened: dict[str, pq.ParquetFile] = {}
+    for uri, group, _ in items:
+        if uri not in opened:
+            opened.clear()  # items come file by file: keep one file open
+            fs, path = resolve(uri)
+            opened[uri] = pq.ParquetFile(fs.open_input_file(path))
+        table = opened[uri].read_row_group(group, columns=list(columns))
+        for batch in table.combine_chunks().to_batches():
+            yield batch
+
+
+def _item_marker(item: int, n_items: int) -> str:
+    return f"item-{item:010d}-of-{n_items:010d}.json"
+
+
+def completed_items(markers: str, n_items: int) -> dict[int, dict[str, Any]]:
+    """Stats rows of the partition items with a marker under ``markers``, by item, each with ``"_resumed":
+    True``. OutputError on a marker of another item count (the staging folder of another cutting)."""
+    done = {}
+    for name in sorted(file_sizes(markers)):
+        match = _ITEM_MARKER.fullmatch(name)
+        if not match:
+            continue  # a temporary of a marker being written
+        item, n = int(match.group(1)), int(match.group(2))
+        if n != n_items or item >= n_items:
+            raise OutputError(f"{markers}: marker {name} of a cutting into {n} items, this run cuts {n_items}; "
+                              "rerun with --set resume=false")
+        done[item] = {**json.loads(read_bytes(join(markers, name))), "_resumed": True}
+    return done
+
+
+def finish_item(markers: str | None, item: int, n_items: int, row: dict[str, Any]) -> None:
+    """Task side, after every file of partition ``item`` is in place: the test-only fault switch
+    (``runtime.tasks.inject_fault``), then the item's marker holding ``row`` (JSON; nothing when ``markers``
+    is None)."""
+    from skysift.runtime.tasks import inject_fault, stats_json
+
+    inject_fault(item)
+    if markers:
+        write_bytes(join(markers, _item_marker(item, n_items)), json.dumps(row, default=stats_json).encode())
+
+
+__all__ = ["WorkItem", "completed_items", "files_fingerprint", "finish_item", "parquet_work_items",
+           "read_work_items", "resume_key", "rows_task_count", "table_file_uris"]
