@@ -25,31 +25,7 @@ from skysift.testing.faults import (
     table_rows,
 )
 
-GRID = "lin:3850:9000:200"
 TASKS = 8
-
-
-@pytest.fixture(scope="module")
-def spectra(tmp_path_factory) -> Path:
-    """64 toy spectra (2 with a NaN) in row groups of 4: 16 or more work items."""
-    from skysift.synth.toy_spectra import write_toy_spectra
-
-    return write_toy_spectra(tmp_path_factory.mktemp("resume-embed") / "spectra", 64, GRID, seed=5, n_nonfinite=2,
-                             row_group_rows=4)
-
-
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory) -> Path:
-    import torch
-
-    from skysift.models.spectrum_encoder import EncoderConfig, SpectrumEncoder
-
-    cfg = EncoderConfig(profile="tiny", n_points=200, grid_id=GRID, dropout=0.0)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("resume-encoder") / "encoder.pt"
-    torch.save({"model_state": SpectrumEncoder(cfg).state_dict(), "model_config": cfg.to_dict(), "step": 0,
-                "val_loss": 1.0}, path)
-    return path
 
 
 def _embed_argv(spectra: Path, encoder: Path, out: Path, *extra: str) -> list:
@@ -148,28 +124,6 @@ class worker_env:
         self.env.pop("SKYSIFT_FAIL_TASK_ONCE", None)
 
 
-@pytest.fixture(scope="module")
-def vectors(tmp_path_factory) -> Path:
-    """400 vectors in three Gaussian clusters (emb/) and their labels (labels/, 5 without a vector)."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    root = tmp_path_factory.mktemp("resume-kb")
-    rng = np.random.default_rng(8)
-    lab = rng.integers(0, 3, 400)
-    x = (3.0 * rng.standard_normal((3, 16))[lab] + 0.6 * rng.standard_normal((400, 16))).astype(np.float32)
-    ids = [f"kb-{i}" for i in range(400)]
-    for name in ("emb", "labels"):
-        (root / name).mkdir()
-    pq.write_table(pa.table({"spec_id": ids, "embedding": pa.array(list(x), pa.list_(pa.float32())),
-                             "model_version": ["1"] * 400}), root / "emb" / "part-0.parquet")
-    pq.write_table(pa.table({"spec_id": ids + [f"missing-{i}" for i in range(5)],
-                             "label": list(np.array(["a", "b", "c"], dtype=object)[lab]) + ["a"] * 5,
-                             "task": ["toy"] * 405}), root / "labels" / "part-0.parquet")
-    return root
-
-
 SHARDS = 6
 
 
@@ -215,28 +169,6 @@ def test_build_kb_failed_at_a_shard_keeps_the_trained_index_and_the_finished_sha
     assert table_rows(out) == expected
 
 
-@pytest.fixture(scope="module")
-def catalogs(tmp_path_factory) -> Path:
-    """left/ (2 files, 900 rows) and right/ (700 rows, 500 of them within 3" of a left row)."""
-    import numpy as np
-
-    from skysift.synth.mock_catalogs import hard_sky, neighbours_of
-
-    root = tmp_path_factory.mktemp("resume-xmatch")
-    left = hard_sky(900, seed=41)
-    left["lid"] = np.arange(len(left), dtype=np.int64)
-    import pandas as pd
-
-    right = pd.concat([neighbours_of(left, 500, seed=42, max_sep_arcsec=3.0), hard_sky(200, seed=43)],
-                      ignore_index=True)
-    right["rid"] = np.arange(len(right), dtype=np.int64)
-    for side, frame, n in (("left", left, 2), ("right", right, 1)):
-        (root / side).mkdir()
-        for k, part in enumerate(np.array_split(np.arange(len(frame)), n)):
-            frame.iloc[part].to_parquet(root / side / f"part-{k}.parquet", index=False)
-    return root
-
-
 def _xmatch_argv(catalogs: Path, out: Path, *extra: str) -> list:
     sets = ["mode=all", "left_id_column=lid", "right_id_column=rid", "radius_arcsec=3", "target_rows_per_group=120",
             *extra]
@@ -252,13 +184,16 @@ def test_crossmatch_failed_at_a_group_reruns_only_the_unfinished_groups(spark, c
     assert alone["resumed_tasks"] == 0 and n_groups >= 6 and alone["pairs"] > 400
     expected = table_rows(ref)
 
+    # a group that has rows (a task), about half-way: the switch names the group id
+    groups = sorted(int(p.stem.split("-")[1]) for p in ref.glob("part-*.parquet"))
+    middle = groups[len(groups) // 2]
     out = tmp_path / "out"
     argv = _xmatch_argv(catalogs, out)
-    with worker_env(spark, f"raise:{n_groups // 2}"), pytest.raises(Exception, match="injected failure"):
+    with worker_env(spark, f"raise:{middle}"), pytest.raises(Exception, match="injected failure"):
         run_here("crossmatch", argv, spark)
     markers = staging_path(out) / "_resume" / "groups"
     kept = sorted(markers.glob("item-*.json"))
-    assert 1 <= len(kept) < n_groups
+    assert 1 <= len(kept) < n_groups and f"item-{middle:010d}-of-{n_groups:010d}.json" not in {p.name for p in kept}
     resumed = run_here("crossmatch", argv, spark)
     assert resumed["resumed_tasks"] == len(kept) and resumed["groups"] == n_groups
     assert {k: resumed[k] for k in ("read", "written", "pairs", "rows_written")} == \
@@ -266,7 +201,26 @@ def test_crossmatch_failed_at_a_group_reruns_only_the_unfinished_groups(spark, c
     assert table_rows(out) == expected
     assert sorted(p.name for p in out.glob("part-*")) == sorted(p.name for p in ref.glob("part-*"))
 
-    with worker_env(spark, f"raise:{n_groups // 2}"), pytest.raises(Exception, match="injected failure"):
+    with worker_env(spark, f"raise:{middle}"), pytest.raises(Exception, match="injected failure"):
         run_here("crossmatch", argv, spark)
     afresh = run_here("crossmatch", [*argv, "--set", "resume=false"], spark)
     assert afresh["resumed_tasks"] == 0 and table_rows(out) == expected
+
+
+def test_embed_resume_key_holds_a_local_model_s_files_but_not_a_registry_download(encoder, tmp_path):
+    """A checkpoint rewritten in place changes the key; a registry model's download folder (new at every run)
+    does not enter it: its version does."""
+    import os
+
+    from skysift.stages.embed_spectra.job import _model_fingerprint
+
+    local = _model_fingerprint(str(encoder), str(encoder))
+    assert local["n_files"] == 1
+    copy = tmp_path / "encoder.pt"
+    copy.write_bytes(encoder.read_bytes())
+    first = _model_fingerprint(str(copy), str(copy))
+    st = os.stat(copy)
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))
+    assert _model_fingerprint(str(copy), str(copy)) != first
+    assert _model_fingerprint("models:/skysift-spec-encoder@champion", str(tmp_path)) is None
+    assert _model_fingerprint("runs:/abc/model", str(tmp_path)) is None

@@ -92,8 +92,9 @@ def run(spark, cfg: EmbedConfig) -> dict[str, Any]:
     parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
     n_tasks = min(cfg.partitions, len(items)) if cfg.partitions else rows_task_count(items, cfg.rows_per_task,
                                                                                       parallelism)
-    key = resume_key(cfg, inputs=files_fingerprint(files), n_tasks=n_tasks, model_version=fn.model_version,
-                     model=_model_fingerprint(fn.model_dir))
+    key = resume_key(cfg, inputs=files_fingerprint(files), n_tasks=n_tasks, registry=fn.tracking_uri,
+                     model_version=fn.model_version,
+                     model=_model_fingerprint(cfg.model_uri, fn.model_dir))
     with staged(cfg.output, resume=cfg.resume, resume_key=key) as stage:
         task = functools.partial(embed_task, stage.uri, fn, columns)
         stats = run_tasks(task, items, n_tasks, spark, markers=stage.markers())
@@ -113,13 +114,16 @@ def run(spark, cfg: EmbedConfig) -> dict[str, Any]:
             "executor_seconds": round(sum(r["seconds"] for r in stats), 3)}
 
 
-def _model_fingerprint(model_dir: str) -> dict[str, Any]:
-    """The resolved model's files (sizes and times): a checkpoint retrained in place, or a registry version
-    re-created under the same number, must not resume onto embeddings of the old weights."""
+def _model_fingerprint(model_uri: str, model_dir: str) -> dict[str, Any] | None:
+    """A local model's files (sizes and times): a checkpoint retrained in place must not resume onto
+    embeddings of the old weights. None for registry and run URIs, whose version or run id (in the key
+    already) names immutable files, and whose download folder is new at every run."""
     from pathlib import Path
 
     from skysift.runtime.resume import files_fingerprint
 
+    if model_uri.startswith(("models:", "runs:")):
+        return None
     root = Path(model_dir)
     files = [str(root)] if root.is_file() else sorted(str(p) for p in root.rglob("*") if p.is_file())
     return files_fingerprint(files)
