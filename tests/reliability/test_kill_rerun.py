@@ -493,7 +493,7 @@ TRAINING = [
     TrainCase("train-classifier", lambda i, o: [*_conf("train_classifier_tiny.yaml"), "--output", o,
                                                 "--set", "train.epochs=1"], "skysift-classifier", _load_classifier),
     TrainCase("train-image-encoder", lambda i, o: [*_conf("train_image_encoder_tiny.yaml"), "--input", i.stamps,
-                                                   "--output", o, "--set", "epochs=2"],
+                                                   "--output", o, "--set", "epochs=2", "--set", "mini_search_batch=4"],
               "skysift-image-encoder", _load_image_encoder),
     TrainCase("train-sfr", lambda i, o: ["--input", i.sfr_table, "--output", o, *SFR_MODEL], "skysift-sfr", _load_sfr),
 ]
