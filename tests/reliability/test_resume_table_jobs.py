@@ -33,6 +33,13 @@ def _embed_argv(spectra: Path, encoder: Path, out: Path, *extra: str) -> list:
     return ["--input", spectra, "--output", out, *[a for s in sets for a in ("--set", s)]]
 
 
+def _files(out: Path, *timed: str) -> dict[str, str]:
+    """sha256 of every file of an output but ``timed`` ones and the manifest (which holds their sizes)."""
+    from skysift.testing.faults import snapshot
+
+    return {k: v for k, v in snapshot(out).items() if k not in {*timed, "_manifest.json"}}
+
+
 def _mtimes(out: Path, names: list[str]) -> dict[str, int]:
     return {n: (out / n).stat().st_mtime_ns for n in names}
 
@@ -161,6 +168,8 @@ def test_build_kb_failed_at_a_shard_keeps_the_trained_index_and_the_finished_sha
     assert _mtimes(out, sorted(before)) == before  # the kept shards were not rewritten (a rename keeps times)
     assert table_rows(out) == expected
     assert resumed["kb_version"] == alone["kb_version"]  # the same index bytes in every shard
+    # every file byte for byte, but _kb.json (build timings) and the manifest (its size)
+    assert _files(out, "_kb.json") == _files(ref, "_kb.json")
 
     with worker_env(spark, "raise:2"), pytest.raises(Exception, match="injected failure"):
         run_here("build-kb", argv, spark)
@@ -200,6 +209,7 @@ def test_crossmatch_failed_at_a_group_reruns_only_the_unfinished_groups(spark, c
         {k: alone[k] for k in ("read", "written", "pairs", "rows_written")}
     assert table_rows(out) == expected
     assert sorted(p.name for p in out.glob("part-*")) == sorted(p.name for p in ref.glob("part-*"))
+    assert _files(out, "_table.json") == _files(ref, "_table.json")  # but the summary (resumed_tasks)
 
     with worker_env(spark, f"raise:{middle}"), pytest.raises(Exception, match="injected failure"):
         run_here("crossmatch", argv, spark)
