@@ -337,7 +337,7 @@ JOBS = [
                                        "--set", "spec_id_column=file_spec_id", "--set", "label_column=target_class"],
          spark=True),
     Case("embed-spectra", lambda i, o: ["--input", i.spectra, "--output", o, "--set", f"model_uri={i.spectrum_encoder}",
-                                        "--set", "precision=fp32", "--set", "device=cpu"], spark=True),
+                                        "--set", "precision=fp32", "--set", "device=cpu"]),
     Case("build-kb", lambda i, o: ["--embeddings", i.vectors / "emb", "--labels", i.vectors / "labels", "--output", o,
                                    "--set", "index.kind=flat", "--set", "n_shards=2"], spark=True),
     Case("search-kb", lambda i, o: ["--kb", i.kb, "--input", i.vectors / "queries", "--output", o], spark=True),
@@ -442,3 +442,118 @@ def test_pretrain_killed_after_a_checkpoint_resumes_the_same_curve(inputs: Input
     a, b = (torch.load(p / LAST, weights_only=False)["model_state"] for p in (full, part))
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
+# ---- training jobs: a kill while the model is logged and registered ---------------------------------------
+
+def _load_detector(uri: str) -> None:
+    from skysift.detection.inference import load_yolo, resolve_detector
+
+    load_yolo(resolve_detector(uri).path)
+
+
+def _load_classifier(uri: str) -> None:
+    from skysift.detection.inference import load_classifier, resolve_classifier
+
+    load_classifier(resolve_classifier(uri).path)
+
+
+def _load_image_encoder(uri: str) -> None:
+    from skysift.runtime import tracking
+
+    tracking.load_image_encoder(tracking.resolve_model(uri, tracking.tracking_uri()))
+
+
+def _load_sfr(uri: str) -> None:
+    from skysift.models.sfr_bundle import SfrBundle, resolve_sfr_model
+    from skysift.runtime import tracking
+
+    SfrBundle(resolve_sfr_model(uri, tracking.tracking_uri())["dir"])
+
+
+@dataclass(frozen=True)
+class TrainCase:
+    """A training job of the harness: its tiny profile's argv, its registered model and how a consumer loads it."""
+
+    job: str
+    argv: Callable[[Inputs, Path], list]
+    model: str
+    load: Callable[[str], None]
+
+
+def _conf(name: str) -> list:
+    from skysift.paths import conf_dir
+
+    return ["--config", conf_dir() / name]
+
+
+TRAINING = [
+    TrainCase("train-detector", lambda i, o: [*_conf("train_detector_tiny.yaml"), "--output", o, "--set",
+                                              "source.n_fields=2"], "skysift-detector", _load_detector),
+    TrainCase("train-classifier", lambda i, o: [*_conf("train_classifier_tiny.yaml"), "--output", o,
+                                                "--set", "train.epochs=1"], "skysift-classifier", _load_classifier),
+    TrainCase("train-image-encoder", lambda i, o: [*_conf("train_image_encoder_tiny.yaml"), "--input", i.stamps,
+                                                   "--output", o, "--set", "epochs=2", "--set", "mini_search_batch=4"],
+              "skysift-image-encoder", _load_image_encoder),
+    TrainCase("train-sfr", lambda i, o: ["--input", i.sfr_table, "--output", o, *SFR_MODEL], "skysift-sfr", _load_sfr),
+]
+
+
+def registry_state(name: str, load: Callable[[str], None]) -> dict:
+    """{version: status} of registered model ``name`` and its champion's version, after loading every version
+    and the champion the way their consumers do (an exception here is a broken registration)."""
+    from mlflow import MlflowClient
+
+    from skysift.runtime import tracking
+
+    tracking.mlflow_module(tracking.tracking_uri())
+    client = MlflowClient()
+    try:
+        client.get_registered_model(name)
+    except Exception:  # noqa: BLE001 - not registered yet
+        return {"versions": {}, "champion": None}
+    versions = {int(v.version): v.status for v in client.search_model_versions(f"name='{name}'")}
+    for version in versions:
+        load(f"models:/{name}/{version}")
+    try:
+        champion = int(client.get_model_version_by_alias(name, "champion").version)
+    except Exception:  # noqa: BLE001 - no alias
+        champion = None
+    if champion is not None:
+        load(f"models:/{name}@champion")
+    return {"versions": versions, "champion": champion}
+
+
+def _artifact_files() -> set[str]:
+    from skysift.runtime import tracking
+
+    root = Path(tracking.artifact_root(tracking.tracking_uri()) or "/nonexistent")
+    return {p.as_posix() for p in root.rglob("*") if p.is_file()} if root.is_dir() else set()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", TRAINING, ids=[c.job for c in TRAINING])
+def test_training_killed_while_it_registers_leaves_loadable_versions_and_champion(case: TrainCase, inputs: Inputs,
+                                                                                  tmp_path):
+    """Killed once its model's files start to reach the artifact store (log_model, then register and move
+    the alias): every registered version and the champion alias still load the way their consumers load
+    them, none is left half-registered (status READY), and a rerun registers one more loadable version."""
+    run_here(case.job, case.argv(inputs, tmp_path / "first"))
+    before = registry_state(case.model, case.load)
+    assert before["versions"] and before["champion"] in before["versions"]
+
+    seen = _artifact_files()
+    argv = case.argv(inputs, tmp_path / "killed")
+    killed = kill_when(job_command(case.job, argv), lambda: bool(_artifact_files() - seen), env=subprocess_env(),
+                       poll_s=0.01)
+    assert killed.killed and killed.returncode == -9, killed.log
+    after = registry_state(case.model, case.load)
+    assert set(after["versions"]) - set(before["versions"]) <= {max(before["versions"]) + 1}
+    assert all(status == "READY" for status in after["versions"].values()), after
+    assert after["champion"] in after["versions"]
+
+    rerun = run_here(case.job, argv)
+    final = registry_state(case.model, case.load)
+    assert len(final["versions"]) == len(after["versions"]) + 1 and all(s == "READY" for s in final["versions"].values())
+    new = max(final["versions"])
+    assert rerun.get("model_version", new) == new and final["champion"] in final["versions"]

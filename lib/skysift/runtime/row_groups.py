@@ -5,7 +5,9 @@ Parquet and converts the lists to Arrow for the Python worker: 204 tiles of 320 
 through ``mapInArrow`` (3 tasks) and 0.4 s read by pyarrow in one process, on 2 quiet cores (BENCHMARKS.md,
 issue 15), and Spark's 3 file splits left one of the two workers idle for a third of the pass. Listing the row
 groups on the driver (footers only) and handing ``runtime.tasks.run_tasks`` slices of them gives balanced
-tasks whose rows never enter the JVM. predict-sfr, embed-images and detect-sources use it.
+tasks whose rows never enter the JVM. The items depend on the files alone (never on Spark's file packing or
+the cluster's parallelism), so they are also the stable unit of resume (``runtime.resume``). embed-spectra,
+predict-sfr, embed-images and detect-sources use them.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Iterator, NamedTuple
 
 import pyarrow as pa
 
-__all__ = ["RowGroup", "row_groups", "row_group_tasks", "read_row_groups"]
+__all__ = ["RowGroup", "read_row_groups", "row_group_tasks", "row_groups", "table_file_uris"]
 
 
 class RowGroup(NamedTuple):
@@ -29,31 +31,52 @@ class RowGroup(NamedTuple):
     """Row index of the group's first row in the file."""
 
 
+def table_file_uris(uri: str) -> list[str]:
+    """The Parquet files of table ``uri`` (``output.table_files``: the manifest's list, else a sorted listing);
+    a single Parquet file stands for itself. OutputError when there is none."""
+    import pyarrow.fs as pafs
+
+    from skysift.runtime.filesystem import OutputError, resolve
+    from skysift.runtime.output import table_files
+
+    fs, path = resolve(uri)
+    if fs.get_file_info(path).type == pafs.FileType.File:
+        return [str(uri)]
+    files = table_files(uri)
+    if not files:
+        raise OutputError(f"{uri}: no Parquet files there")
+    return files
+
+
 def row_groups(files: list[str]) -> list[RowGroup]:
-    """Every row group of ``files`` (URIs), in file order, from the footers only."""
+    """Every row group of ``files`` (URIs), in file order then row-group order, from the footers only (read
+    16 at a time: an object store answers each in tens of milliseconds)."""
     import pyarrow.parquet as pq
 
     from skysift.runtime.filesystem import resolve
+    from skysift.runtime.output import _parallel
 
-    items: list[RowGroup] = []
-    for f in files:
-        fs, path = resolve(f)
-        with fs.open_input_file(path) as fh:
-            meta = pq.ParquetFile(fh).metadata
-        first = 0
+    def groups(uri: str) -> list[RowGroup]:
+        fs, path = resolve(uri)
+        meta = pq.read_metadata(path, filesystem=fs)
+        out, first = [], 0
         for g in range(meta.num_row_groups):
             n = meta.row_group(g).num_rows
-            items.append(RowGroup(f, g, n, first))
+            out.append(RowGroup(uri, g, n, first))
             first += n
-    return items
+        return out
+
+    return [item for per_file in _parallel(groups, list(files)) for item in per_file]
 
 
 def row_group_tasks(items: list[RowGroup], rows_per_task: int, parallelism: int) -> int:
     """Tasks for ``items``: about ``rows_per_task`` rows each, at least two per core (``runtime.tasks.task_count``)."""
     from skysift.runtime.tasks import task_count
 
-    per_group = max(1, sum(i.rows for i in items) // max(1, len(items)))
-    return task_count(len(items), max(1, rows_per_task // per_group), parallelism)
+    if not items:
+        return 1
+    mean_rows = max(1.0, sum(i.rows for i in items) / len(items))
+    return task_count(len(items), max(1, int(rows_per_task / mean_rows)), parallelism)
 
 
 def read_row_groups(items: list[RowGroup], columns: list[str] | None = None, batch_rows: int = 65_536

@@ -19,7 +19,8 @@ Fault injection, for tests only (tests/reliability, RELIABILITY.md): ``SKYSIFT_F
 ``=kill`` makes the first attempt of every Spark task (``=raise:FIRST`` / ``=kill:FIRST``: only the slice
 starting at item FIRST) fail after its task has written its files, before its marker: ``raise`` raises,
 ``kill`` SIGKILLs the Python worker. Spark then retries the task (a master such as ``local[2,2]`` allows
-it). The sequential twin ignores the variable (nothing would retry).
+it). The sequential twin ignores the variable (nothing would retry). DataFrame jobs whose partitions are
+their work items call the same switch through ``runtime.resume.finish_item``.
 """
 from __future__ import annotations
 
@@ -82,11 +83,11 @@ class _Step:
     def __call__(self, first: int, part: list, inject: bool = True) -> dict[str, Any]:
         row = self.task(first, part)
         if inject:
-            _inject_fault(first)
+            inject_fault(first)
         if self.markers:
             from skysift.runtime.filesystem import join, write_bytes
 
-            write_bytes(join(self.markers, _marker_name(first, len(part))), json.dumps(row, default=_json).encode())
+            write_bytes(join(self.markers, _marker_name(first, len(part))), json.dumps(row, default=stats_json).encode())
         return row
 
 
@@ -94,8 +95,8 @@ def _marker_name(first: int, n_items: int) -> str:
     return f"task-{first:010d}-{n_items:010d}.json"
 
 
-def _json(value):
-    """numpy scalars and arrays in a stats row, as JSON."""
+def stats_json(value):
+    """numpy scalars and arrays in a stats row, as JSON (``json.dumps(row, default=stats_json)``)."""
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"a resumable task's stats row holds {type(value).__name__}, which is not JSON")
@@ -117,8 +118,10 @@ def _completed(markers: str, slices: list[tuple[int, list]]) -> dict[int, dict[s
     return done
 
 
-def _inject_fault(first: int) -> None:
-    """The test-only switch SKYSIFT_FAIL_TASK_ONCE (module docstring): first attempts of Spark tasks fail."""
+def inject_fault(first: int) -> None:
+    """The test-only switch SKYSIFT_FAIL_TASK_ONCE (module docstring): the first attempt of the Spark task of
+    the slice (or partition item, ``runtime.resume.finish_item``) starting at ``first`` fails; nothing outside
+    a Spark task or when the variable is unset."""
     value = os.environ.get(FAULT_ENV, "")
     if not value:
         return

@@ -88,9 +88,13 @@ def staged_data_files(output: str | os.PathLike) -> list[str]:
 
 
 def resume_markers(output: str | os.PathLike) -> list[str]:
-    """Task completion markers (``runtime.tasks``) in ``output``'s staging folder."""
+    """Completion markers in ``output``'s staging folder: of tasks (``runtime.tasks``) and of partition
+    items (``runtime.resume.finish_item``: build-kb's shards, crossmatch's groups)."""
     root = staging_path(output) / "_resume"
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("task-*.json")) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    return sorted(p.relative_to(root).as_posix() for pattern in ("task-*.json", "item-*.json")
+                  for p in root.rglob(pattern))
 
 
 @dataclass

@@ -142,7 +142,8 @@ def matched_frame(spark, left_valid, right_valid, prepared: PreparedMatch, count
 
 
 def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folder: str | Path,
-                  batch_rows: int = 100_000) -> dict[str, int]:
+                  batch_rows: int = 100_000, markers: str | None = None,
+                  done: dict[int, dict] | None = None) -> dict[str, int]:
     """Match and write the output rows as ``folder/part-<group>.parquet`` from the match tasks.
 
     Two stages and no Spark shuffle: the tag tasks write their union rows, sorted by group, to one Arrow
@@ -157,6 +158,11 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
     ``how=outer``: the match tasks also write the ids of the right rows they matched (``folder/_right_hits``);
     a third stage writes the right rows absent from them (a left-anti join, ids kept stable by persisting the
     right side) as ``folder/part-right-<partition>.parquet``, and the hits folder is removed.
+
+    Resume (``runtime.resume``, not for ``how=outer``): with ``markers``, each group's task writes a completion
+    marker holding its counts after its file (the test-only fault switch acts just before); ``done``: the
+    markers a killed run left (``completed_items``), whose groups are left out of the exchange and the match
+    and whose counts are added from the markers. The groups must be the same plan's (the caller keeps it).
     """
     import shutil
 
@@ -169,6 +175,9 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
 
     spec = prepared.spec
     outer = spec.how == "outer"
+    done = dict(done or {})
+    if outer and (markers or done):
+        raise ValueError("write_matches cannot resume how=outer (the unmatched right rows need every group's hits)")
     if outer and RIGHT_ID not in right_valid.columns:
         from pyspark.sql import functions as F
 
@@ -189,9 +198,21 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
             from pyspark import TaskContext
 
             part = TaskContext.get().partitionId()
-            yield write_grouped(Path(exchange_str) / f"{side}-{part:06d}.arrow", tag(side, batches), GROUP,
+            yield write_grouped(Path(exchange_str) / f"{side}-{part:06d}.arrow", todo(tag(side, batches)), GROUP,
                                 union_arrow)
         return fn
+
+    skip = pa.array(sorted(done), pa.int64())
+
+    def todo(batches):
+        """The tagged rows of the groups still to match (all of them unless resuming)."""
+        import pyarrow.compute as pc
+
+        for batch in batches:
+            if len(skip):
+                batch = batch.filter(pc.invert(pc.is_in(batch.column(GROUP), value_set=skip)))
+            if batch.num_rows:
+                yield batch
 
     try:
         index_struct = from_arrow_schema(INDEX_SCHEMA)
@@ -201,7 +222,11 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
         sc = spark.sparkContext
         shared = sc.broadcast(groups)
 
+        n_groups = prepared.plan.n_groups
+
         def matcher(group_ids):
+            from skysift.runtime.resume import finish_item
+
             for gid in group_ids:
                 tally: dict = {}
                 rows = write_parquet_atomic(
@@ -213,10 +238,15 @@ def write_matches(spark, left_valid, right_valid, prepared: PreparedMatch, folde
                     hit_ids = tally.get("right_hit_ids")
                     write_parquet_atomic(Path(hits_str) / f"part-{gid:06d}.parquet",
                                          pa.table({RIGHT_ID: pa.array([] if hit_ids is None else hit_ids, pa.int64())}))
-                yield {"rows": rows, **{k: tally.get(k, 0) for k in keys[1:]}}
+                counts = {"rows": rows, **{k: int(tally.get(k, 0)) for k in keys[1:]}}
+                finish_item(markers, gid, n_groups, counts)
+                yield counts
 
+        if set(groups) & set(done):
+            raise RuntimeError("write_matches resume: complete groups were tagged again")
         ids = sorted(groups)
         stats = sc.parallelize(ids, max(1, len(ids))).mapPartitions(matcher).collect() if ids else []
+        stats += list(done.values())
         shared.unpersist()
         totals = {k: int(sum(s[k] for s in stats)) for k in keys}
         if outer:

@@ -34,6 +34,9 @@ class BuildKbConfig:
     """KB entries sampled for the pairwise-distance diagnostics (0 = skip)."""
     seed: int = 0
     """Seed of the training and diagnostics samples."""
+    resume: bool = True
+    """A rerun after a kill keeps the trained index and the shards that finished (their files and completion
+    markers in the staging folder) when config and input files are unchanged; false starts afresh."""
 
     def __post_init__(self):
         require(bool(self.embeddings), "build-kb needs --embeddings DIR")

@@ -8,6 +8,10 @@ per-partition function, also callable without Spark); only one row of counts
 per shard comes back. Every KB file goes through ``runtime.filesystem``, so
 ``--output`` may be ``s3://`` (the inputs are read by Spark: local paths, or
 ``s3a://`` with hadoop-aws, docs/cluster.md).
+
+Resume (RELIABILITY.md): the trained index is a file of the staging folder and every shard writes a
+completion marker after its files (``runtime.resume``); a rerun after a kill with the same config and input
+files loads that index instead of training and filters the complete shards' rows out before the shuffle.
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ def _sample_vectors(df, n: int, total: int, seed: int, scratch: str) -> np.ndarr
 
     if total == 0 or n == 0:
         return np.zeros((0, 0), dtype=np.float32)
+    remove_tree(scratch)  # a sample of a killed run, kept with its staging folder for resume
     frac = min(1.0, 1.2 * n / total)
     part = df.select("embedding") if frac >= 1.0 else df.select("embedding").sample(False, frac, seed)
     target = scratch
@@ -98,8 +103,13 @@ def run(spark, cfg: BuildKbConfig) -> dict:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    from skysift.kb.faiss_index import deserialize
+    from skysift.kb.store import read_bytes
+    from skysift.runtime.filesystem import exists
     from skysift.runtime.output import count_rows, staged
     from skysift.runtime.rejects import spark_rejects, write_rejects
+    from skysift.runtime.resume import completed_items, files_fingerprint, resume_key
+    from skysift.runtime.row_groups import table_file_uris
 
     t0 = time.perf_counter()
     embs = spark.read.parquet(for_spark(cfg.embeddings))
@@ -128,8 +138,12 @@ def run(spark, cfg: BuildKbConfig) -> dict:
         .otherwise(emb.invalid_embedding_reason())
     )
     joined = joined.withColumn("_reason", reason).drop("_rank").cache()
+    # Resume: the shards are partitions by a stable key (spec_id's hash), the trained index is a file of the
+    # staging folder; both depend only on the config and the input files (shard rows are sorted by spec_id).
+    key = resume_key(cfg, embeddings=files_fingerprint(table_file_uris(cfg.embeddings)),
+                     labels=[files_fingerprint(table_file_uris(p.strip())) for p in cfg.labels.split(",") if p.strip()])
     try:
-        with staged(cfg.output) as stage:
+        with staged(cfg.output, resume=cfg.resume, resume_key=key) as stage:
             kb = stage.uri
             stats = joined.groupBy(F.col("_reason").isNull().alias("ok")).agg(
                 F.count(F.lit(1)).alias("n"),
@@ -165,7 +179,10 @@ def run(spark, cfg: BuildKbConfig) -> dict:
             factory = factory_string(spec, dim, n // n_shards)
             index = new_index(spec, dim, n // n_shards)
             t_train = time.perf_counter()
-            if not index.is_trained:
+            trained_kept = stage.resumed and exists(f"{kb}/{TRAINED_FILE}")
+            if trained_kept:  # the killed run's trained index: the kept shards were added to this one
+                index = deserialize(read_bytes(f"{kb}/{TRAINED_FILE}"))
+            elif not index.is_trained:
                 need = min_training_points(spec, dim, n // n_shards)
                 sample = _sample_vectors(valid, max(cfg.train_sample_size, need), n, cfg.seed, f"{kb}/_sample")
                 if len(sample) < need:
@@ -177,16 +194,23 @@ def run(spark, cfg: BuildKbConfig) -> dict:
             train_s = time.perf_counter() - t_train
 
             trained = serialize(index)
-            write_bytes(f"{kb}/{TRAINED_FILE}", trained)
+            if not trained_kept:
+                write_bytes(f"{kb}/{TRAINED_FILE}", trained)
+            markers = stage.markers("shards")
+            done = completed_items(markers, n_shards) if stage.resumed else {}
+            todo = valid
+            if done:  # repartition(n, col) sends a row to pmod(murmur3(col), n): Spark's F.hash, same seed
+                todo = valid.where(~F.pmod(F.hash("spec_id"), F.lit(n_shards)).isin(sorted(done)))
             bc = spark.sparkContext.broadcast(trained)
             t_add = time.perf_counter()
             shard_stats = (
-                valid.select("spec_id", "embedding", *[c for c in ENTRY_COLUMNS if c != "spec_id"])
+                todo.select("spec_id", "embedding", *[c for c in ENTRY_COLUMNS if c != "spec_id"])
                 .repartition(n_shards, "spec_id")
                 .sortWithinPartitions("spec_id")
-                .mapInPandas(shard_builder(kb, bc, cfg.faiss_threads_per_task), SHARD_STATS)
+                .mapInPandas(shard_builder(kb, bc, cfg.faiss_threads_per_task, markers, n_shards,
+                                           frozenset(done)), SHARD_STATS)
                 .collect()
-            )
+            ) + list(done.values())
             add_s = time.perf_counter() - t_add
             bc.unpersist()
 
@@ -245,6 +269,8 @@ def run(spark, cfg: BuildKbConfig) -> dict:
         "train_seconds": round(train_s, 3),
         "add_seconds": round(add_s, 3),
         "build_seconds": round(time.perf_counter() - t0, 3),
+        "resumed_tasks": len(done),
+        "trained_index_kept": bool(trained_kept),
     }
     if diag.get("pairwise_l2", {}).get("n"):
         summary["pairwise_l2_mean"] = round(diag["pairwise_l2"]["mean"], 4)

@@ -31,19 +31,30 @@ def add_shard(pdf: pd.DataFrame, trained: bytes, shard: int, kb: str, threads: i
     return {"shard": shard, "rows": table.num_rows, "labels": labels, "index_bytes": index_bytes}
 
 
-def shard_builder(kb: str, trained_bc, threads: int):
+def shard_builder(kb: str, trained_bc, threads: int, markers: str | None = None, n_shards: int = 1,
+                  done: frozenset[int] = frozenset()):
     """The mapInPandas function of the shard stage: partition i becomes shard i; one SHARD_STATS row each,
-    shipped with the driver's S3 settings (the KB may be on ``s3://``)."""
+    shipped with the driver's S3 settings (the KB may be on ``s3://``).
+
+    Resume (``runtime.resume``): after its files, a shard writes its completion marker under ``markers``
+    (the test-only fault switch acts just before); the shards of ``done`` had one, and the driver filtered
+    their rows out before the shuffle, so their partitions must arrive empty."""
 
     def build(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from pyspark import TaskContext
+
+        from skysift.runtime.resume import finish_item
 
         parts = [b for b in batches if len(b)]
         if not parts:
             return
         ctx = TaskContext.get()
         shard = ctx.partitionId() if ctx is not None else 0
+        if shard in done:
+            raise RuntimeError(f"build-kb resume: shard {shard} is complete, yet its partition got rows "
+                               "(the filter before the shuffle and Spark's hash partitioning disagree)")
         stats = add_shard(pd.concat(parts, ignore_index=True), trained_bc.value, shard, kb, threads)
+        finish_item(markers, shard, n_shards, stats)
         yield pd.DataFrame({name: [value] for name, value in stats.items()})
 
     return with_s3_settings(build)

@@ -65,6 +65,10 @@ class CrossmatchConfig:
     """HATS: most rows in one partition pixel (hats-import's pixel_threshold default)."""
     hats_histogram_order: int = 8
     """HATS: finest order considered for partition pixels."""
+    resume: bool = True
+    """format=parquet, how other than outer: a rerun after a kill keeps the match groups that finished (their
+    files and completion markers in the staging folder) when config, input files and Spark's parallelism are
+    unchanged; false starts afresh. Other layouts always start afresh (RELIABILITY.md)."""
 
     def __post_init__(self):
         require(bool(self.left), "left is required (--left PARQUET)")

@@ -62,6 +62,47 @@ def write_rejects_if_any(staging: str, parts: list) -> None:
     write_spark_rejects(rejects, staging)
 
 
+def _resume_key(cfg: CrossmatchConfig, parallelism: int) -> dict:
+    """What the match groups' files depend on: the config, both inputs' files, and Spark's parallelism (the
+    input splits, hence the row ids that salt dense buckets and break ties, and the plan's group count)."""
+    from skysift.runtime.resume import files_fingerprint, resume_key
+    from skysift.runtime.row_groups import table_file_uris
+
+    return resume_key(cfg, left=files_fingerprint(table_file_uris(cfg.left)),
+                      right=files_fingerprint(table_file_uris(cfg.right)), parallelism=parallelism)
+
+
+def _kept_groups(stage, prepared) -> dict[int, dict]:
+    """The complete groups a killed run left, when its plan (kept as a digest) is this run's; otherwise
+    their files are deleted and every group runs. The plan comes from the scan of the same inputs on the
+    same splits, so it is the same unless Spark planned the scan differently."""
+    import hashlib
+    import json
+
+    from skysift.runtime.filesystem import join, list_files, read_bytes, write_bytes
+    from skysift.runtime.resume import completed_items
+
+    plan = prepared.plan
+    digest = hashlib.sha256(json.dumps([plan.order, *(np.asarray(a).tolist() for a in (
+        plan.starts, plan.salt_probe, plan.salt_build, plan.offsets))]).encode()).hexdigest()
+    path = join(stage.uri, "_resume", "match-plan.sha256")
+    markers = stage.markers("groups")
+    kept = None
+    if stage.resumed:
+        try:
+            kept = read_bytes(path).decode()
+        except FileNotFoundError:
+            kept = None
+    if kept != digest:
+        remove_tree(markers)
+        for part in list_files(stage.uri, ".parquet"):
+            if part.rsplit("/", 1)[-1].startswith("part-"):
+                remove_tree(part)
+        write_bytes(path, digest.encode())
+        return {}
+    return completed_items(markers, plan.n_groups)
+
+
 def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
     """Cross-match ``cfg.left`` with ``cfg.right`` into ``cfg.output``; returns the job summary."""
     from skysift.io.catalog_writers import write_catalog
@@ -83,7 +124,9 @@ def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
     left_valid = left_raw.where(valid_condition(cfg.left_ra_column, cfg.left_dec_column))
     right_valid = right_raw.where(valid_condition(cfg.right_ra_column, cfg.right_dec_column, radius_col))
     sc = spark.sparkContext
-    with staged(cfg.output) as stage, catalog_sql_conf(spark, cfg.arrow_batch_rows, cfg.input_split_mb << 20):
+    resumable = cfg.resume and cfg.format == "parquet" and cfg.how != "outer"
+    with staged(cfg.output, resume=resumable, resume_key=_resume_key(cfg, sc.defaultParallelism)) as stage, \
+            catalog_sql_conf(spark, cfg.arrow_batch_rows, cfg.input_split_mb << 20):
         staging = stage.uri
         scan = scan_catalogs(left_raw, right_raw, cfg.left_ra_column, cfg.left_dec_column, cfg.right_ra_column,
                              cfg.right_dec_column, radius_col)
@@ -104,8 +147,10 @@ def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
                           index_columns=index_columns)
         prepared = plan_from_scan(scan, spec, cfg.target_rows_per_group, cfg.sample_rows, sc.defaultParallelism)
         if cfg.format == "parquet":
+            markers = stage.markers("groups") if cfg.how != "outer" else None
+            done = _kept_groups(stage, prepared) if resumable else {}
             totals = write_matches(spark, left_valid, right_valid, prepared, staging,
-                                   batch_rows=cfg.arrow_batch_rows)
+                                   batch_rows=cfg.arrow_batch_rows, markers=markers, done=done)
             layout = {"format": "parquet", "rows": totals["rows"]}
         elif cfg.how == "outer":
             # the unmatched right rows need the pass after the match: Parquet parts first, then the format
@@ -144,6 +189,7 @@ def run(spark, cfg: CrossmatchConfig) -> dict[str, Any]:
             "buckets": prepared.plan.n_buckets,
             "format": cfg.format,
             "how": cfg.how,
+            **({"resumed_tasks": len(done)} if cfg.format == "parquet" else {}),
             **({"right_unmatched": totals["right_unmatched"],
                 "right_matched": scan.right_valid - totals["right_unmatched"]} if cfg.how == "outer" else {}),
             "note": "read/written/rejected count left rows; right rows and pairs have their own keys",

@@ -11,6 +11,13 @@ the cross-match engine run on the table against itself gives the links (pairs wi
 left id < right id); only the links go to the driver, where
 ``scipy.sparse.csgraph.connected_components`` labels the groups; duplicates are a
 small fraction of a catalog, and ``max_links`` guards the driver's memory.
+
+No resume (RELIABILITY.md): a rerun after a kill starts afresh. Friends-of-friends is global (one link can
+merge two groups found anywhere), so no output row is final before every link is known; the only per-item
+work is the self-match, whose links go through Spark's shuffle and writer (file names with a uuid, no
+completion per group), and whose row ids come from ``monotonically_increasing_id``. Keeping links would need
+stable ids and per-group link files; the self-match is a fraction of the job (the joins and the write of
+every row follow it), so that is not done. Spark's own retries cover a failed task (no test-only switch).
 """
 from __future__ import annotations
 

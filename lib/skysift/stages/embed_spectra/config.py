@@ -37,7 +37,15 @@ class EmbedConfig:
     torch_threads: int = 0
     """CPU threads per Python worker (0 = the task's spark.task.cpus)."""
     partitions: int = 0
-    """Repartition the input to this many tasks (0 = keep the file splits)."""
+    """Tasks (0 = about ``rows_per_task`` spectra each, at least two per core). A task embeds whole row groups
+    of the input (runtime.resume work items), so this many tasks needs at least as many row groups."""
+    rows_per_task: int = 8192
+    """Spectra per task when ``partitions`` is 0: about one 128 MB input split of 3,688-point spectra (Spark's
+    default split size, what one task read before resume), 30 s of tiny-model work on two CPU cores; a kill
+    loses at most the tasks then running (skysift choice)."""
+    resume: bool = True
+    """A rerun after a kill keeps the tasks that finished (their files and completion markers in the staging
+    folder) when config, input files, model version and task count are unchanged; false starts afresh."""
 
     def __post_init__(self):
         require(bool(self.input), "input: the spectra table is required (--input PATH)")
@@ -49,3 +57,4 @@ class EmbedConfig:
                 f"precision must be one of {INFERENCE_PRECISIONS}, got {self.precision!r}")
         require(self.torch_threads >= 0, "torch_threads must be >= 0")
         require(self.partitions >= 0, "partitions must be >= 0")
+        require(self.rows_per_task >= 1, f"rows_per_task must be >= 1, got {self.rows_per_task}")

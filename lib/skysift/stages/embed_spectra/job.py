@@ -2,13 +2,18 @@
 
 The driver resolves the model once (a missing model, alias or version, or a
 table on another wavelength grid, fails here with a message naming what was
-expected and how to re-ingest). Executors receive only ``EmbedBatch`` (URI,
-version, a few numbers), load the encoder once per Python worker (cached by URI
-and device), view each Arrow batch's flux lists as one flat float32 buffer
-(mapInArrow: no pandas object arrays), run the encoder on the task's device and
-write their own Parquet files into the staging folder (``tasks.embed_partition``);
-one job, one stats row per task back. Rows with non-finite or wrong-length
-flux go to ``OUTPUT/_rejects``.
+expected and how to re-ingest) and lists the input's row groups, the work items
+(``runtime.resume``), cut into tasks (``runtime.tasks.run_tasks``). Executors
+receive only ``EmbedBatch`` (URI, version, a few numbers) and their items, load
+the encoder once per Python worker (cached by URI and device), read their row
+groups with pyarrow, view each batch's flux lists as one flat float32 buffer (no
+pandas object arrays), run the encoder on the task's device and write their own
+Parquet files into the staging folder (``tasks.embed_task``); one stats row per
+task back. Rows with non-finite or wrong-length flux go to ``OUTPUT/_rejects``.
+
+Resume (RELIABILITY.md): every task writes a completion marker after its files;
+a rerun after a kill (``resume=true``, the default) with the same config, input
+files, model and task count runs only the tasks without one.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from typing import Any
 
 from skysift.config import ConfigError
 from skysift.stages.embed_spectra.config import EmbedConfig
-from skysift.stages.embed_spectra.tasks import SOURCE_COL, STATS, EmbedBatch, embed_partition
+from skysift.stages.embed_spectra.tasks import SOURCE_COL, EmbedBatch, embed_task
 
 STAGE = "embed"
 CONFIG = EmbedConfig
@@ -59,11 +64,16 @@ def prepare(cfg: EmbedConfig, table_grids: list[str] | None = None) -> EmbedBatc
 
 
 def run(spark, cfg: EmbedConfig) -> dict[str, Any]:
-    """Embed every spectrum of cfg.input into cfg.output (atomic), rejects into cfg.output/_rejects."""
+    """Embed every spectrum of cfg.input into cfg.output (atomic), rejects into cfg.output/_rejects;
+    spark=None runs the tasks one after the other in this process (the sequential twin)."""
+    import pyarrow.parquet as pq
+
     from skysift.io.tables import read_table_json, write_table_json
-    from skysift.runtime.filesystem import with_s3_settings
+    from skysift.runtime.filesystem import resolve
     from skysift.runtime.output import count_rows, exists, staged
-    from skysift.schema import spark_schema
+    from skysift.runtime.resume import files_fingerprint, resume_key
+    from skysift.runtime.row_groups import row_group_tasks, row_groups, table_file_uris
+    from skysift.runtime.tasks import run_tasks
 
     if not exists(cfg.input):
         raise ConfigError(f"input {cfg.input}: no such spectra table")
@@ -71,16 +81,24 @@ def run(spark, cfg: EmbedConfig) -> dict[str, Any]:
     # Spark work; the tasks check every row's grid_id as well, for tables without or with a stale _table.json
     declared = read_table_json(cfg.input).get("grid_id")
     fn = prepare(cfg, [declared] if declared else None)
-    df = spark.read.parquet(cfg.input)
-    missing = {"spec_id", "flux", "grid_id"} - set(df.columns)
+    files = table_file_uris(cfg.input)
+    fs, first_file = resolve(files[0])
+    names = pq.read_schema(first_file, filesystem=fs).names
+    missing = {"spec_id", "flux", "grid_id"} - set(names)
     if missing:
         raise ConfigError(f"input {cfg.input}: not a spectra table, missing columns {sorted(missing)}")
-    src = df.select(*(["spec_id", "flux", "grid_id"] + ([SOURCE_COL] if SOURCE_COL in df.columns else [])))
-    if cfg.partitions:
-        src = src.repartition(cfg.partitions)
-    with staged(cfg.output) as stage:
-        task = with_s3_settings(functools.partial(embed_partition, stage.uri, fn))
-        stats = src.mapInArrow(task, spark_schema(STATS)).collect()
+    columns = ["spec_id", "flux", "grid_id"] + ([SOURCE_COL] if SOURCE_COL in names else [])
+    # work items: the input's row groups, fixed by the files alone, so a rerun cuts the same tasks
+    items = row_groups(files)
+    parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
+    n_tasks = (min(cfg.partitions, len(items)) if cfg.partitions
+               else row_group_tasks(items, cfg.rows_per_task, parallelism))
+    key = resume_key(cfg, inputs=files_fingerprint(files), n_tasks=n_tasks, registry=fn.tracking_uri,
+                     model_version=fn.model_version,
+                     model=_model_fingerprint(cfg.model_uri, fn.model_dir))
+    with staged(cfg.output, resume=cfg.resume, resume_key=key) as stage:
+        task = functools.partial(embed_task, stage.uri, fn, columns)
+        stats = run_tasks(task, items, n_tasks, spark, markers=stage.markers())
         other = sorted({g for row in stats for g in row["other_grids"] or []})
         if other:
             raise ConfigError(grid_refusal(cfg.model_uri, fn.grid_id, cfg.input, other))
@@ -93,4 +111,20 @@ def run(spark, cfg: EmbedConfig) -> dict[str, Any]:
                                      "precision": cfg.precision, "input": str(cfg.input)})
     return {"read": n_read, "written": written, "rejected": n_rejected, "output": stage.output,
             "model_uri": cfg.model_uri, "model_version": fn.model_version, "tasks": len(stats),
+            "resumed_tasks": sum(bool(r.get("_resumed")) for r in stats),
             "executor_seconds": round(sum(r["seconds"] for r in stats), 3)}
+
+
+def _model_fingerprint(model_uri: str, model_dir: str) -> dict[str, Any] | None:
+    """A local model's files (sizes and times): a checkpoint retrained in place must not resume onto
+    embeddings of the old weights. None for registry and run URIs, whose version or run id (in the key
+    already) names immutable files, and whose download folder is new at every run."""
+    from pathlib import Path
+
+    from skysift.runtime.resume import files_fingerprint
+
+    if model_uri.startswith(("models:", "runs:")):
+        return None
+    root = Path(model_dir)
+    files = [str(root)] if root.is_file() else sorted(str(p) for p in root.rglob("*") if p.is_file())
+    return files_fingerprint(files)

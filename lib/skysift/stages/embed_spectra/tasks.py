@@ -18,10 +18,6 @@ from skysift.schema import EMBEDDINGS
 REASON_COL = "reject_reason"
 SOURCE_COL = "source_file"
 GRID_REASON = "row on grid"
-STATS = pa.schema([pa.field("partition", pa.int64()), pa.field("read", pa.int64()), pa.field("written", pa.int64()),
-                   pa.field("rejected", pa.int64()), pa.field("seconds", pa.float64()),
-                   pa.field("other_grids", pa.list_(pa.string()))])
-"""The one row per task that embed_partition returns to the driver."""
 
 
 @dataclass(frozen=True)
@@ -134,29 +130,28 @@ class EmbedBatch:
             yield self(pdf)
 
 
-def embed_partition(staging: str, fn: EmbedBatch, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """The mapInArrow body of one task: embed its batches, write the embeddings to
-    ``staging/part-<partition>.parquet`` and the rejects to ``staging/_rejects/`` (deterministic names: a
-    retried task replaces its files), return one STATS row. Writing here rather than returning the rows
-    spares a cache of the output, Spark's row-by-row Parquet writer and two counting jobs."""
+def embed_task(staging: str, fn: EmbedBatch, columns: list[str], first: int, items: list) -> dict:
+    """One task of ``runtime.tasks.run_tasks``: read its row groups (``runtime.row_groups.RowGroup`` work
+    items) with pyarrow, embed them, write the embeddings to ``staging/part-<first:010d>.parquet``
+    and the rejects to ``staging/_rejects/`` (deterministic names: a retried task replaces its files, a
+    resumed run skips the tasks with a marker), return its stats row (JSON). Writing here rather than
+    returning the rows spares a cache of the output, Spark's row-by-row Parquet writer and two counting jobs;
+    reading here rather than in Spark makes a task's rows the same whatever Spark's input splits are."""
     import time
-
-    from pyspark import TaskContext
 
     from skysift.runtime.filesystem import join
     from skysift.runtime.output import write_parquet_atomic
     from skysift.runtime.rejects import Reject, write_rejects
+    from skysift.runtime.row_groups import read_row_groups
 
     started = time.perf_counter()
-    ctx = TaskContext.get()
-    partition = ctx.partitionId() if ctx is not None else 0
-    name = f"part-{partition:05d}.parquet"
-    counts = {"read": 0, "rejected": 0}
+    name = f"part-{first:010d}.parquet"
+    counts = {"read": 0}
     rejects: list[Reject] = []
     other: set[str] = set()
 
     def embedded() -> Iterator[pa.RecordBatch]:
-        for batch in batches:
+        for _, batch in read_row_groups(items, columns):
             if fn.grid_id is not None and "grid_id" in batch.schema.names:
                 other.update(str(g) for g in pc.unique(batch.column("grid_id")).to_pylist() if g != fn.grid_id)
             out = fn.arrow_batch(batch)
@@ -172,9 +167,8 @@ def embed_partition(staging: str, fn: EmbedBatch, batches: Iterator[pa.RecordBat
 
     written = write_parquet_atomic(join(staging, name), embedded(), schema=EMBEDDINGS)
     write_rejects(staging, rejects, name=name)
-    yield pa.RecordBatch.from_pylist(
-        [{"partition": partition, "read": counts["read"], "written": written, "rejected": len(rejects),
-          "seconds": time.perf_counter() - started, "other_grids": sorted(other)}], schema=STATS)
+    return {"first": first, "read": counts["read"], "written": written, "rejected": len(rejects),
+            "seconds": time.perf_counter() - started, "other_grids": sorted(other)}
 
 
 def flux_rows(flux: pa.Array, n_points: int) -> tuple[np.ndarray, np.ndarray, list]:
