@@ -47,6 +47,9 @@ BLUR_KERNEL_PX = 5
 BLUR_SIGMA = (0.1, 0.4)
 """GaussianBlur sigma range (author's code)."""
 
+ZOOM_RANGE = (0.75, 1.0 / 0.75)
+"""Scale factor range of ``zoom``, drawn log-uniformly (skysift addition)."""
+
 Transform = Callable[[torch.Tensor, np.random.Generator], torch.Tensor]
 
 
@@ -73,6 +76,15 @@ def dihedral(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
 def rotate(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Rotate by an angle drawn in [-180, 180) deg about the centre (bilinear, corners filled with 0)."""
     return TF.rotate(x, float(rng.uniform(-180.0, 180.0)), interpolation=TF.InterpolationMode.BILINEAR)
+
+
+def zoom(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Rescale about the centre by a factor drawn log-uniformly in ZOOM_RANGE (bilinear; a zoom-out pads
+    with zeros, a zoom-in drops the border) (skysift addition: the stamps' galaxy size does not depend on
+    its class)."""
+    f = float(np.exp(rng.uniform(np.log(ZOOM_RANGE[0]), np.log(ZOOM_RANGE[1]))))
+    return TF.affine(x, angle=0.0, translate=[0, 0], scale=f, shear=[0.0, 0.0],
+                     interpolation=TF.InterpolationMode.BILINEAR)
 
 
 def perspective(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -130,7 +142,7 @@ POSITIVE_POOL: dict[str, Transform] = {"hflip": hflip, "vflip": vflip, "rotate":
 """The positive transforms (Friberg; settings from the author's code)."""
 NEGATIVE_POOL: dict[str, Transform] = {**POSITIVE_POOL, "erase": erase, "blur": blur}
 """The negative transforms: the positive pool plus erasing and blur (author's code)."""
-TRANSFORMS: dict[str, Transform] = {**NEGATIVE_POOL, "dihedral": dihedral}
+TRANSFORMS: dict[str, Transform] = {**NEGATIVE_POOL, "dihedral": dihedral, "zoom": zoom}
 """Every transform by name: what a training config's pools may list."""
 
 
