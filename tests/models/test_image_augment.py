@@ -102,3 +102,26 @@ def test_zoom_rescales_about_the_centre():
         assert abs(cx) < 0.05  # about the centre
         seen.append(f)
     assert min(seen) < 0.85 and max(seen) > 1.15 and A.ZOOM_RANGE[0] <= min(seen) <= max(seen) <= A.ZOOM_RANGE[1]
+
+
+def test_brightness_scales_by_one_factor_in_range():
+    x = _img(6)
+    for seed in range(10):
+        f = float(np.exp(np.random.default_rng(seed).uniform(np.log(A.BRIGHTNESS_RANGE[0]), np.log(A.BRIGHTNESS_RANGE[1]))))
+        assert torch.allclose(A.brightness(x, np.random.default_rng(seed)), x * f)
+        assert A.BRIGHTNESS_RANGE[0] <= f <= A.BRIGHTNESS_RANGE[1]
+
+
+def test_stars_adds_one_to_three_point_sources():
+    x = torch.zeros(3, 64, 64)
+    for seed in range(10):
+        out = A.stars(x, np.random.default_rng(seed))
+        assert (out >= 0).all() and float(out.max()) <= A.STAR_PEAK[1] * 3
+        # local maxima of the added light, one per source (sources may overlap: at most 3)
+        p = out[0]
+        peaks = (p > 0.05) & (p == torch.nn.functional.max_pool2d(p[None, None], 3, 1, 1)[0, 0])
+        assert 1 <= int(peaks.sum()) <= 3
+        # each is point-like: half the light within 2 sigma_max of its peak (sigma <= 1.2 px)
+        y0, x0 = np.unravel_index(int(torch.argmax(p)), p.shape)
+        near = p[max(0, y0 - 3):y0 + 4, max(0, x0 - 3):x0 + 4].sum()
+        assert float(near) > 0.3 * float(p.sum()) / int(peaks.sum())
