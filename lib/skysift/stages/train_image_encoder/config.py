@@ -63,7 +63,9 @@ class TrainImageEncoderConfig:
     """Transforms drawn per transformed image (a hyper-parameter in Friberg; author's code: 1)."""
     positive_transforms: tuple[str, ...] = ("hflip", "vflip", "rotate", "perspective", "crop_pad", "noise")
     """Positive pool (models.image_augment.TRANSFORMS names): the author's code's six (Friberg: "x/y-flip,
-    rotations, adding minor Gaussian noise, etc."); 'dihedral' (exact quarter turns and mirrors) is skysift's."""
+    rotations, adding minor Gaussian noise, etc."); 'dihedral' (exact quarter turns and mirrors), 'zoom',
+    'brightness' and 'stars' are skysift's (none raised the tiny profile's retrieval quality: BENCHMARKS.md,
+    issue 17)."""
     negative_transforms: tuple[str, ...] = ("hflip", "vflip", "rotate", "perspective", "crop_pad", "noise",
                                             "erase", "blur")
     """Negative pool: the positive pool + erasing and blur (author's code; Friberg: "perspective warp,
