@@ -73,7 +73,8 @@ class TrainImageEncoderConfig:
     positive_fraction: float = 0.5
     """Probability that an image's pair is positive (Friberg: 'randomly generate one or the other';
     the rate is not stated: skysift choice; the tiny config's 0.8 made the learned rotation / flip
-    invariance 0.946 / 0.884 (seeds 0 / 1) against 0.888 / 0.848 at 0.5: BENCHMARKS.md, issue 17)."""
+    invariance 0.946 / 0.884 / 0.832 (seeds 0 / 1 / 2) against 0.888 / 0.848 / 0.838 at 0.5: BENCHMARKS.md,
+    issue 17)."""
     margin: float = 1.0
     """Contrastive margin m (Friberg: 1.0, the maximum of the similarity)."""
     negative_margin: float = 0.0
