@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from skysift.models import image_augment as A
@@ -81,7 +82,46 @@ def test_dihedral_draws_the_7_exact_non_identity_symmetries():
 def test_pools_by_name():
     assert list(A.pool(["dihedral", "hflip"])) == ["dihedral", "hflip"]
     assert A.pool(["hflip"])["hflip"] is A.hflip
-    import pytest
-
     with pytest.raises(ValueError, match="unknown transform"):
         A.pool(["twirl"])
+
+
+def test_zoom_rescales_about_the_centre():
+    # a centred Gaussian blob of sigma 4 px: after a zoom by f its second moment is (4 f)^2
+    s = 64
+    yy, xx = np.mgrid[:s, :s] - (s - 1) / 2
+    blob = torch.from_numpy(np.exp(-(xx ** 2 + yy ** 2) / (2 * 4.0 ** 2)).astype(np.float32))[None].repeat(3, 1, 1)
+    seen = []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        f = float(np.exp(np.random.default_rng(seed).uniform(np.log(A.ZOOM_RANGE[0]), np.log(A.ZOOM_RANGE[1]))))
+        out = A.zoom(blob, rng)[0].numpy().astype(np.float64)
+        sigma = np.sqrt((out * xx ** 2).sum() / out.sum())
+        assert sigma == pytest.approx(4.0 * f, rel=0.03)
+        cx = (out * xx).sum() / out.sum()
+        assert abs(cx) < 0.05  # about the centre
+        seen.append(f)
+    assert min(seen) < 0.85 and max(seen) > 1.15 and A.ZOOM_RANGE[0] <= min(seen) <= max(seen) <= A.ZOOM_RANGE[1]
+
+
+def test_brightness_scales_by_one_factor_in_range():
+    x = _img(6)
+    for seed in range(10):
+        f = float(np.exp(np.random.default_rng(seed).uniform(np.log(A.BRIGHTNESS_RANGE[0]), np.log(A.BRIGHTNESS_RANGE[1]))))
+        assert torch.allclose(A.brightness(x, np.random.default_rng(seed)), x * f)
+        assert A.BRIGHTNESS_RANGE[0] <= f <= A.BRIGHTNESS_RANGE[1]
+
+
+def test_stars_adds_one_to_three_point_sources():
+    x = torch.zeros(3, 64, 64)
+    for seed in range(10):
+        out = A.stars(x, np.random.default_rng(seed))
+        assert (out >= 0).all() and float(out.max()) <= A.STAR_PEAK[1] * 3
+        # local maxima of the added light, one per source (sources may overlap: at most 3)
+        p = out[0]
+        peaks = (p > 0.05) & (p == torch.nn.functional.max_pool2d(p[None, None], 3, 1, 1)[0, 0])
+        assert 1 <= int(peaks.sum()) <= 3
+        # each is point-like: half the light within 2 sigma_max of its peak (sigma <= 1.2 px)
+        y0, x0 = np.unravel_index(int(torch.argmax(p)), p.shape)
+        near = p[max(0, y0 - 3):y0 + 4, max(0, x0 - 3):x0 + 4].sum()
+        assert float(near) > 0.3 * float(p.sum()) / int(peaks.sum())

@@ -164,6 +164,11 @@ def test_contrastive_loss_matches_the_formula():
     assert float(contrastive_loss(torch.tensor([1.0]), torch.tensor([1.0]))) == 0.0
     assert float(contrastive_loss(torch.tensor([0.0]), torch.tensor([0.0]))) == 0.0
     assert float(contrastive_loss(torch.tensor([0.0]), torch.tensor([1.0]))) == 1.0
+    # skysift's negative margin: negatives with |s| <= m_neg cost nothing; positives unchanged
+    ref = np.mean((1 - y) * np.maximum(0, np.abs(s) - 0.3) ** 2 + y * np.maximum(0, 1.0 - s) ** 2)
+    got = float(contrastive_loss(torch.from_numpy(s), torch.from_numpy(y), 1.0, negative_margin=0.3))
+    assert got == pytest.approx(ref, rel=1e-12)
+    assert float(contrastive_loss(torch.tensor([0.25, -0.25]), torch.tensor([0.0, 0.0]), negative_margin=0.3)) == 0.0
 
 
 def test_loss_gradient_is_finite_for_identical_features():

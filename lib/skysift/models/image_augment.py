@@ -47,6 +47,18 @@ BLUR_KERNEL_PX = 5
 BLUR_SIGMA = (0.1, 0.4)
 """GaussianBlur sigma range (author's code)."""
 
+ZOOM_RANGE = (0.75, 1.0 / 0.75)
+"""Scale factor range of ``zoom``, drawn log-uniformly (skysift addition)."""
+
+BRIGHTNESS_RANGE = (0.6, 1.0 / 0.6)
+"""Factor range of ``brightness``, drawn log-uniformly (skysift addition)."""
+STARS_PER_IMAGE = (1, 3)
+"""Point sources added by ``stars``: between these numbers, inclusive (skysift addition)."""
+STAR_SIGMA_PX = (0.6, 1.2)
+"""Gaussian sigma of an added point source on a 64 px image (scaled with the side)."""
+STAR_PEAK = (0.3, 1.0)
+"""Peak value of an added point source (network-input units, [0, 1]) before the per-channel colour."""
+
 Transform = Callable[[torch.Tensor, np.random.Generator], torch.Tensor]
 
 
@@ -73,6 +85,38 @@ def dihedral(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
 def rotate(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Rotate by an angle drawn in [-180, 180) deg about the centre (bilinear, corners filled with 0)."""
     return TF.rotate(x, float(rng.uniform(-180.0, 180.0)), interpolation=TF.InterpolationMode.BILINEAR)
+
+
+def zoom(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Rescale about the centre by a factor drawn log-uniformly in ZOOM_RANGE (bilinear; a zoom-out pads
+    with zeros, a zoom-in drops the border) (skysift addition: the stamps' galaxy size does not depend on
+    its class)."""
+    f = float(np.exp(rng.uniform(np.log(ZOOM_RANGE[0]), np.log(ZOOM_RANGE[1]))))
+    return TF.affine(x, angle=0.0, translate=[0, 0], scale=f, shear=[0.0, 0.0],
+                     interpolation=TF.InterpolationMode.BILINEAR)
+
+
+def brightness(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Scale every pixel by one factor drawn log-uniformly in BRIGHTNESS_RANGE (skysift addition: the
+    stamps' galaxy magnitude does not depend on its class, so brightness is an instance cue, not a class one)."""
+    return x * float(np.exp(rng.uniform(np.log(BRIGHTNESS_RANGE[0]), np.log(BRIGHTNESS_RANGE[1]))))
+
+
+def stars(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Add 1-3 Gaussian point sources of random colour anywhere in the image (skysift addition: field stars
+    are the instance cue Friberg section 5 blames, "task-irrelevant features (such as the surrounding
+    stars)"; a copy with extra stars teaches the encoder to ignore them)."""
+    c, h, w = x.shape[-3:]
+    yy = torch.arange(h, dtype=torch.float32, device=x.device)[:, None]
+    xx = torch.arange(w, dtype=torch.float32, device=x.device)[None, :]
+    out = x.clone()
+    for _ in range(int(rng.integers(STARS_PER_IMAGE[0], STARS_PER_IMAGE[1] + 1))):
+        cy, cx = rng.uniform(0, h - 1), rng.uniform(0, w - 1)
+        sigma = rng.uniform(*STAR_SIGMA_PX) * w / 64.0
+        peak = rng.uniform(*STAR_PEAK) * rng.uniform(0.5, 1.0, c)
+        blob = torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2.0 * sigma ** 2))
+        out = out + torch.from_numpy(peak.astype(np.float32)).to(x.device)[:, None, None] * blob
+    return out
 
 
 def perspective(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -130,7 +174,8 @@ POSITIVE_POOL: dict[str, Transform] = {"hflip": hflip, "vflip": vflip, "rotate":
 """The positive transforms (Friberg; settings from the author's code)."""
 NEGATIVE_POOL: dict[str, Transform] = {**POSITIVE_POOL, "erase": erase, "blur": blur}
 """The negative transforms: the positive pool plus erasing and blur (author's code)."""
-TRANSFORMS: dict[str, Transform] = {**NEGATIVE_POOL, "dihedral": dihedral}
+TRANSFORMS: dict[str, Transform] = {**NEGATIVE_POOL, "dihedral": dihedral, "zoom": zoom,
+                                   "stars": stars, "brightness": brightness}
 """Every transform by name: what a training config's pools may list."""
 
 

@@ -75,10 +75,14 @@ def combined_similarity(a: torch.Tensor, b: torch.Tensor,
     return combine(*similarity_terms(a, b), weights)
 
 
-def contrastive_loss(s: torch.Tensor, y: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
-    """mean[(1 - y) s^2 + y max(0, m - s)^2] with y = 1 for positive pairs (Friberg section 3.4)."""
+def contrastive_loss(s: torch.Tensor, y: torch.Tensor, margin: float = 1.0,
+                     negative_margin: float = 0.0) -> torch.Tensor:
+    """mean[(1 - y) max(0, |s| - m_neg)^2 + y max(0, m - s)^2] with y = 1 for positive pairs: with
+    ``negative_margin`` m_neg = 0 the printed (1 - y) s^2 (Friberg section 3.4); m_neg > 0 (skysift, off
+    by default) leaves negatives within m_neg of 0 unpenalised, as the margin does for positives."""
     y = y.to(s.dtype)
-    return ((1.0 - y) * s.pow(2) + y * torch.clamp(margin - s, min=0.0).pow(2)).mean()
+    neg = s.pow(2) if negative_margin == 0 else torch.clamp(s.abs() - negative_margin, min=0.0).pow(2)
+    return ((1.0 - y) * neg + y * torch.clamp(margin - s, min=0.0).pow(2)).mean()
 
 
 @torch.no_grad()

@@ -11,8 +11,8 @@ Every score here is Friberg's combined similarity on the patch features, compute
   ``expanded`` lists transforms also scored with `search-images`' ``query_symmetries=dihedral`` (the
   query under the 8 symmetries of the square, best score per image: exact for the 5 symmetries by
   construction; for arbitrary angles it can lower the hit rate: 8 versions give a wrong image 8 chances).
-- *precision@k*: the fraction of a query's k nearest other images sharing its class (leave-one-out).
-  Baselines: PCA of the raw network-input pixels (Euclidean), the same architecture untrained (seeded).
+- *precision@k*: the fraction of a query's k nearest other images sharing its class (leave-one-out), by
+  the combined score and by the cosine of the pooled vectors (faiss's candidates). Baselines: PCA of the raw network-input pixels (Euclidean), the same architecture untrained (seeded).
   Chance is sum_c f_c^2 over the class fractions.
 """
 from __future__ import annotations
@@ -87,13 +87,23 @@ def invariance(model, images: torch.Tensor, queries: np.ndarray, transforms: dic
     return out
 
 
-def precision(model, images: torch.Tensor, labels: np.ndarray, queries: np.ndarray, k: int, features=None) -> float:
-    """precision@k of same-class neighbours by the combined score, each query left out of its own results."""
+def precision(model, images: torch.Tensor, labels: np.ndarray, queries: np.ndarray, k: int, features=None,
+              score: str = "combined") -> float:
+    """precision@k of same-class neighbours, each query left out of its own results, by ``score``:
+    'combined' (Friberg's combined similarity of the patch features: what the search ranks by) or 'pooled'
+    (the cosine of the mean-pooled, L2-normalised vectors: what the faiss index holds)."""
     from skysift.metrics.retrieval import precision_at_k, top_k
     from skysift.models.image_similarity import similarity_matrix
+    from skysift.models.image_vit import pooled_vector
 
     db = patch_features(model, images) if features is None else features
-    sims = similarity_matrix(db[queries], db).numpy()
+    if score == "pooled":
+        vecs = pooled_vector(db)
+        sims = (vecs[queries] @ vecs.T).numpy().astype(np.float64)
+    elif score == "combined":
+        sims = similarity_matrix(db[queries], db).numpy()
+    else:
+        raise ValueError(f"score must be 'combined' or 'pooled', got {score!r}")
     sims[np.arange(len(queries)), queries] = -np.inf
     return round(precision_at_k(labels[top_k(sims, k)], labels[queries]), 4)
 
@@ -132,7 +142,8 @@ def quality_report(trained, untrained, images: np.ndarray, labels: np.ndarray, k
         report[name] = {
             "invariance": invariance(model, x, queries, transforms if name == "trained" else SYMMETRIES, feats,
                                      expanded if name == "trained" else (), expanded_queries),
-            f"precision_at_{k}": precision(model, x, labels, queries, k, feats)}
+            f"precision_at_{k}": precision(model, x, labels, queries, k, feats),
+            f"precision_at_{k}_pooled": precision(model, x, labels, queries, k, feats, score="pooled")}
     report["pca"] = {"components": pca_components,
                      f"precision_at_{k}": pca_precision(x.numpy(), labels, queries, k, pca_components)}
     return report
@@ -152,7 +163,9 @@ def report_markdown(report: dict[str, Any]) -> str:
                   f"~{p['max_loose_accuracy']} (batch {p['loose_accuracy_batch_size']}) |", ""]
     lines += [f"| precision@{k} (same class) | value |", "|---|---|",
               f"| trained encoder, combined score | {tr[f'precision_at_{k}']:.3f} |",
-              f"| untrained encoder | {un[f'precision_at_{k}']:.3f} |",
+              f"| trained encoder, pooled-vector cosine | {tr[f'precision_at_{k}_pooled']:.3f} |",
+              f"| untrained encoder, combined score | {un[f'precision_at_{k}']:.3f} |",
+              f"| untrained encoder, pooled-vector cosine | {un[f'precision_at_{k}_pooled']:.3f} |",
               f"| raw-pixel PCA ({report['pca']['components']} comp.) | {report['pca'][f'precision_at_{k}']:.3f} |",
               f"| chance | {report['chance_precision']:.3f} |", "",
               "| query transform | top-1 = original (trained) | with query_symmetries=dihedral | untrained |",

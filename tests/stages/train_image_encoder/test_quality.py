@@ -14,9 +14,14 @@ Invariance (issue 17: a query turned or mirrored finds its original as top-1 for
   0.85-0.95, also with exact quarter turns in the training pool: the row-major 1-D position code makes a
   quarter turn, which swaps patch-row and patch-column neighbours (index steps 1 and 8), harder than a
   mirror. The tiny profile's 2-D table made them equal (0.85 / 0.88) and the mean 0.85-0.89. Held-out
-  images (not in the 320 trained on) score lower (0.63 vs 0.84 for rot90, 1-D table): the rest of the gap
-  is generalisation from 320 images. This run: mean 0.888 (rot90 / rot270 0.85, rot180 0.88, mirrors
-  0.94 / 0.92); asserted >= 0.80.
+  images (not in the 320 trained on) score lower (0.63 vs 0.84 for rot90, 1-D table). With 50 % positive
+  pairs this run gave a mean of 0.888 (seed 1: 0.848), and 16 further trainings (BENCHMARKS.md, issue 17) did
+  not lift it robustly: 800 stamps 0.892; exact quarter turns in the pool 0.866; 2 transforms + added stars
+  0.900 on seed 0 but 0.822 on seed 1; 3 transforms, a negative margin, zoom / brightness: 0.76-0.87. 80 %
+  positive pairs (the tiny config's positive_fraction) did: this run 0.946 (rot90 0.92, rot180 / rot270 /
+  hflip 0.95, vflip 0.96; held-out queries 0.953), seed 1 0.884 (from 0.848), seed 2 0.832 (from 0.838);
+  90 % gave 0.830. Asserted >= 0.90, every symmetry >= 0.85: this seeded run's figure, not the recipe's
+  (3-seed mean 0.887).
 """
 from __future__ import annotations
 
@@ -59,16 +64,22 @@ def test_invariance_and_precision_at_k(tmp_path):
     # the search with query_symmetries=dihedral: exact for quarter turns and mirrors
     assert min(tr["top1_dihedral"][t] for t in ("rot90", "hflip")) >= 0.90
     # what the network learned (the query as given), and it is training that makes it so
-    assert tr["mean_symmetries"] >= 0.80 and tr["min_symmetries"] >= 0.70
+    assert tr["mean_symmetries"] >= 0.90 and tr["min_symmetries"] >= 0.85
     assert un["mean_symmetries"] <= 0.2
     # arbitrary angles (bilinear, corners zero) stay hard: 0.57 as given (1-D table: 0.5-0.63); the 8
-    # symmetries give nothing reliable there (0.40 against 0.52 as given on the same 25 queries here, 0.75
-    # against 0.69 in the demo: 8 versions also give a wrong image 8 chances): reported, not asserted
+    # symmetries give nothing reliable there (0.40 against 0.44 as given on the same 25 queries here, 0.75
+    # against 0.69 in the demo with 50 % positives: 8 versions also give a wrong image 8 chances): reported,
+    # not asserted
     assert tr["top1"]["rot30"] >= 0.35 and "rot30" in tr["top1_as_given_same_queries"]
-    # same-class precision@10: all above chance (0.114); measured trained 0.173, untrained 0.201, PCA 0.220:
-    # the instance-level contrastive task (a copy vs another image) does not make classes cluster better
-    # than raw pixels here, in line with Friberg's "mixed" results most of the time (section 8 of the note)
+    # same-class precision@10: all above chance (0.114); measured (100 queries) trained 0.166 (pooled-vector
+    # cosine 0.165; with 50 % positive pairs 0.173 / 0.177), untrained 0.201 (0.181), PCA 0.220. Not fixed by any of 16 further trainings (BENCHMARKS.md, issue
+    # 17: transforms, negative margin, 800 stamps, epochs; trained 0.182-0.201 on all 400 queries against
+    # untrained 0.218-0.221): instance discrimination pushes look-alike images apart, and the round smooth
+    # class, the one that raw pixels cluster (PCA 0.69, untrained 0.51), drops to 0.25, while the edge-on
+    # classes gain (0.11-0.16 -> 0.24-0.26); Friberg's "mixed" results most of the time (note section 8)
     chance = report["chance_precision"]
     for name in ("trained", "untrained", "pca"):
         assert report[name][f"precision_at_{K}"] > chance
+    for name in ("trained", "untrained"):
+        assert report[name][f"precision_at_{K}_pooled"] > chance
     assert summary["max_loose_accuracy"] >= 0.8  # chance 1/8

@@ -63,16 +63,23 @@ class TrainImageEncoderConfig:
     """Transforms drawn per transformed image (a hyper-parameter in Friberg; author's code: 1)."""
     positive_transforms: tuple[str, ...] = ("hflip", "vflip", "rotate", "perspective", "crop_pad", "noise")
     """Positive pool (models.image_augment.TRANSFORMS names): the author's code's six (Friberg: "x/y-flip,
-    rotations, adding minor Gaussian noise, etc."); 'dihedral' (exact quarter turns and mirrors) is skysift's."""
+    rotations, adding minor Gaussian noise, etc."); 'dihedral' (exact quarter turns and mirrors), 'zoom',
+    'brightness' and 'stars' are skysift's (none raised the tiny profile's retrieval quality: BENCHMARKS.md,
+    issue 17)."""
     negative_transforms: tuple[str, ...] = ("hflip", "vflip", "rotate", "perspective", "crop_pad", "noise",
                                             "erase", "blur")
     """Negative pool: the positive pool + erasing and blur (author's code; Friberg: "perspective warp,
     Gaussian blur, etc.")."""
     positive_fraction: float = 0.5
     """Probability that an image's pair is positive (Friberg: 'randomly generate one or the other';
-    the rate is not stated: skysift choice)."""
+    the rate is not stated: skysift choice; the tiny config's 0.8 made the learned rotation / flip
+    invariance 0.946 / 0.884 / 0.832 (seeds 0 / 1 / 2) against 0.888 / 0.848 / 0.838 at 0.5: BENCHMARKS.md,
+    issue 17)."""
     margin: float = 1.0
     """Contrastive margin m (Friberg: 1.0, the maximum of the similarity)."""
+    negative_margin: float = 0.0
+    """Negatives cost max(0, |s| - negative_margin)^2 (0 = Friberg's printed s^2, which pulls every other
+    image, same class or not, to s = 0; > 0 is skysift's, models.image_similarity.contrastive_loss)."""
     weights: SimilarityWeights = field(default_factory=SimilarityWeights)
     """Weights of the combined similarity (Friberg: 1/3 each)."""
     mini_search_batch: int = 8
@@ -113,6 +120,8 @@ class TrainImageEncoderConfig:
                     f"{key} must list distinct transforms of {sorted(TRANSFORMS)}, got {names}")
         require(0.0 <= self.positive_fraction <= 1.0, "positive_fraction must be in [0, 1]")
         require(self.margin > 0, f"margin must be > 0, got {self.margin}")
+        require(0.0 <= self.negative_margin < self.margin,
+                f"negative_margin must be in [0, margin={self.margin}), got {self.negative_margin}")
         require(self.mini_search_batch >= 2, f"mini_search_batch must be >= 2, got {self.mini_search_batch}")
         require(self.early_stop_patience >= 0 and self.early_stop_min_delta >= 0, "early_stop values must be >= 0")
         require(self.max_images >= 0 and self.min_size_px >= 1 and self.torch_threads >= 0,

@@ -75,12 +75,12 @@ def _float(images: np.ndarray, device) -> torch.Tensor:
 
 
 def pair_loss(model: GalaxyVit, anchors, others, y, weights, margin: float, precision: str = "fp32",
-              device="cpu") -> torch.Tensor:
+              device="cpu", negative_margin: float = 0.0) -> torch.Tensor:
     """The contrastive loss of one batch of pairs (both sides in one forward pass)."""
     with autocast(device, precision):
         feats = model(torch.cat([anchors, others]))
     fa, fb = feats.float().chunk(2)
-    return contrastive_loss(combined_similarity(fa, fb, weights), y.to(fa.device), margin)
+    return contrastive_loss(combined_similarity(fa, fb, weights), y.to(fa.device), margin, negative_margin)
 
 
 @torch.no_grad()
@@ -96,7 +96,8 @@ def validation_loss(model: GalaxyVit, images: np.ndarray, cfg, device) -> float:
         batch = _float(images[idx], device)
         a, b, y = make_pairs(batch, len(images), lambda j: _float(images[j:j + 1], device)[0], idx, rng,
                              cfg.n_transforms, cfg.positive_fraction, *pools(cfg))
-        total += float(pair_loss(model, a, b, y, cfg.weights, cfg.margin, "fp32", device)) * len(idx)
+        total += float(pair_loss(model, a, b, y, cfg.weights, cfg.margin, "fp32", device,
+                                 cfg.negative_margin)) * len(idx)
         count += len(idx)
     return total / count
 
@@ -189,7 +190,8 @@ def train(cfg) -> dict[str, Any]:
             a, b, y = make_pairs(batch, len(train_x), lambda j: _float(train_x[j:j + 1], device)[0], idx, rng,
                                  cfg.n_transforms, cfg.positive_fraction, *pools(cfg))
             with matmul_precision(device, cfg.precision):
-                loss = pair_loss(model, a, b, y, cfg.weights, cfg.margin, cfg.precision, device)
+                loss = pair_loss(model, a, b, y, cfg.weights, cfg.margin, cfg.precision, device,
+                                 cfg.negative_margin)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             opt.step()
