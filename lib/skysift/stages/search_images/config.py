@@ -51,8 +51,8 @@ class SearchImagesConfig:
     """none = the query as given (Friberg); dihedral (skysift) = the query embedded under the 8 symmetries
     of the square, faiss candidates from all 8 pooled vectors, each candidate scored by its best combined
     similarity over them: a quarter turn or mirror of an indexed image finds it exactly (what the tiny
-    encoder learned: 0.83-0.95 mean top-1 over three seeds, tests/stages/train_image_encoder/test_quality.py). Arbitrary angles gain
-    nothing reliable: a 30 deg turn found its original 0.40 with it vs 0.52 without (25 queries, 400
+    encoder learned: 0.83-0.95 mean top-1 over three seeds, tests/stages/train_image_encoder/test_quality.py).
+    Arbitrary angles gain nothing reliable: a 30 deg turn found its original 0.40 with it vs 0.52 without (25 queries, 400
     stamps), 0.75 vs 0.69 in the demo (16 queries); 8 versions also give a wrong image 8 chances.
     8x the query embedding and re-ranking work."""
     model_uri: str = "models:/skysift-image-encoder@champion"
