@@ -3,8 +3,9 @@
 Zhao et al. 2025 state none of the training settings (optimiser, lr, batch, epochs, loss, stopping); the defaults
 below are skysift choices: Adam at 1e-3 (the usual start for a small CNN from scratch), cross-entropy, batch 256,
 early stopping when the validation loss has not improved for ``patience`` epochs, keeping the best weights; optionally
-a cosine decay with a linear warm-up (the CPU profile: 2e-3, batch 32, 1 warm-up epoch gave 0.762 against 0.731 for
-1e-3 / batch 64 in 12 epochs on the same 2,361 crops; BENCHMARKS.md, issue 15).
+a cosine decay with a linear warm-up (under the cosine, the CPU profile's 2e-3, batch 32, 1 warm-up epoch gave 0.762
+against 0.731 for 1e-3 / batch 64 in 12 epochs on the same 2,361 crops; cosine vs constant was not isolated;
+BENCHMARKS.md, issue 15).
 Each epoch draws a fresh view of every training crop (crops.augment: flips, rotation), then min-max per image and
 the z-score with the training statistics (crops.zscore_stats on the un-augmented training crops).
 """
