@@ -42,3 +42,23 @@ def test_learns_colours_and_keeps_best():
     assert p.shape == (30, 3)
     np.testing.assert_allclose(p.sum(1), 1, atol=1e-5)
     np.testing.assert_allclose(p, predict_proba(res.model, xv, res.mean, res.sd, batch_size=1000), atol=1e-5)
+
+
+def test_lr_schedules():
+    from skysift.config import ConfigError
+    from skysift.detection.classifier_train import lr_at
+
+    const = ClassifierTrainConfig(epochs=4, lr=1e-3)
+    assert [lr_at(s, 10, const) for s in (0, 17, 39)] == [1e-3] * 3
+    cos = ClassifierTrainConfig(epochs=4, lr=1e-3, lr_schedule="cosine")
+    assert lr_at(0, 10, cos) == pytest.approx(1e-3)
+    assert lr_at(20, 10, cos) == pytest.approx(0.5e-3)  # half way: cos(pi / 2)
+    assert lr_at(30, 10, cos) == pytest.approx(0.5e-3 * (1 + np.cos(0.75 * np.pi)))
+    assert lr_at(40, 10, cos) == pytest.approx(0.0, abs=1e-12)
+    warm = ClassifierTrainConfig(epochs=5, lr=1e-3, lr_schedule="cosine", warmup_epochs=1)
+    assert [lr_at(s, 10, warm) for s in (0, 4, 9)] == pytest.approx([1e-4, 5e-4, 1e-3])
+    assert lr_at(30, 10, warm) == pytest.approx(0.5e-3)  # half of the 40 steps after the warm-up
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        ClassifierTrainConfig(lr_schedule="step")
+    with pytest.raises(ConfigError, match="warmup_epochs"):
+        ClassifierTrainConfig(epochs=3, warmup_epochs=3)

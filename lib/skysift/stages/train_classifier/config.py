@@ -28,6 +28,13 @@ class SyntheticSourceConfig:
     enough stars for a balanced set (skysift choice)."""
     galaxy_density_bright_per_deg2: float = 90.0
     """Galaxies with r < 17.77 per deg2 (the survey default; the fainter counts scale with it)."""
+    spec_depth_mag_r: float | None = None
+    """Only catalogued objects with a label magnitude (psfMag_r of point sources, petroMag_r of galaxies) up to this
+    stand in for spectroscopic ones; None: every catalogued object to crops.r_limit_mag (22.2). Not stated in the
+    paper: skysift choice for the synthetic stand-in of SpecPhoto, whose spectra are brighter than the imaging limit
+    (the survey's own SpecPhoto model: QSOs r <= 21, stars <= 20.5, galaxies <= 17.77). Why it matters (BENCHMARKS.md,
+    issue 15): at r 21-22.2 the g r i colours of QSOs and F / G stars overlap within the noise, so no classifier of
+    g r i crops, nor a random forest on the catalog's g r i colours (0.59-0.72 there), reaches 0.85."""
 
     def __post_init__(self):
         require(self.n_fields >= 1, f"source.n_fields must be >= 1, got {self.n_fields}")
@@ -35,6 +42,8 @@ class SyntheticSourceConfig:
         require(self.qso_density_per_deg2 >= 0, f"source.qso_density_per_deg2 must be >= 0, got {self.qso_density_per_deg2}")
         require(self.star_density_per_deg2 >= 0 and self.galaxy_density_bright_per_deg2 >= 0,
                 "source.star_density_per_deg2 and source.galaxy_density_bright_per_deg2 must be >= 0")
+        require(self.spec_depth_mag_r is None or 10.0 <= self.spec_depth_mag_r <= 30.0,
+                f"source.spec_depth_mag_r must be null or an r magnitude in [10, 30], got {self.spec_depth_mag_r}")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def synthetic_field_crops(cfg: TrainClassifierConfig, index: int) -> tuple[np.nd
 
     The survey's SpecPhoto-like table holds ~2 spectra per field (SDSS's target density), too few to train on, so
     every catalogued object stands in for a spectroscopic one with its true class (a skysift choice for the
-    synthetic stand-in; a real run uses SpecPhoto's class and zWarning).
+    synthetic stand-in; a real run uses SpecPhoto's class and zWarning), down to ``source.spec_depth_mag_r`` when set.
     """
     from skysift.synth.imaging import catalogs, frames
     from skysift.synth.imaging.config import ImagingSurveyConfig, PopulationConfig
@@ -42,7 +42,8 @@ def synthetic_field_crops(cfg: TrainClassifierConfig, index: int) -> tuple[np.nd
     table = po.assign(**{"class": truth.loc[po["object_id"].to_numpy(), "class"].to_numpy(), "zWarning": 0})
     # registered as ingest-frames registers the tiles; NaN margins (a band not covering) read as 0, as the RGB does
     stack = np.nan_to_num(registered_gri(fi.images[1:4], fi.wcs[1:4]).pixels)
-    raw, y, _ = classification_examples(stack, fi.wcs[2], table, cfg.crops)
+    crop_cfg = cfg.crops if src.spec_depth_mag_r is None else replace(cfg.crops, r_limit_mag=min(cfg.crops.r_limit_mag, src.spec_depth_mag_r))
+    raw, y, _ = classification_examples(stack, fi.wcs[2], table, crop_cfg)
     return raw, y
 
 
