@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from skysift.testing.faults import job_command, kill_when, resume_markers, run_here, staging_path, subprocess_env, table_rows
+from skysift.testing.faults import (job_command, kill_when, resume_markers, run_here, staging_path, subprocess_env,
+                                    table_rows)
 
 TASKS = 8
 
