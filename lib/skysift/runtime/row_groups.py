@@ -15,7 +15,7 @@ from typing import Iterator, NamedTuple
 
 import pyarrow as pa
 
-__all__ = ["RowGroup", "read_row_groups", "row_group_tasks", "row_groups", "table_file_uris"]
+__all__ = ["RowGroup", "read_row_group", "read_row_groups", "row_group_tasks", "row_groups", "table_file_uris"]
 
 
 class RowGroup(NamedTuple):
@@ -77,6 +77,18 @@ def row_group_tasks(items: list[RowGroup], rows_per_task: int, parallelism: int)
         return 1
     mean_rows = max(1.0, sum(i.rows for i in items) / len(items))
     return task_count(len(items), max(1, int(rows_per_task / mean_rows)), parallelism)
+
+
+def read_row_group(item: RowGroup, columns: list[str] | None = None) -> pa.Table:
+    """The rows of one row group as a table (for tasks that need a group whole, e.g. to number its rows from
+    ``item.first_row``)."""
+    import pyarrow.parquet as pq
+
+    from skysift.runtime.filesystem import resolve
+
+    fs, path = resolve(item.file)
+    with fs.open_input_file(path) as fh:
+        return pq.ParquetFile(fh).read_row_group(item.group, columns=columns)
 
 
 def read_row_groups(items: list[RowGroup], columns: list[str] | None = None, batch_rows: int = 65_536

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from skysift.schema import IMAGE_VECTORS
 
@@ -44,15 +43,6 @@ class EncoderRef:
         return cached(("model", self.model_uri, self.model_version), device, load)
 
 
-def read_row_group(file: str, group: int) -> pa.Table:
-    """One row group of one Parquet file (any runtime.filesystem URI)."""
-    from skysift.runtime.filesystem import resolve
-
-    fs, path = resolve(file)
-    with fs.open_input_file(path) as fh:
-        return pq.ParquetFile(fh).read_row_group(group)
-
-
 def _device(want: str) -> str:
     if want == "cpu":
         return "cpu"
@@ -62,7 +52,7 @@ def _device(want: str) -> str:
 
 
 def embed_task(staging: str, cfg, ref: EncoderRef, first: int, items: list) -> dict[str, Any]:
-    """Embed row groups ``items`` [(file, group, rows, first row)]; write this task's vectors, features and rejects
+    """Embed row groups ``items`` (runtime.row_groups.RowGroup); write this task's vectors, features and rejects
     under ``staging`` (deterministic names from ``first``); return {read, written, rejected, seconds}."""
     from skysift.images.network_input import id_column, network_input, position_columns
     from skysift.kb.patch_search import features_name, write_features
@@ -70,14 +60,16 @@ def embed_task(staging: str, cfg, ref: EncoderRef, first: int, items: list) -> d
     from skysift.runtime.filesystem import join
     from skysift.runtime.output import write_parquet_atomic
     from skysift.runtime.rejects import Reject, write_rejects
+    from skysift.runtime.row_groups import read_row_group
     from skysift.runtime.spark import task_cpus
 
     t0 = time.perf_counter()
     device = _device(cfg.device)
     rows, feats, rejects, n_read = [], [], [], 0
     fname = features_name(first)
-    for file, group, _, offset in items:
-        table = read_row_group(file, group)
+    for item in items:
+        file, offset = item.file, item.first_row
+        table = read_row_group(item)
         n_read += table.num_rows
         if table.num_rows == 0:
             continue
