@@ -135,7 +135,6 @@ def run_predict_sfr_benchmark(spark, workdir: Path, n_rows: int, seed: int, line
     workdir = Path(workdir)
     model = save_model(workdir / "model", seed)
     big = write_table(workdir / "input", n_rows, seed)
-    small = write_table(workdir / "warm", 2048, seed + 5)
     threads = int(spark.sparkContext.defaultParallelism)
 
     def cfg(inp: Path, out: str, **kw) -> PredictSfrConfig:
@@ -145,7 +144,6 @@ def run_predict_sfr_benchmark(spark, workdir: Path, n_rows: int, seed: int, line
     # imported torch and cached the model (the steady state of a long job). A warm-up on a small table ran one
     # task, warmed one worker, and left the first timed round paying a second worker's start: 50,000 rows took
     # 4.45 s then 2.07 s on 2 quiet cores.
-    predict(spark, cfg(small, "warm_out"))
     predict(spark, cfg(big, "warm_big"))
     predict(spark, cfg(big, "warm_big2", reader="spark"))
     best = {"ours": np.inf, "mapinarrow": np.inf, "baseline": np.inf, "one_thread": np.inf}
