@@ -224,21 +224,12 @@ class Inputs:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from skysift.images.cutouts import downsample_levels
-        from skysift.sky.healpix import healpix_index
         from skysift.synth.imaging.multimodal import multimodal_set
+        from skysift.testing.multimodal import cutouts_table
 
         m = multimodal_set(seed=3, n_objects=14)
         root = self.root / "multimodal_in"
-        n = len(m.object_id)
-        levels = downsample_levels(m.pixels, (32, 16, 8))
-        ra, dec = m.truth["ra"].to_numpy(), m.truth["dec"].to_numpy()
-        cut = pa.table({
-            "object_id": [str(i) for i in m.object_id], "ra_deg": ra, "dec_deg": dec,
-            "healpix29": healpix_index(ra, dec), "bands": [list("ugriz")] * n, "size_px": pa.array([64] * n, pa.int32()),
-            "pixels": [p.ravel() for p in m.pixels], "levels_px": [[32, 16, 8]] * n,
-            "level_pixels": [[levels[s][i].ravel() for s in (32, 16, 8)] for i in range(n)],
-            "flags": pa.array([0] * n, pa.int32())})
+        cut = cutouts_table(m)
         for name in ("cutouts/cutouts", "spectra", "labels"):
             (root / name).mkdir(parents=True)
         pq.write_table(cut, root / "cutouts" / "cutouts" / "part-0.parquet")

@@ -4,29 +4,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from skysift.images.cutouts import downsample_levels
 from skysift.runtime.output import read_table
 from skysift.runtime.rejects import read_rejects
 from skysift.stages.build_multimodal.config import BuildMultimodalConfig
 from skysift.stages.build_multimodal.tasks import add_quality_levels, label_column, reject_reason
+from skysift.testing.multimodal import cutouts_table
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    from skysift.sky.healpix import healpix_index
     from skysift.synth.imaging.multimodal import multimodal_set
 
     m = multimodal_set(seed=3, n_objects=14)
     root = tmp_path_factory.mktemp("mm")
-    n = len(m.object_id)
-    levels = downsample_levels(m.pixels, (32, 16, 8))
-    ra, dec = m.truth["ra"].to_numpy(), m.truth["dec"].to_numpy()
-    cut = pa.table({
-        "object_id": [str(i) for i in m.object_id], "ra_deg": ra, "dec_deg": dec,
-        "healpix29": healpix_index(ra, dec), "bands": [list("ugriz")] * n, "size_px": pa.array([64] * n, pa.int32()),
-        "pixels": [p.ravel() for p in m.pixels], "levels_px": [[32, 16, 8]] * n,
-        "level_pixels": [[levels[s][i].ravel() for s in (32, 16, 8)] for i in range(n)],
-        "flags": pa.array([0] * n, pa.int32())})
+    cut = cutouts_table(m)
     (root / "cutouts" / "cutouts").mkdir(parents=True)
     pq.write_table(cut.slice(1), root / "cutouts" / "cutouts" / "part-0.parquet")  # object 0 has no cutout
     (root / "spectra").mkdir()
