@@ -32,7 +32,7 @@ demo: install
 	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/skysift demo
 
 test: install
-	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/python -m pytest -q
+	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/python -m pytest -q --durations=30
 
 test-fast: install
 	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/python -m pytest -q -m "not slow"

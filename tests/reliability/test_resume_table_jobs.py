@@ -115,13 +115,28 @@ class worker_env:
     block (pyspark passes ``sc.environment`` with every Python function it ships)."""
 
     def __init__(self, spark, value: str):
-        self.env, self.value = spark.sparkContext.environment, value
+        self.spark, self.env, self.value = spark, spark.sparkContext.environment, value
 
     def __enter__(self):
         self.env["SKYSIFT_FAIL_TASK_ONCE"] = self.value
 
     def __exit__(self, *exc):
         self.env.pop("SKYSIFT_FAIL_TASK_ONCE", None)
+        _settle(self.spark)
+
+
+def _settle(spark, timeout_s: float = 60.0) -> None:
+    """Wait until the failed job's other running task is over. When one task fails, Spark aborts the job and
+    the driver raises at once, while the task on the other core may still finish its item and write its marker
+    (CI, session 7: 3 markers listed, 4 at the rerun). Spark kills a cancelled task's Python worker after
+    spark.python.task.killTimeout (2 s by default): no active stage, then that long again, and no marker can
+    still appear."""
+    import time
+
+    tracker, deadline = spark.sparkContext.statusTracker(), time.monotonic() + timeout_s
+    while tracker.getActiveStageIds() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(float(spark.conf.get("spark.python.task.killTimeout", "2s").rstrip("s")) + 1.0)
 
 
 SHARDS = 6
