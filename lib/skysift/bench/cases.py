@@ -204,9 +204,14 @@ def bench_search(spark, cfg, workdir: Path, line) -> dict:
 
 
 def bench_frames(spark, cfg, workdir: Path, line, make_inputs=None) -> dict:
-    """ingest-frames on Spark vs an astropy + reproject loop (inputs: the real field 2583-2-136 unless given)."""
-    from skysift.bench.frames_bench import real_frames_inputs, run_frames_benchmark
+    """ingest-frames on Spark vs an astropy + reproject loop (inputs: the real field 2583-2-136, or
+    ``cfg.n_fields`` synthetic fields, unless given)."""
+    import functools
 
+    from skysift.bench.frames_bench import real_frames_inputs, run_frames_benchmark, synthetic_frames_inputs
+
+    if make_inputs is None and cfg.n_fields:
+        make_inputs = functools.partial(synthetic_frames_inputs, n_fields=cfg.n_fields, seed=cfg.seed)
     r = run_frames_benchmark(spark, make_inputs or real_frames_inputs, workdir)
     return {**line("frames", r["ours_s"], r["baseline_s"], frames=r["frames"], tiles=r["tiles"],
                    ours_frames_per_s=r["ours_frames_per_s"], baseline_frames_per_s=r["baseline_frames_per_s"],
@@ -214,9 +219,15 @@ def bench_frames(spark, cfg, workdir: Path, line, make_inputs=None) -> dict:
 
 
 def bench_cutouts(spark, cfg, workdir: Path, line, make_inputs=None) -> dict:
-    """make-cutouts on Spark vs a Cutout2D loop (inputs: the real u frame 3900-6-269 + photoObj unless given)."""
-    from skysift.bench.cutouts_bench import real_cutout_inputs, run_cutouts_benchmark
+    """make-cutouts on Spark vs a Cutout2D loop (inputs: the real u frame 3900-6-269 + photoObj, or ``cfg.n_fields``
+    synthetic fields and ``cfg.n_rows`` catalog rows, unless given)."""
+    import functools
 
+    from skysift.bench.cutouts_bench import real_cutout_inputs, run_cutouts_benchmark, synthetic_cutout_inputs
+
+    if make_inputs is None and cfg.n_fields:
+        make_inputs = functools.partial(synthetic_cutout_inputs, n_fields=cfg.n_fields, seed=cfg.seed,
+                                        n_rows=cfg.n_rows)
     r = run_cutouts_benchmark(spark, make_inputs or real_cutout_inputs, workdir)
     return {**line("cutouts", r["ours_s"], r["baseline_s"], cutouts=r["cutouts"],
                    ours_cutouts_per_s=r["ours_cutouts_per_s"], baseline_cutouts_per_s=r["baseline_cutouts_per_s"]), **r}

@@ -55,8 +55,12 @@ def real_cutout_inputs(workdir: Path) -> CutoutInputs:
     return CutoutInputs(frames=folder, catalog=src / "sdss-imaging" / "photoObj-003900-6-0269.fits", bands=("u",))
 
 
-def synthetic_cutout_inputs(workdir: Path, n_fields: int = 40, seed: int = 7, compress: bool = True) -> CutoutInputs:
-    """``n_fields`` synthetic SDSS-format fields and their photoObj-like catalog (``synth.imaging``), ugriz."""
+def synthetic_cutout_inputs(workdir: Path, n_fields: int = 40, seed: int = 7, compress: bool = True,
+                            n_rows: int = 0) -> CutoutInputs:
+    """``n_fields`` synthetic SDSS-format fields and their photoObj-like catalog (``synth.imaging``), ugriz.
+    With ``n_rows`` above the catalog's size, the catalog is repeated to that many rows, each copy moved by up
+    to 3 arcsec (seeded; ids ``OBJID-COPY``), so that 40 fields (~20k objects) give the issue's 100,000 cutouts
+    of the same frames."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -70,7 +74,31 @@ def synthetic_cutout_inputs(workdir: Path, n_fields: int = 40, seed: int = 7, co
         cfg = ImagingSurveyConfig(n_fields=n_fields)
         tables = [make_field(seed, cfg, index, folder, compress=compress).photoobj for index in range(n_fields)]
         pq.write_table(pa.concat_tables(tables), catalog)
+    if n_rows:
+        repeated = Path(workdir) / f"synth-photoobj-{n_fields}-{seed}-x{n_rows}.parquet"
+        if not repeated.exists():
+            pq.write_table(repeat_catalog(pq.read_table(catalog, columns=["objid", "ra", "dec"]), n_rows, seed),
+                           repeated)
+        catalog = repeated
     return CutoutInputs(frames=folder, catalog=catalog, bands=("u", "g", "r", "i", "z"))
+
+
+def repeat_catalog(table, n_rows: int, seed: int, jitter_arcsec: float = 3.0):
+    """``n_rows`` rows of (objid, ra, dec): the rows of ``table`` in turn, copy c > 0 moved by a uniform offset of
+    up to ``jitter_arcsec`` in each axis (ra scaled by cos dec) and named ``OBJID-c``."""
+    import pyarrow as pa
+
+    n = table.num_rows
+    take = np.arange(n_rows) % n
+    copy = np.arange(n_rows) // n
+    rng = np.random.default_rng(seed)
+    ra = table.column("ra").to_numpy().astype(float)[take]
+    dec = table.column("dec").to_numpy().astype(float)[take]
+    shift = rng.uniform(-jitter_arcsec, jitter_arcsec, (2, n_rows)) / 3600.0 * (copy > 0)
+    ids = np.array([str(v) for v in table.column("objid").to_pylist()], dtype=object)[take]
+    ids = np.where(copy > 0, np.char.add(np.char.add(ids.astype(str), "-"), copy.astype(str)), ids.astype(str))
+    return pa.table({"objid": pa.array(ids.tolist(), pa.string()),
+                     "ra": ra + shift[0] / np.cos(np.radians(dec)), "dec": dec + shift[1]})
 
 
 def baseline_cutouts(files: list[str], ra: np.ndarray, dec: np.ndarray, ids: list[str], bands: tuple[str, ...],

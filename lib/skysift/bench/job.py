@@ -37,7 +37,12 @@ class BenchmarkConfig:
     """FITS files for the ingest and resume cases."""
     n_rows: int = 0
     """Catalogue rows per side (crossmatch), KB vectors (search), templates (pq 4,000; emission-scale 20,000) or
-    tiles (detect: 200) or multimodal rows (predict-sfr: 50,000); 0 = the case's default."""
+    tiles (detect: 200) or multimodal rows (predict-sfr: 50,000) or cutouts (cutouts on n_fields synthetic fields:
+    their catalog repeated with a jitter of up to 3 arcsec to this many rows; issue 14: 100,000); 0 = the case's
+    default."""
+    n_fields: int = 0
+    """frames / cutouts: 0 = the real sample (field 2583-2-136; the u frame of 3900-6-269 and its photoObj); N = N
+    synthetic SDSS-format fields (u g r i z, .fits.bz2; issue 14 asks for 40), written once into the workdir."""
     n_queries: int = 10000
     """Queries for the search case (image-search: 1,000 when left at 10,000)."""
     n_patches: int = 0
@@ -80,6 +85,7 @@ class BenchmarkConfig:
     def __post_init__(self):
         require(self.n_spectra >= 0, "n_spectra must be >= 0")
         require(self.n_files >= 1, "n_files must be >= 1")
+        require(self.n_fields >= 0, "n_fields must be >= 0 (0 = the real sample)")
         require(self.batch_spectra >= 1, "batch_spectra must be >= 1")
         require(self.frame in ("observed", "rest"), f"frame must be 'observed' or 'rest', got {self.frame!r}")
         require(self.cases >= 1, "cases must be >= 1")
