@@ -1,6 +1,6 @@
 """Quality on held-out synthetic frames: the evaluation against its own truth, sep on the same frames, the
 classification metrics against scikit-learn; and (slow) the CPU-profile detector finds 90 % of the r < 21 sources
-within 2 arcsec, and the CPU-profile classifier holds the accuracy it reaches at that size (0.832; the issue's 0.85 is
+within 2 arcsec, and the CPU-profile classifier holds the accuracy it reaches at that size (0.828; the issue's 0.85 is
 not reached on a CPU budget: BENCHMARKS.md, issue 15, says what was measured and why)."""
 from __future__ import annotations
 
@@ -91,10 +91,10 @@ def test_cpu_detector_finds_90_percent_of_r_below_21(heldout, tmp_path):
     assert found >= 0.9, f"found {found:.3f} of {n} r < 21 sources within 2 arcsec (IoU >= 0.5 recall {iou_recall:.3f})"
 
 
-@pytest.mark.slow  # trains conf/train_classifier_cpu.yaml: 16 dense fields, 14 epochs (372 CPU-s, ~3.5 min on 2 quiet cores)
+@pytest.mark.slow  # trains conf/train_classifier_cpu.yaml: 10 dense fields, 10 epochs (139 s on 2 quiet cores)
 def test_cpu_classifier_accuracy_on_its_test_split(tmp_path):
-    """The issue's target is 0.85; this profile measured 0.832 (macro AUC 0.950) on its 564-crop test split, so the
-    test holds 0.80 (two standard errors below): a regression in the crops, the normalisation, the schedule or the
+    """The issue's target is 0.85; this profile measured 0.828 (macro AUC 0.959) on its 348-crop test split, so the
+    test holds 0.78 (2.5 standard errors below): a regression in the crops, the normalisation, the schedule or the
     network shows far below it (the profile before the r <= 21 stand-in and the cosine schedule: 0.715)."""
     from skysift.config import load_config
     from skysift.paths import conf_dir
@@ -102,6 +102,6 @@ def test_cpu_classifier_accuracy_on_its_test_split(tmp_path):
 
     s = train.run(None, load_config(train.CONFIG, conf_dir() / "train_classifier_cpu.yaml",
                                     [f"output={tmp_path / 'cls'}", "mlflow.enabled=false"]))
-    assert s["test"] >= 500
-    assert s["test_accuracy"] >= 0.80, s
+    assert s["test"] >= 300
+    assert s["test_accuracy"] >= 0.78, s
     assert s["test_macro_auc"] >= 0.92, s

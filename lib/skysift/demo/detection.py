@@ -28,10 +28,10 @@ DETECTOR_EPOCHS = 20
 at 30 in the measured run; the quality test trains the full profile)."""
 
 CLASSIFIER_FIELDS = 4
-"""Four of the CPU profile's sixteen fields (its objects labelled to r = 21: ~1,400 crops, about what the demo trained
+"""Four of the CPU profile's ten fields (its objects labelled to r = 21: ~1,400 crops, about what the demo trained
 on before the profile's depth cut), for the budget."""
 CLASSIFIER_EPOCHS = 5
-"""5 of the profile's 14 epochs, for the budget (Conv4Net is far from converged there: the profile reaches 0.83)."""
+"""5 of the profile's 10 epochs, for the budget (Conv4Net is far from converged there: the profile reaches 0.83)."""
 
 
 def run(demo: DemoRun) -> None:
