@@ -32,7 +32,7 @@ def test_n_fields_selects_the_synthetic_inputs(case, monkeypatch, tmp_path):
 
     seen = {}
 
-    def fake_run(spark, make_inputs, workdir):
+    def fake_run(spark, make_inputs, workdir, **options):
         seen["inputs"] = make_inputs
         return {k: 1.0 for k in ("ours_s", "baseline_s", "frames", "tiles", "ours_frames_per_s", "decompress_share",
                                  "baseline_frames_per_s", "cutouts", "ours_cutouts_per_s", "baseline_cutouts_per_s")}

@@ -212,7 +212,7 @@ def bench_frames(spark, cfg, workdir: Path, line, make_inputs=None) -> dict:
 
     if make_inputs is None and cfg.n_fields:
         make_inputs = functools.partial(synthetic_frames_inputs, n_fields=cfg.n_fields, seed=cfg.seed)
-    r = run_frames_benchmark(spark, make_inputs or real_frames_inputs, workdir)
+    r = run_frames_benchmark(spark, make_inputs or real_frames_inputs, workdir, twin=cfg.twin)
     return {**line("frames", r["ours_s"], r["baseline_s"], frames=r["frames"], tiles=r["tiles"],
                    ours_frames_per_s=r["ours_frames_per_s"], baseline_frames_per_s=r["baseline_frames_per_s"],
                    decompress_share=r["decompress_share"]), **r}

@@ -43,6 +43,8 @@ class BenchmarkConfig:
     n_fields: int = 0
     """frames / cutouts: 0 = the real sample (field 2583-2-136; the u frame of 3900-6-269 and its photoObj); N = N
     synthetic SDSS-format fields (u g r i z, .fits.bz2; issue 14 asks for 40), written once into the workdir."""
+    twin: bool = True
+    """frames: also time the sequential twin (the same per-field code in one process; minutes at 40 fields)."""
     n_queries: int = 10000
     """Queries for the search case (image-search: 1,000 when left at 10,000)."""
     n_patches: int = 0
