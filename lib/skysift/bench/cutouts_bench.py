@@ -87,8 +87,8 @@ def repeat_catalog(table, n_rows: int, seed: int, jitter_arcsec: float = 3.0):
     ra = table.column("ra").to_numpy().astype(float)[take]
     dec = table.column("dec").to_numpy().astype(float)[take]
     shift = rng.uniform(-jitter_arcsec, jitter_arcsec, (2, n_rows)) / 3600.0 * (copy > 0)
-    ids = np.array([str(v) for v in table.column("objid").to_pylist()], dtype=object)[take]
-    ids = np.where(copy > 0, np.char.add(np.char.add(ids.astype(str), "-"), copy.astype(str)), ids.astype(str))
+    ids = np.array([str(v) for v in table.column("objid").to_pylist()])[take]
+    ids = np.where(copy > 0, np.char.add(np.char.add(ids, "-"), copy.astype(str)), ids)
     return pa.table({"objid": pa.array(ids.tolist(), pa.string()),
                      "ra": ra + shift[0] / np.cos(np.radians(dec)), "dec": dec + shift[1]})
 

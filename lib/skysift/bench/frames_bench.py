@@ -49,7 +49,8 @@ def synthetic_frames_inputs(workdir: Path, n_fields: int = 40, seed: int = 7, co
     return synthetic_fields(workdir, n_fields, seed, compress)[0]
 
 
-def _write_field(args) -> "object":
+def _write_field(args):
+    """One field's frames written into its folder; its photoObj table returned (a Pool task)."""
     from skysift.synth.imaging.config import ImagingSurveyConfig
     from skysift.synth.imaging.survey import make_field
 
@@ -78,7 +79,7 @@ def synthetic_fields(workdir: Path, n_fields: int, seed: int = 7, compress: bool
     return folder, catalog
 
 
-def first_field(folder: Path, files: list[str], out: Path) -> Path:
+def first_field(files: list[str], out: Path) -> Path:
     """A folder of links to the frames of the first field of ``files`` (the warm-up input)."""
     from skysift.io.frame_files import group_fields
 
@@ -165,12 +166,12 @@ def run_frames_benchmark(spark, make_inputs: Callable[[Path], Path] = real_frame
                            [f"input={folder}", f"output={out}", *extra_sets])
 
     # the warm-up (Python workers start and import astropy / pyarrow) needs one field, not all 40
-    ingest_job.run(spark, cfg(workdir / "warmup", first_field(inputs, files, workdir / "warmup-input")))
+    ingest_job.run(spark, cfg(workdir / "warmup", first_field(files, workdir / "warmup-input")))
     with MemorySampler() as mem:
         start = time.perf_counter()
         summary = ingest_job.run(spark, cfg(workdir / "ours"))
         t_ours = time.perf_counter() - start
-    t_twin = float("nan")
+    t_twin = None
     if twin:
         start = time.perf_counter()
         ingest_job.run(None, cfg(workdir / "twin"))
@@ -186,7 +187,8 @@ def run_frames_benchmark(spark, make_inputs: Callable[[Path], Path] = real_frame
     n = summary["written"]
     return {
         "ours_s": round(t_ours, 3), "baseline_s": round(t_base, 3), "ratio": round(t_base / t_ours, 3),
-        "twin_s": round(t_twin, 3) if twin else None, "spark_vs_twin": round(t_twin / t_ours, 3) if twin else None,
+        "twin_s": None if t_twin is None else round(t_twin, 3),
+        "spark_vs_twin": None if t_twin is None else round(t_twin / t_ours, 3),
         "frames": n, "fields": summary["fields"], "tiles": summary["tiles"], "baseline_tiles": base["tiles"],
         "ours_frames_per_s": round(n / t_ours, 3), "baseline_frames_per_s": round(base["frames"] / t_base, 3),
         "executor_seconds": ex, "decompress_share": round(ex.get("decompress", 0.0) / busy, 3),
