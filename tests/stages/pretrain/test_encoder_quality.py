@@ -1,9 +1,9 @@
-"""Quality-check kernels: visible points, interpolation baseline, kNN; and the trained-encoder gate."""
+"""Quality-check kernels: visible points, interpolation baseline, kNN; and the trained-encoder gate (with the
+untrained network as a second reference)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from skysift.stages.pretrain.quality import (
     interpolation_mse,
@@ -75,59 +75,16 @@ def test_knn_accuracy_separable_and_random():
     assert knn_accuracy(noise, y) < 0.6
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """The tiny profile trained 1,500 steps on toy spectra (grid of 400 points, ~40 s on 2 cores), and 300
-    unseen spectra. 300 steps leave the masked MSE above patch interpolation (0.019 vs 0.015); 1,500 steps at
-    lr 4e-3 reach 0.013."""
-    from skysift.config import load_config
-    from skysift.runtime import tracking
-    from skysift.stages.pretrain.job import PretrainConfig, launch
-    from skysift.synth.toy_spectra import toy_flux, write_toy_spectra
-
-    tmp = tmp_path_factory.mktemp("quality")
-    grid = "lin:3850:9000:400"
-    table = write_toy_spectra(tmp / "spectra", 600, grid, seed=0)
-    cfg = load_config(PretrainConfig, None, [
-        f"input={table}", f"output={tmp / 'run'}", "model.profile=tiny", "model.n_points=400",
-        f"model.grid_id={grid}", "model.dropout=0.0", "batch_size=32", "lr=4e-3", "warmup_steps=50",
-        "total_steps=1500", "val_every=500", "val_batches=4", "checkpoint_every=1500", "progress=false",
-        "mlflow.enabled=false",
-    ])
-    launch(cfg)
-    model = tracking.load_encoder(tracking.resolve_model(str(tmp / "run" / "best.pt")))
-    torch.manual_seed(0)
-    untrained = type(model)(model.cfg).eval()
-    flux, labels, _ = toy_flux(300, grid, seed=99)
-    return model, untrained, flux, labels
-
-
-@pytest.mark.slow
-def test_training_improves_reconstruction_and_embeddings(trained):
-    from skysift.stages.pretrain import quality
-
-    model, untrained, flux, labels = trained
-    after = quality.masked_mse_vs_interpolation(model, flux, seed=1)
-    before = quality.masked_mse_vs_interpolation(untrained, flux, seed=1)
-    assert after["encoder_masked_mse"] < 0.2 * before["encoder_masked_mse"], (before, after)
-    # three classes (chance 1/3); measured 0.90 after 1,500 steps
-    assert quality.knn_accuracy(quality.embed_array(model, flux), labels) > 0.75
-
-
-@pytest.mark.slow
-def test_trained_tiny_encoder_beats_patch_interpolation(trained):
-    from skysift.stages.pretrain import quality
-
-    result = quality.masked_mse_vs_interpolation(trained[0], trained[2], seed=1)
-    assert result["encoder_masked_mse"] < result["patch_interpolation_masked_mse"], result
-
-
 @pytest.mark.slow
 def test_encoder_beats_patch_interpolation_on_synthetic_survey(spark, tmp_path):
     """The issue's gate on the synthetic survey itself: synth-survey (parquet, the demo's 738-point grid)
     -> pretrain (conf/pretrain_tiny.yaml, 3,000 steps at lr 4e-3, ~2 min) -> masked MSE on the held-out
     validation spectra. Measured: 0.066 vs 0.086 for patch interpolation (kNN class accuracy 0.88 vs 0.79
-    on PCA); 300 steps give 0.112 and 1,500 steps 0.085 (sine-cosine start) or 0.095 (normal start)."""
+    on PCA); 300 steps give 0.112 and 1,500 steps 0.085 (sine-cosine start) or 0.095 (normal start).
+    Session 9: 0.0707 vs 0.0855, the untrained network 1.756 (0.04 of it), kNN class 0.81 (PCA 0.79, untrained
+    0.82: STAR / GALAXY / QSO separate on any features). This test also holds what a separate 1,500-step
+    training on toy spectra checked before (training cuts the masked MSE below 0.2 of the untrained
+    network's; the embeddings carry the class), which saved 75 s of the suite."""
     from skysift.cli import run_job
     from skysift.paths import REPO_ROOT
     from skysift.stages.pretrain import quality
@@ -144,8 +101,9 @@ def test_encoder_beats_patch_interpolation_on_synthetic_survey(spark, tmp_path):
                          "--set", "warmup_steps=50", "--set", "val_every=1000", "--set", "checkpoint_every=1000"],
             spark=spark)
     result = quality.evaluate_table(str(tmp_path / "run" / "best.pt"), str(survey / "spectra"),
-                                    val_fraction=0.1, n_max=500)
+                                    val_fraction=0.1, n_max=500, untrained_seed=0)
     assert result["n"] >= 40, result
     assert result["encoder_masked_mse"] < result["patch_interpolation_masked_mse"], result
-    # and the embeddings carry the class (STAR / GALAXY / QSO from the headers): well above chance
-    assert result["knn_embedding_class"] > 0.6, result
+    assert result["encoder_masked_mse"] < 0.2 * result["untrained_masked_mse"], result
+    # and the embeddings carry the class (STAR / GALAXY / QSO from the headers): well above chance (1/3)
+    assert result["knn_embedding_class"] > 0.7, result

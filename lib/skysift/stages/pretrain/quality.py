@@ -134,13 +134,15 @@ def evaluate(model: SpectrumEncoder, flux: np.ndarray, labels: np.ndarray, k: in
 
 def evaluate_table(checkpoint: str, spectra: str, label_columns: dict[str, str] | None = None,
                    truth: str | None = None, n_max: int = 1000, val_fraction: float = 0.0, k: int = 3,
-                   seed: int = 0) -> dict[str, Any]:
+                   seed: int = 0, untrained_seed: int | None = None) -> dict[str, Any]:
     """Quality numbers of a model (checkpoint path or model URI) on a spectra table.
 
     ``label_columns`` maps a report name to a column of the spectra table or, when
     ``truth`` is given, of the truth table joined on spec_id (e.g. {'class': 'class',
     'target_class': 'target_class'}). With ``val_fraction`` > 0 only the held-out
-    validation rows of pre-training (same spec_id hash) are used.
+    validation rows of pre-training (same spec_id hash) are used. With ``untrained_seed`` the same numbers
+    for the same architecture at its initial weights (``torch.manual_seed(untrained_seed)``) are added as
+    ``untrained_masked_mse`` and ``knn_untrained_<name>``: what training bought.
     """
     import pyarrow as pa
 
@@ -165,9 +167,17 @@ def evaluate_table(checkpoint: str, spectra: str, label_columns: dict[str, str] 
     result: dict[str, Any] = masked_mse_vs_interpolation(model, flux, seed)
     emb = embed_array(model, flux)
     pca = pca_features(flux, min(emb.shape[1], len(flux) - 1), seed)
-    for name, col in (label_columns or {"class": "class"}).items():
-        labels = meta[col].astype(str).to_numpy()
-        result[f"knn_embedding_{name}"] = knn_accuracy(emb, labels, k, seed)
-        result[f"knn_pca_{name}"] = knn_accuracy(pca, labels, k, seed)
+    labels = {name: meta[col].astype(str).to_numpy() for name, col in (label_columns or {"class": "class"}).items()}
+    for name, y in labels.items():
+        result[f"knn_embedding_{name}"] = knn_accuracy(emb, y, k, seed)
+        result[f"knn_pca_{name}"] = knn_accuracy(pca, y, k, seed)
+    if untrained_seed is not None:
+        with torch.random.fork_rng(devices=[]):  # the caller's random stream stays where it was
+            torch.manual_seed(untrained_seed)
+            untrained = type(model)(model.cfg).eval()
+        result["untrained_masked_mse"] = masked_mse_vs_interpolation(untrained, flux, seed)["encoder_masked_mse"]
+        emb_untrained = embed_array(untrained, flux)
+        for name, y in labels.items():
+            result[f"knn_untrained_{name}"] = knn_accuracy(emb_untrained, y, k, seed)
     result.update({"k": k, "dim": int(emb.shape[1]), "n": int(len(flux))})
     return result
