@@ -28,7 +28,8 @@ def _list_values(col: pa.ChunkedArray | pa.Array, rows: np.ndarray, width: int) 
     if len(rows) == 0:
         return np.zeros((0, width), np.float32)
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    taken = arr.take(pa.array(rows, pa.int64()))
+    every_row = len(rows) == len(arr) and rows[0] == 0 and rows[-1] == len(arr) - 1  # rows are sorted, distinct
+    taken = arr if every_row else arr.take(pa.array(rows, pa.int64()))  # the usual batch: no copy through take
     return taken.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(len(rows), width)
 
 
@@ -58,7 +59,15 @@ def table_arrays(table: pa.Table, image_px: int, quality_level: int, n_bands: in
     n_flux = pc.fill_null(pc.list_value_length(fcol), -1).to_numpy(zero_copy_only=False)
     norm = pc.fill_null(pc.cast(table.column("norm_factor"), pa.float64()), np.nan).to_numpy(zero_copy_only=False)
     z = pc.fill_null(pc.cast(table.column("z"), pa.float64()), np.nan).to_numpy(zero_copy_only=False)
-    for i in range(n):
+    # The checks below, vectorised, pick the rows that fail one (few, usually none); only those walk the
+    # chain that names the first failing check (a Python pass over every row cost 0.26 s of 4.3 s per 50,000).
+    bad = ((n_pix < 0) | (size <= 0) | (size < image_px) | (size % image_px != 0) | (n_pix != bands * size * size)
+           | (bands != n_bands) | (n_flux != spectrum_length))
+    if uses_norm_factor:
+        bad |= ~(np.isfinite(norm) & (norm > 0))
+    if uses_z:
+        bad |= ~np.isfinite(z)
+    for i in np.flatnonzero(bad):
         s = int(size[i])
         if n_pix[i] < 0:
             reasons[i] = "no cutout"
@@ -92,8 +101,8 @@ def table_arrays(table: pa.Table, image_px: int, quality_level: int, n_bands: in
             order.append(rows)
         rows_all = np.concatenate(order)
         px = np.concatenate(parts)[np.argsort(rows_all, kind="stable")]
-    ids = np.asarray(table.column("object_id").to_pylist(), dtype=object)[good]
-    cls = (np.asarray(table.column("class").to_pylist(), dtype=object)[good] if "class" in names
+    ids = table.column("object_id").to_numpy(zero_copy_only=False).astype(object)[good]
+    cls = (table.column("class").to_numpy(zero_copy_only=False).astype(object)[good] if "class" in names
            else np.full(len(good), None, dtype=object))
     arrays = SfrArrays(object_id=ids, pixels=px, flux=flux,
                        log_norm=np.log10(np.clip(norm[good], 1e-30, None)) if len(good) else np.zeros(0),
