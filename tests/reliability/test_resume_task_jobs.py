@@ -1,6 +1,7 @@
 """Resume of the jobs whose work goes through ``runtime.tasks.run_tasks`` (issue 18 part 3; RELIABILITY.md):
 ingest-frames (fields), embed-images and predict-sfr (the input's row groups), build-image-index (shards of
-the vector files, the trained index kept) and detect-sources (the tile pass's row groups).
+the vector files, the trained index kept), search-images (the exhaustive scan's feature files, results in
+the markers) and detect-sources (the tile pass's row groups).
 
 For each job of ``JOBS``, in its sequential twin on the tiny inputs of ``conftest.Inputs``: a run is
 interrupted after k of its n tasks (``run_tasks``' task raises at the (k+1)-th call, in this process); the
@@ -55,6 +56,9 @@ JOBS = [
     Case("build-image-index", lambda i, o: ["--input", i.image_vectors, "--output", o, *_sets(
         "n_shards=3", "index.kind=ivfpq", "index.nlist=4", "index.pq_m=4", "index.pq_nbits=4")], k=2,
          changed="faiss_threads_per_task=0", timed=("_kb.json",), kept="trained_index_kept"),
+    Case("search-images", lambda i, o: ["--index", i.image_index, "--output", o, *_sets(
+        f"query={i.stamps}", f"model_uri={i.image_encoder}", "mode=exhaustive", "exhaustive_tasks=3",
+        "contact_sheets=2")], k=2, changed="candidates=7"),  # faiss mode only: same rows
     Case("predict-sfr", lambda i, o: ["--input", i.sfr_rows, "--output", o, *_sets(
         f"model_uri={i.sfr_model}", "rows_per_task=10", "device=cpu", "torch_threads=1")], k=2,
          changed="partitions=3"),  # reader=spark only: same rows
