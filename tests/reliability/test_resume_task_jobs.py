@@ -39,6 +39,9 @@ class Case:
     other file must be byte-identical."""
     tasks: str = "tasks"
     """The summary's task count key."""
+    interrupt: str = ""
+    """The function interrupted, as module:name, when it is not run_tasks' task (make-cutouts: its per-field
+    ``cut_field``, one call per work item)."""
     kept: str = ""
     """A summary flag that must be true on the resumed run only (build-image-index: the trained index)."""
 
@@ -51,6 +54,9 @@ JOBS = [
     Case("ingest-frames", lambda i, o: ["--input", i.frames, "--output", o, *_sets("tiles.size_px=128")], k=1,
          changed="rgb.png_compress_level=2", ignore=("seconds",), timed=("fields/part-0000000000.parquet",
                                                                           "fields/part-0000000001.parquet")),
+    Case("make-cutouts", lambda i, o: ["--catalog", i.positions, "--input", i.fields, "--output", o,
+                                       *_sets("bands=gri")], k=1, changed="catalog_batch_rows=5", tasks="fields",
+         interrupt="skysift.stages.make_cutouts.job:cut_field"),
     Case("embed-images", lambda i, o: ["--input", i.stamps, "--output", o, *_sets(
         f"model_uri={i.image_encoder}", "torch_threads=1", "rows_per_task=16")], k=2, changed="cpu_batch_size=5"),
     Case("build-image-index", lambda i, o: ["--input", i.image_vectors, "--output", o, *_sets(
@@ -71,27 +77,35 @@ JOBS = [
 
 
 class Interrupt:
-    """``run_tasks`` of every loaded module wrapped: counts the tasks that run, raises KeyboardInterrupt
-    instead of the (k+1)-th when ``k`` is set."""
+    """``run_tasks`` of every loaded module wrapped (or ``case.interrupt``): counts the tasks that run, raises
+    KeyboardInterrupt instead of the (k+1)-th when ``k`` is set."""
 
-    def __init__(self, job: str, monkeypatch):
+    def __init__(self, case: Case, monkeypatch):
+        import importlib
+
         from skysift import cli
         from skysift.runtime import tasks
 
-        cli.load_job(job)  # its modules imported, with the names they import from runtime.tasks
+        cli.load_job(case.job)  # its modules imported, with the names they import from runtime.tasks
         self.real, self.calls, self.k = tasks.run_tasks, [], None
+        if case.interrupt:
+            module, name = case.interrupt.split(":")
+            fn = getattr(importlib.import_module(module), name)
+            monkeypatch.setattr(importlib.import_module(module), name, lambda *a: self.counted(fn, len(self.calls), *a))
+            return
         for module in [m for name, m in list(sys.modules.items()) if name.startswith("skysift.")]:
             if getattr(module, "run_tasks", None) is self.real:
                 monkeypatch.setattr(module, "run_tasks", self.run_tasks)
 
-    def run_tasks(self, task, items, n_tasks, spark=None, markers=None):
-        def counted(first, part):
-            if self.k is not None and len(self.calls) == self.k:
-                raise KeyboardInterrupt("interrupted (test)")
-            self.calls.append(first)
-            return task(first, part)
+    def counted(self, fn, first, *args):
+        if self.k is not None and len(self.calls) == self.k:
+            raise KeyboardInterrupt("interrupted (test)")
+        self.calls.append(first)
+        return fn(*args)
 
-        return self.real(counted, items, n_tasks, spark, markers=markers)
+    def run_tasks(self, task, items, n_tasks, spark=None, markers=None):
+        return self.real(lambda first, part: self.counted(task, first, first, part), items, n_tasks, spark,
+                         markers=markers)
 
     def run(self, job: str, argv: list, k: int | None = None) -> dict | None:
         """The job's twin, interrupted after ``k`` tasks (None: to its end; returns the summary)."""
@@ -113,7 +127,7 @@ def _files(out: Path, timed: tuple[str, ...]) -> dict[str, str]:
 def test_interrupted_after_k_tasks_reruns_only_the_others(case: Case, inputs, tmp_path, monkeypatch):
     out = tmp_path / "out"
     argv = case.argv(inputs, out)  # builds the inputs (some run other jobs) before run_tasks is wrapped
-    runs = Interrupt(case.job, monkeypatch)
+    runs = Interrupt(case, monkeypatch)
     alone = runs.run(case.job, argv)  # the reference, at the same path (outputs record their own path)
     n = alone[case.tasks]
     assert alone["resumed_tasks"] == 0 and len(runs.calls) == n and n > case.k, alone
