@@ -153,3 +153,18 @@ def test_interrupted_after_k_tasks_reruns_only_the_others(case: Case, inputs, tm
     runs.run(case.job, argv, k=case.k)
     changed = runs.run(case.job, [*argv, "--set", case.changed])  # another config: afresh
     assert changed["resumed_tasks"] == 0 and len(runs.calls) == n and table_rows(out, case.ignore) == expected
+
+
+def test_detect_sources_resume_deletes_what_followed_the_tile_pass(tmp_path):
+    """A run killed after its tile pass leaves sources, catalogs and rejects: the rerun keeps only the tile
+    pass's files and the resume bookkeeping, and writes the rest again."""
+    from skysift.stages.detect_sources.job import _clear_after_tile_pass
+
+    kept = ["_resume/key.json", "_resume/tasks/task-0000000000-0000000001.json", "_work/raw/part-0000000000.parquet"]
+    left = ["_work/sources/part-0.parquet", "catalog/part-0.parquet", "_rejects/part-tiles.parquet", "_table.json",
+            ".hidden.tmp-1"]
+    for rel in kept + left:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    _clear_after_tile_pass(str(tmp_path))
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == kept
