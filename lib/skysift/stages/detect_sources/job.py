@@ -20,8 +20,7 @@ from skysift.config import to_dict
 from skysift.detection.inference import resolve_classifier, resolve_detector
 from skysift.io.tables import write_table_json
 from skysift.runtime.errors import SkysiftError
-from skysift.runtime.filesystem import join, remove_tree
-from skysift.runtime.filesystem import file_sizes
+from skysift.runtime.filesystem import file_sizes, join, remove_tree
 from skysift.runtime.output import staged
 from skysift.runtime.resume import files_fingerprint, model_fingerprint, resume_key, resumed_count
 from skysift.runtime.rejects import write_rejects
@@ -94,7 +93,6 @@ def run(spark, cfg: DetectSourcesConfig) -> dict[str, Any]:
     return summary
 
 
-
 def _resume_key(spark, cfg: DetectSourcesConfig, root: str, models: T.Models) -> dict[str, Any]:
     """What the tile pass's files depend on: the config, the tiles and fields files, both models (version,
     local files), the task count."""
@@ -114,10 +112,9 @@ def _clear_after_tile_pass(staging: str) -> None:
     that pass (sources, catalogs, rejects) is deleted, as the rerun writes it again whole."""
     from skysift.runtime.output import RESUME
 
-    keep = {RESUME, *T.RAW_DIR.split("/")[:1]}
-    raw_parent, raw_name = T.RAW_DIR.split("/", 1)
+    raw_parent, raw_name = T.RAW_DIR.split("/", 1)  # _work/raw
     tops = {rel.split("/", 1)[0] for rel in file_sizes(staging, include_hidden=True)}
-    for top in sorted(tops - keep):
+    for top in sorted(tops - {RESUME, raw_parent}):
         remove_tree(join(staging, top))
     subs = {rel.split("/", 1)[0] for rel in file_sizes(join(staging, raw_parent), include_hidden=True)}
     for sub in sorted(subs - {raw_name}):
