@@ -230,7 +230,7 @@ def test_embed_resume_key_holds_a_local_model_s_files_but_not_a_registry_downloa
     does not enter it: its version does."""
     import os
 
-    from skysift.stages.embed_spectra.job import _model_fingerprint
+    from skysift.runtime.resume import model_fingerprint as _model_fingerprint
 
     local = _model_fingerprint(str(encoder), str(encoder))
     assert local["n_files"] == 1

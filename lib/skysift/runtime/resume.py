@@ -61,6 +61,26 @@ def resume_key(cfg, **parts: Any) -> dict[str, Any]:
     return {"config": {k: v for k, v in to_dict(cfg).items() if k != "resume"}, **parts}
 
 
+def model_fingerprint(model_uri: str, model_dir: str) -> dict[str, Any] | None:
+    """A local model's files (sizes and times), for the resume key of a job that loads a model: a checkpoint
+    retrained in place must not resume onto outputs of the old weights. None for registry and run URIs,
+    whose version or run id (in the key already) names immutable files, and whose download folder is new
+    at every run."""
+    from pathlib import Path
+
+    if model_uri.startswith(("models:", "runs:")):
+        return None
+    root = Path(model_dir)
+    files = [str(root)] if root.is_file() else sorted(str(p) for p in root.rglob("*") if p.is_file())
+    return files_fingerprint(files)
+
+
+def resumed_count(stats: Sequence[dict[str, Any]]) -> int:
+    """Tasks or items whose stats row came back from a marker (``"_resumed"``): a job summary's
+    ``resumed_tasks``."""
+    return sum(bool(r.get("_resumed")) for r in stats)
+
+
 def _item_marker(item: int, n_items: int) -> str:
     return f"item-{item:010d}-of-{n_items:010d}.json"
 
@@ -92,4 +112,4 @@ def finish_item(markers: str | None, item: int, n_items: int, row: dict[str, Any
         write_bytes(join(markers, _item_marker(item, n_items)), json.dumps(row, default=stats_json).encode())
 
 
-__all__ = ["completed_items", "files_fingerprint", "finish_item", "resume_key"]
+__all__ = ["completed_items", "files_fingerprint", "finish_item", "model_fingerprint", "resume_key", "resumed_count"]

@@ -28,6 +28,10 @@ class BuildImageIndexConfig:
     """OpenMP threads faiss uses inside one task (0 = faiss default)."""
     seed: int = 0
     """Seed of the training sample."""
+    resume: bool = True
+    """A rerun after a kill keeps the trained index and the shards that finished (their completion markers)
+    when the config, the input files (names, sizes, times) and the shard count are unchanged
+    (RELIABILITY.md); false trains and builds afresh."""
 
     def __post_init__(self):
         require(bool(self.input), "build-image-index needs --input VECTORS (the output of embed-images)")

@@ -7,6 +7,12 @@ the table (one model version, one dimension), trains the index once on a sample 
 a copy of the trained index and writes the shard (``kb.store.write_shard``), its ID map holding each
 image's id, position and patch-feature location. The layout, ``_kb.json`` (``KbMeta`` with
 ``id_column = image_id``) and the shard loading are those of `build-kb` / `search-kb`.
+
+Resume (RELIABILITY.md): the trained index is a file of the staging folder and the shards are the tasks of
+``runtime.tasks`` over the vector files (sorted, ``table_files``); every shard task writes a completion
+marker after its index, ID map, entries and rejects files. A rerun after a kill (``resume=true``, the
+default) with the same config, input files and shard count loads the kept trained index instead of training
+again (the kept shards were added to that one) and builds only the shards without a marker.
 """
 from __future__ import annotations
 
@@ -56,9 +62,11 @@ def run(spark, cfg: BuildImageIndexConfig) -> dict:
     """Build the image index; read = written (index entries) + rejected (unusable vectors)."""
     from skysift.config import to_dict
     from skysift.io.tables import read_table_json
-    from skysift.kb.faiss_index import factory_string, min_training_points, new_index, serialize, train_index
-    from skysift.kb.store import TRAINED_FILE, KbMeta, content_version, write_bytes, write_meta
+    from skysift.kb.faiss_index import (deserialize, factory_string, min_training_points, new_index, serialize,
+                                        train_index)
+    from skysift.kb.store import TRAINED_FILE, KbMeta, content_version, read_bytes, write_bytes, write_meta
     from skysift.runtime.output import exists, read_table, staged, table_files
+    from skysift.runtime.resume import files_fingerprint, resume_key, resumed_count
     from skysift.runtime.rejects import read_rejects
     from skysift.runtime.tasks import run_tasks
 
@@ -89,21 +97,27 @@ def run(spark, cfg: BuildImageIndexConfig) -> dict:
     spec = cfg.index
     factory = factory_string(spec, dim, per_shard)
     index = new_index(spec, dim, per_shard)
-    t_train = time.perf_counter()
-    if not index.is_trained:
-        need = min_training_points(spec, dim, per_shard)
-        sample = _sample(files, max(cfg.train_sample_size, need), cfg.seed)
-        if len(sample) < need:
-            raise ConfigError(f"index {factory} needs at least {need} training vectors, the table has {len(sample)} "
-                              "usable ones: use index.kind=flat or a smaller index.nlist / index.pq_nbits")
-        train_index(index, sample)
-    train_s = time.perf_counter() - t_train
-    trained = serialize(index)
-    with staged(cfg.output) as stage:
-        write_bytes(f"{stage.uri}/{TRAINED_FILE}", trained)
+    key = resume_key(cfg, inputs=files_fingerprint(files), n_shards=n_shards)
+    with staged(cfg.output, resume=cfg.resume, resume_key=key) as stage:
+        t_train = time.perf_counter()
+        trained_kept = stage.resumed and exists(f"{stage.uri}/{TRAINED_FILE}")
+        if trained_kept:  # the killed run's trained index: the kept shards were added to this one
+            index = deserialize(read_bytes(f"{stage.uri}/{TRAINED_FILE}"))
+        elif not index.is_trained:
+            need = min_training_points(spec, dim, per_shard)
+            sample = _sample(files, max(cfg.train_sample_size, need), cfg.seed)
+            if len(sample) < need:
+                raise ConfigError(f"index {factory} needs at least {need} training vectors, the table has "
+                                  f"{len(sample)} usable ones: use index.kind=flat or a smaller index.nlist / "
+                                  "index.pq_nbits")
+            train_index(index, sample)
+        train_s = time.perf_counter() - t_train
+        trained = serialize(index)
+        if not trained_kept:
+            write_bytes(f"{stage.uri}/{TRAINED_FILE}", trained)
         t_add = time.perf_counter()
         task = functools.partial(shard_task, stage.uri, vectors, trained, dim, cfg.faiss_threads_per_task)
-        stats = sorted((s for s in run_tasks(task, files, n_shards, spark)), key=lambda s: s["shard"])
+        stats = sorted(run_tasks(task, files, n_shards, spark, markers=stage.markers()), key=lambda s: s["shard"])
         add_s = time.perf_counter() - t_add
         built = [s for s in stats if s["rows"]]
         if not built:
@@ -122,6 +136,8 @@ def run(spark, cfg: BuildImageIndexConfig) -> dict:
         )
         write_meta(stage.uri, meta)
     return {"read": int(n_total), "written": meta.n_entries, "rejected": int(n_rejected), "output": stage.output,
-            "index": factory, "dim": dim, "shards": len(shards), "kb_version": meta.kb_version,
+            "index": factory, "dim": dim, "shards": len(shards), "tasks": len(stats),
+            "resumed_tasks": resumed_count(stats), "trained_index_kept": bool(trained_kept),
+            "kb_version": meta.kb_version,
             "model_version": meta.model_version, "train_seconds": round(train_s, 3), "add_seconds": round(add_s, 3),
             "build_seconds": round(time.perf_counter() - t0, 3)}

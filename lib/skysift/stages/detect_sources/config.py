@@ -61,6 +61,11 @@ class DetectSourcesConfig:
     left one of the two workers idle for a third of the pass (BENCHMARKS.md, issue 15)."""
     tiles_per_task: int = 64
     """Tiles per tile-pass task with reader=pyarrow (at least two tasks per core are cut for balance)."""
+    resume: bool = True
+    """reader=pyarrow and the sequential twin: a rerun after a kill keeps the tile-pass tasks that finished
+    (their detections files and completion markers) when config, input files, models and task count are
+    unchanged; the steps after the tile pass run again (RELIABILITY.md). false starts afresh; reader=spark
+    always does."""
     yolo_config_dir: str = ""
     """Writable YOLO_CONFIG_DIR on the executors ('' = a folder under the temp dir)."""
     target_rows_per_group: int = 200_000

@@ -13,14 +13,16 @@ catalog_rows + unmatched_rows. ``wcs_flagged`` lists the frames whose WCS disagr
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from skysift.config import to_dict
 from skysift.detection.inference import resolve_classifier, resolve_detector
 from skysift.io.tables import write_table_json
 from skysift.runtime.errors import SkysiftError
-from skysift.runtime.filesystem import join, remove_tree
+from skysift.runtime.filesystem import file_sizes, join, remove_tree
 from skysift.runtime.output import staged
+from skysift.runtime.resume import files_fingerprint, model_fingerprint, resume_key, resumed_count
 from skysift.runtime.rejects import write_rejects
 from skysift.stages.detect_sources import tasks as T
 from skysift.stages.detect_sources.config import DetectSourcesConfig
@@ -51,15 +53,20 @@ def run(spark, cfg: DetectSourcesConfig) -> dict[str, Any]:
     models = T.Models(resolve_detector(cfg.detector_uri), resolve_classifier(cfg.classifier_uri))
     cat_schema = catalog_schema(cfg)
     seconds: dict[str, float] = {}
-    with staged(cfg.output) as stage:
+    resumable = spark is None or cfg.reader == "pyarrow"
+    key = _resume_key(spark, cfg, root, models) if resumable else None
+    with staged(cfg.output, resume=cfg.resume and resumable, resume_key=key) as stage:
         raw = join(stage.uri, T.RAW_DIR)
+        if stage.resumed:
+            _clear_after_tile_pass(stage.uri)
         t0 = T.timer()
         if spark is None:
-            T.raw_pass_local(raw, root, shapes, models, cfg)
+            tile_stats = T.raw_pass_local(raw, root, shapes, models, cfg, markers=stage.markers())
         else:
             from skysift.stages.detect_sources import spark_plan
 
-            spark_plan.raw_pass(spark, raw, root, shapes, models, cfg)
+            tile_stats = spark_plan.raw_pass(spark, raw, root, shapes, models, cfg,
+                                             markers=stage.markers() if resumable else None)
         seconds["detect"] = T.timer() - t0
         outcome = T.tile_outcomes(tile_rows(raw), root)
         write_rejects(stage.uri, outcome.pop("rejects"), name="part-tiles.parquet")
@@ -74,6 +81,7 @@ def run(spark, cfg: DetectSourcesConfig) -> dict[str, Any]:
         flagged = [f["field_id"] for f in fields if f.get("flagged")]
         summary = {**{k: outcome[k] for k in ("read", "written", "rejected")}, "other_outcomes": {},
                    "output": stage.output, **counts, "fields": len(fields), "wcs_flagged": flagged,
+                   "tile_tasks": len(tile_stats), "resumed_tasks": resumed_count(tile_stats),
                    "devices": outcome["devices"], "executor_seconds": outcome["executor_seconds"],
                    "seconds_by_step": {k: round(v, 3) for k, v in seconds.items()},
                    "detector": {"uri": models.detector.uri, "version": models.detector.version},
@@ -84,3 +92,30 @@ def run(spark, cfg: DetectSourcesConfig) -> dict[str, Any]:
                                      "layout": layout, "fields": fields, "summary": summary})
     return summary
 
+
+def _resume_key(spark, cfg: DetectSourcesConfig, root: str, models: T.Models) -> dict[str, Any]:
+    """What the tile pass's files depend on: the config, the tiles and fields files, both models (version,
+    local files), the task count."""
+    from skysift.runtime.output import table_files
+
+    parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
+    _, n_tasks = T.tile_tasks(root, cfg, parallelism)
+    files = table_files(join(root, T.TILES_DIR)) + table_files(join(root, T.FIELDS_DIR))
+    return resume_key(cfg, inputs=files_fingerprint(files), n_tasks=n_tasks,
+                      models={m.kind: {"uri": m.uri, "version": m.version, "registry": m.tracking_uri,
+                                       "files": model_fingerprint(m.uri, m.uri if os.path.isdir(m.uri) else m.path)}
+                              for m in (models.detector, models.classifier)})
+
+
+def _clear_after_tile_pass(staging: str) -> None:
+    """A resumed staging folder keeps the tile pass's files and markers; whatever a killed run wrote after
+    that pass (sources, catalogs, rejects) is deleted, as the rerun writes it again whole."""
+    from skysift.runtime.output import RESUME
+
+    raw_parent, raw_name = T.RAW_DIR.split("/", 1)  # _work/raw
+    tops = {rel.split("/", 1)[0] for rel in file_sizes(staging, include_hidden=True)}
+    for top in sorted(tops - {RESUME, raw_parent}):
+        remove_tree(join(staging, top))
+    subs = {rel.split("/", 1)[0] for rel in file_sizes(join(staging, raw_parent), include_hidden=True)}
+    for sub in sorted(subs - {raw_name}):
+        remove_tree(join(staging, raw_parent, sub))

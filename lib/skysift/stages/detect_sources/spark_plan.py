@@ -16,24 +16,24 @@ import functools
 from skysift.stages.detect_sources import tasks as T
 
 
-def raw_pass(spark, raw_uri: str, root: str, shapes: dict, models: T.Models, cfg) -> None:
-    """Detect on every tile on the executors; RAW_DETECTIONS Parquet at ``raw_uri``."""
+def raw_pass(spark, raw_uri: str, root: str, shapes: dict, models: T.Models, cfg, markers: str | None = None) -> list:
+    """Detect on every tile on the executors; RAW_DETECTIONS Parquet at ``raw_uri``. reader=pyarrow: the
+    tasks' stats rows (``markers``: resume, ``runtime.tasks.run_tasks``); reader=spark: []."""
     from skysift.runtime.filesystem import for_spark, join
     from skysift.runtime.spark import sql_conf
     from skysift.schema import RAW_DETECTIONS, spark_schema
 
     if cfg.reader == "pyarrow":
-        from skysift.runtime.row_groups import row_group_tasks
         from skysift.runtime.tasks import run_tasks
 
-        items = T.tile_items(root)
-        n_tasks = row_group_tasks(items, cfg.tiles_per_task, spark.sparkContext.defaultParallelism)
-        run_tasks(functools.partial(T.detect_row_groups, raw_uri, shapes, models, cfg), items, n_tasks, spark)
-        return
+        items, n_tasks = T.tile_tasks(root, cfg, spark.sparkContext.defaultParallelism)
+        return run_tasks(functools.partial(T.detect_row_groups, raw_uri, shapes, models, cfg), items, n_tasks, spark,
+                         markers=markers)
     with sql_conf(spark, {"spark.sql.execution.arrow.maxRecordsPerBatch": cfg.detector.batch_tiles}):
         tiles = spark.read.parquet(for_spark(join(root, T.TILES_DIR))).select(*T.TILE_COLUMNS)
         fn = functools.partial(T.detect_batches, shapes, models, cfg)
         tiles.mapInArrow(fn, spark_schema(RAW_DETECTIONS)).write.mode("overwrite").parquet(for_spark(raw_uri))
+    return []
 
 
 def merged_sources(spark, raw_uri: str, cfg):

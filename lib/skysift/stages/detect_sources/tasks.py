@@ -136,18 +136,25 @@ def tile_items(root: str) -> list:
 
 
 def raw_pass_local(raw_uri: str, root: str, shapes: Mapping[str, tuple[int, int]], models: Models, cfg,
-                   threads: int | None = None) -> int:
+                   threads: int | None = None, markers: str | None = None) -> list[dict[str, Any]]:
     """The sequential twin of the executor pass: the same tasks as on Spark (``detect_row_groups``), one after the
-    other in this process; rows written."""
+    other in this process; their stats rows. ``markers``: resume (``runtime.tasks.run_tasks``)."""
     import functools
 
-    from skysift.runtime.row_groups import row_group_tasks
     from skysift.runtime.tasks import run_tasks
 
     local_cfg = cfg if threads is None else _with_threads(cfg, threads)
-    items = tile_items(root)
+    items, n_tasks = tile_tasks(root, cfg, 1)
     task = functools.partial(detect_row_groups, raw_uri, shapes, models, local_cfg)
-    return sum(s["rows"] for s in run_tasks(task, items, row_group_tasks(items, cfg.tiles_per_task, 1)))
+    return run_tasks(task, items, n_tasks, markers=markers)
+
+
+def tile_tasks(root: str, cfg, parallelism: int) -> tuple[list, int]:
+    """The tile pass's work items (``tile_items``) and their task count (``tiles_per_task``, two per core)."""
+    from skysift.runtime.row_groups import row_group_tasks
+
+    items = tile_items(root)
+    return items, row_group_tasks(items, cfg.tiles_per_task, parallelism)
 
 
 def _with_threads(cfg, threads: int):

@@ -39,6 +39,10 @@ class EmbedImagesConfig:
     """Forward precision (models.precision); the features are stored as feature_dtype either way."""
     torch_threads: int = 0
     """CPU threads per Python worker (0 = the task's spark.task.cpus, 1 outside Spark)."""
+    resume: bool = True
+    """A rerun after a kill keeps the tasks that finished (their files and completion markers in the staging
+    folder) when config, input files, model version and files and task count are unchanged; false starts
+    afresh."""
 
     def __post_init__(self):
         require(bool(self.input), "input: the images table is required (--input PATH)")

@@ -5,6 +5,10 @@ encoder, fails here naming what was expected) and lists the input's Parquet row 
 into tasks (``runtime.tasks``). Each task loads the encoder once per Python worker (``runtime.cache``, on
 the task's device: its GPU from Spark resources, else CUDA, else CPU), embeds its row groups and writes
 its own vectors, patch-feature file and rejects into the staging folder; one row of counts comes back.
+
+Resume (RELIABILITY.md): the work items are the input's row groups (``runtime.resume``), fixed by the files
+alone; every task writes a completion marker after its files, and a rerun after a kill (``resume=true``,
+the default) with the same config, input files, model and task count runs only the tasks without one.
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ def run(spark, cfg: EmbedImagesConfig) -> dict[str, Any]:
     from skysift.images.network_input import id_column
     from skysift.io.tables import write_table_json
     from skysift.runtime.output import count_rows, exists, open_dataset, staged, table_files
+    from skysift.runtime.resume import files_fingerprint, model_fingerprint, resume_key, resumed_count
     from skysift.runtime.row_groups import row_group_tasks, row_groups
     from skysift.runtime.tasks import run_tasks
 
@@ -48,11 +53,15 @@ def run(spark, cfg: EmbedImagesConfig) -> dict[str, Any]:
     if missing:
         raise ConfigError(f"input {cfg.input}: not an images table, missing columns {missing}")
     ref = prepare(cfg)
-    items = row_groups(table_files(cfg.input))
+    files = table_files(cfg.input)
+    items = row_groups(files)
     parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
     n_tasks = row_group_tasks(items, cfg.rows_per_task, parallelism)
-    with staged(cfg.output) as stage:
-        stats = run_tasks(functools.partial(embed_task, stage.uri, cfg, ref), items, n_tasks, spark)
+    key = resume_key(cfg, inputs=files_fingerprint(files), n_tasks=n_tasks, registry=ref.tracking_uri,
+                     model_version=ref.model_version, model=model_fingerprint(cfg.model_uri, ref.model_dir))
+    with staged(cfg.output, resume=cfg.resume, resume_key=key) as stage:
+        stats = run_tasks(functools.partial(embed_task, stage.uri, cfg, ref), items, n_tasks, spark,
+                          markers=stage.markers())
         written = count_rows(stage.uri)
         if written != sum(s["written"] for s in stats):
             raise RuntimeError("rows reported by the tasks differ from the rows in the vector files")
@@ -64,5 +73,5 @@ def run(spark, cfg: EmbedImagesConfig) -> dict[str, Any]:
                                      "config": to_dict(cfg)})
     return {"read": int(read), "written": int(written), "rejected": int(rejected), "output": stage.output,
             "model_uri": cfg.model_uri, "model_version": ref.model_version, "tasks": len(stats),
-            "devices": sorted({s["device"] for s in stats}),
+            "resumed_tasks": resumed_count(stats), "devices": sorted({s["device"] for s in stats}),
             "executor_seconds": round(sum(s["seconds"] for s in stats), 3)}

@@ -71,7 +71,7 @@ def run(spark, cfg: EmbedConfig) -> dict[str, Any]:
     from skysift.io.tables import read_table_json, write_table_json
     from skysift.runtime.filesystem import resolve
     from skysift.runtime.output import count_rows, exists, staged
-    from skysift.runtime.resume import files_fingerprint, resume_key
+    from skysift.runtime.resume import files_fingerprint, model_fingerprint, resume_key, resumed_count
     from skysift.runtime.row_groups import row_group_tasks, row_groups, table_file_uris
     from skysift.runtime.tasks import run_tasks
 
@@ -95,7 +95,7 @@ def run(spark, cfg: EmbedConfig) -> dict[str, Any]:
                else row_group_tasks(items, cfg.rows_per_task, parallelism))
     key = resume_key(cfg, inputs=files_fingerprint(files), n_tasks=n_tasks, registry=fn.tracking_uri,
                      model_version=fn.model_version,
-                     model=_model_fingerprint(cfg.model_uri, fn.model_dir))
+                     model=model_fingerprint(cfg.model_uri, fn.model_dir))
     with staged(cfg.output, resume=cfg.resume, resume_key=key) as stage:
         task = functools.partial(embed_task, stage.uri, fn, columns)
         stats = run_tasks(task, items, n_tasks, spark, markers=stage.markers())
@@ -111,20 +111,5 @@ def run(spark, cfg: EmbedConfig) -> dict[str, Any]:
                                      "precision": cfg.precision, "input": str(cfg.input)})
     return {"read": n_read, "written": written, "rejected": n_rejected, "output": stage.output,
             "model_uri": cfg.model_uri, "model_version": fn.model_version, "tasks": len(stats),
-            "resumed_tasks": sum(bool(r.get("_resumed")) for r in stats),
+            "resumed_tasks": resumed_count(stats),
             "executor_seconds": round(sum(r["seconds"] for r in stats), 3)}
-
-
-def _model_fingerprint(model_uri: str, model_dir: str) -> dict[str, Any] | None:
-    """A local model's files (sizes and times): a checkpoint retrained in place must not resume onto
-    embeddings of the old weights. None for registry and run URIs, whose version or run id (in the key
-    already) names immutable files, and whose download folder is new at every run."""
-    from pathlib import Path
-
-    from skysift.runtime.resume import files_fingerprint
-
-    if model_uri.startswith(("models:", "runs:")):
-        return None
-    root = Path(model_dir)
-    files = [str(root)] if root.is_file() else sorted(str(p) for p in root.rglob("*") if p.is_file())
-    return files_fingerprint(files)

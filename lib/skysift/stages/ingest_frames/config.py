@@ -63,6 +63,10 @@ class IngestFramesConfig:
     """HEALPix order of the tiles' partition column healpix_part (the spectra table's default: 3)."""
     fields_per_task: int = 1
     """Fields per Spark task: one field (3-5 frames, ~1.5-2.5 s of work) already outweighs a task's overhead."""
+    resume: bool = True
+    """A rerun after a killed or failed run keeps the tasks whose files were written completely (their
+    completion markers), when the config, the input files (names, sizes, times) and the task count are the
+    same (RELIABILITY.md); false starts afresh."""
 
     def __post_init__(self):
         object.__setattr__(self, "bands", split_bands(self.bands))  # --set bands=gri

@@ -32,6 +32,7 @@ from skysift.io.frame_files import FRAME_SUFFIXES, group_fields, list_frame_file
 from skysift.io.tables import write_table_json
 from skysift.runtime.output import count_rows, read_table, staged
 from skysift.runtime.rejects import read_rejects, write_rejects
+from skysift.runtime.resume import files_fingerprint, resume_key, resumed_count
 from skysift.runtime.tasks import run_tasks, task_count
 from skysift.stages.ingest_frames.config import IngestFramesConfig
 from skysift.stages.ingest_frames.tasks import FIELDS_DIR, TILES_DIR, field_rejects, ingest_fields_task
@@ -54,14 +55,17 @@ def run(spark, cfg: IngestFramesConfig) -> dict:
             todo.append(ff)
     parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
     n_tasks = task_count(len(todo), cfg.fields_per_task, parallelism)
-    with staged(cfg.output) as stage:
+    key = resume_key(cfg, inputs=files_fingerprint(files), n_tasks=n_tasks)
+    with staged(cfg.output, resume=cfg.resume, resume_key=key) as stage:
         write_rejects(stage.uri, driver_rejects, name="part-driver.parquet")
-        stats = run_tasks(functools.partial(ingest_fields_task, stage.uri, cfg), todo, n_tasks, spark) if todo else []
+        task = functools.partial(ingest_fields_task, stage.uri, cfg)
+        stats = run_tasks(task, todo, n_tasks, spark, markers=stage.markers()) if todo else []
         summary = finalize(stage.uri, files, cfg)
         if sum(s["tiles_written"] for s in stats) != summary["tiles"]:
             raise RuntimeError("tiles reported by the tasks differ from the rows in the tiles files")
     seconds = {k[:-2]: round(sum(s[k] for s in stats), 3) for k in (stats[0] if stats else {}) if k.endswith("_s")}
-    return {**summary, "output": stage.output, "tasks": len(stats), "executor_seconds": seconds,
+    return {**summary, "output": stage.output, "tasks": len(stats), "resumed_tasks": resumed_count(stats),
+            "executor_seconds": seconds,
             "task_seconds": round(sum(s["seconds"] for s in stats), 3)}
 
 

@@ -68,6 +68,10 @@ class MakeCutoutsConfig:
     """Optional masking of other sources."""
     catalog_batch_rows: int = 100_000
     """Rows per Arrow batch of the catalog's mapInPandas steps (set for this job only)."""
+    resume: bool = True
+    """A rerun after a kill keeps the fields whose cutouts were written completely (their markers) when the
+    config, the catalog files, the input (its manifest's time) and its field count are unchanged
+    (RELIABILITY.md); false starts afresh."""
 
     def __post_init__(self):
         object.__setattr__(self, "bands", split_bands(self.bands))  # --set bands=ugriz

@@ -27,6 +27,14 @@ lack (ugriz cutouts from a gri ingest) come from their frames, registered exactl
 registration settings are read from the input's ``_table.json``). Writing the cutouts (1.7 s for those
 4,791 rows, 309 MB of float32 before snappy) is then the largest executor share.
 
+Resume (RELIABILITY.md): the work items are the fields of the input's fields table, sorted by field_id
+(partitions by a stable key, ``runtime.resume``); the task of a field writes its files, named by the field,
+then the field's item marker (``finish_item``). A rerun after a kill (``resume=true``, the default) with the
+same config, catalog files, input (its manifest's time) and field count leaves the fields with a marker out
+of the cutting (the twin skips them, Spark filters their rows out before the groupBy) and takes their
+stats rows from the markers. The join, the field choice and the rejects run again (a pass over the
+catalog; the rejects are rewritten whole).
+
 Summary: ``read`` = catalog rows; ``written`` = cutout rows; ``rejected`` = rows in ``_rejects`` (invalid
 position, on no ingested frame, or only on fields that lack a requested band).
 """
@@ -42,6 +50,7 @@ from skysift.runtime.errors import SkysiftError
 from skysift.runtime.filesystem import exists, join, resolve
 from skysift.runtime.output import count_rows, read_table, staged
 from skysift.runtime.rejects import Reject, read_rejects, write_rejects
+from skysift.runtime.resume import completed_items, files_fingerprint, finish_item, resume_key, resumed_count
 from skysift.stages.make_cutouts.config import MakeCutoutsConfig
 from skysift.stages.make_cutouts.tasks import (
     CUTOUTS_DIR, FIELDS_DIR, STATS_COLUMNS, CutSettings, add_cells,
@@ -68,13 +77,17 @@ def run(spark, cfg: MakeCutoutsConfig) -> dict:
     """Cut ``cfg.catalog``'s positions from the fields of ``cfg.input`` into ``cfg.output`` (spark=None: the twin)."""
     settings = _settings(cfg)
     fmt = catalog_format(cfg.catalog, cfg.catalog_format)
-    with staged(cfg.output) as stage:
+    field_ids = sorted(read_table(settings.input, columns=["field_id"], under=FIELDS_DIR).column("field_id").to_pylist())
+    key = resume_key(cfg, catalog=files_fingerprint(_catalog_files(cfg.catalog)), input=to_dict(settings),
+                     n_fields=len(field_ids))
+    with staged(cfg.output, resume=cfg.resume, resume_key=key) as stage:
+        items = FieldItems(field_ids, stage.markers("fields"))
         if spark is None:
-            read, stats = _run_twin(stage.uri, cfg, settings, fmt)
+            read, stats = _run_twin(stage.uri, cfg, settings, fmt, items)
         else:
             from skysift.stages.make_cutouts.spark_plan import run_spark
 
-            read, stats = run_spark(spark, stage.uri, cfg, settings, fmt)
+            read, stats = run_spark(spark, stage.uri, cfg, settings, fmt, items)
         written = count_rows(stage.uri, under=CUTOUTS_DIR)
         if sum(s["written"] for s in stats) != written:
             raise RuntimeError("cutouts reported by the tasks differ from the rows in the cutouts files")
@@ -86,12 +99,43 @@ def run(spark, cfg: MakeCutoutsConfig) -> dict:
                                      "input": settings.input, "config": to_dict(cfg)})
     seconds = {k[:-2]: round(float(sum(s[k] for s in stats)), 3) for k in STATS_COLUMNS if k.endswith("_s")}
     return {"read": read, "written": written, "rejected": rejected, "output": stage.output, "fields": len(stats),
+            "resumed_tasks": resumed_count(stats),
             "flag_edge": int(sum(s["flag_edge"] for s in stats)), "flag_nonfinite": int(sum(s["flag_nonfinite"] for s in stats)),
             "flag_masked": int(sum(s["flag_masked"] for s in stats)), "executor_seconds": seconds,
             "note": "read = catalog rows; written = cutouts; rejected = rows on no usable frame"}
 
 
-def _run_twin(staging: str, cfg: MakeCutoutsConfig, settings: CutSettings, fmt: str) -> tuple[int, list[dict]]:
+def _catalog_files(catalog: str) -> list[str]:
+    """The catalog's files: a folder's (sorted, recursive), or the one file / URI."""
+    from pathlib import Path
+
+    root = Path(catalog)
+    if "://" not in catalog and root.is_dir():
+        return sorted(str(p) for p in root.rglob("*") if p.is_file())
+    return [catalog if "://" in catalog else os.path.abspath(catalog)]
+
+
+class FieldItems:
+    """The resume items of one run: the input's fields by sorted field_id, and those with a marker."""
+
+    def __init__(self, field_ids: list[str], markers: str):
+        self.index = {f: i for i, f in enumerate(field_ids)}
+        self.markers = markers
+        self.done = completed_items(markers, len(field_ids))
+        self.done_fields = [f for f, i in self.index.items() if i in self.done]
+
+    def finish(self, row: dict) -> dict:
+        """Task side, after the field's files: its marker (and the test-only fault switch); returns ``row``."""
+        finish_item(self.markers, self.index[row["field_id"]], len(self.index), row)
+        return row
+
+    def kept(self, field_id: str) -> dict | None:
+        """The stats row of a field with a marker, or None."""
+        return self.done.get(self.index[field_id])
+
+
+def _run_twin(staging: str, cfg: MakeCutoutsConfig, settings: CutSettings, fmt: str,
+              items: FieldItems) -> tuple[int, list[dict]]:
     """The sequential twin: the Spark plan's steps as pandas merges, the same per-field function."""
     cat = add_cells(read_catalog_pandas(cfg, fmt), cfg.join_order)
     fields = read_table(settings.input, columns=_FIELD_COLUMNS, under=FIELDS_DIR).to_pandas()
@@ -103,5 +147,6 @@ def _run_twin(staging: str, cfg: MakeCutoutsConfig, settings: CutSettings, fmt: 
                                    row_index=int(r.row_index), spec_id=r.object_id, reason=r.lacking)
                             for r in lost.itertuples()], name="part-driver.parquet")
     good = best[best["complete"]]
-    stats = [cut_field(staging, cfg, settings, group) for _, group in good.groupby("field_id", sort=True)]
+    stats = [items.kept(fid) or items.finish(cut_field(staging, cfg, settings, group))
+             for fid, group in good.groupby("field_id", sort=True)]
     return len(cat), stats

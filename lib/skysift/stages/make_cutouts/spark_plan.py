@@ -43,11 +43,12 @@ def _candidate_batches(input_uri: str, version: str, bands: tuple, size_px: int,
         yield _plain(candidate_positions(pdf, fields, bands, size_px) if len(pdf) else empty_candidates())
 
 
-def _cut_group_fn(staging: str, cfg, settings):
-    """The applyInPandas function (a plain closure: PySpark warns that it cannot read type hints off a partial)."""
+def _cut_group_fn(staging: str, cfg, settings, items):
+    """The applyInPandas function (a plain closure: PySpark warns that it cannot read type hints off a partial);
+    ``items`` (job.FieldItems) writes the field's resume marker after its files."""
 
     def cut_group(pdf):
-        return _plain(pd.DataFrame([cut_field(staging, cfg, settings, pdf)])[STATS_COLUMNS])
+        return _plain(pd.DataFrame([items.finish(cut_field(staging, cfg, settings, pdf))])[STATS_COLUMNS])
 
     return cut_group
 
@@ -81,13 +82,14 @@ def catalog_row_count(cfg, fmt: str) -> int | None:
     return count_rows(path) if os.path.isdir(path) else pq.read_metadata(path).num_rows
 
 
-def run_spark(spark, staging: str, cfg, settings, fmt: str) -> tuple[int, list[dict]]:
+def run_spark(spark, staging: str, cfg, settings, fmt: str, items) -> tuple[int, list[dict]]:
     """Rows read and the per-field stats rows; cutouts and rejects written under ``staging``.
 
     Three Spark jobs: the footprint cells (collected for the broadcast), the per-row choice written as the
     rejects (``best`` is persisted for the next job), and the per-field cutting. Each costs a few seconds of
     fixed work on a small machine, so the row count comes from the Parquet footers (or the driver's read),
-    and rows on no frame travel as placeholders instead of through an anti-join.
+    and rows on no frame travel as placeholders instead of through an anti-join. ``items`` (job.FieldItems):
+    the fields with a resume marker are left out of the cutting, their stats rows taken from the markers.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -117,8 +119,9 @@ def run_spark(spark, staging: str, cfg, settings, fmt: str) -> tuple[int, list[d
         rejects = lost.select(F.col("source_file"), F.col("row_index").cast("long"), F.col("object_id").alias("spec_id"),
                               F.col("_stage").alias("stage"), F.col("lacking").alias("reason"))
         write_spark_rejects(rejects, staging)
-        stats = (best.where(F.col("complete"))
-                 .groupBy("field_id").applyInPandas(_cut_group_fn(staging, cfg, settings), STATS_DDL)
-                 .collect())
+        todo = best.where(F.col("complete"))
+        if items.done_fields:
+            todo = todo.where(~F.col("field_id").isin(items.done_fields))
+        stats = todo.groupBy("field_id").applyInPandas(_cut_group_fn(staging, cfg, settings, items), STATS_DDL).collect()
         best.unpersist()
-    return int(read), [r.asDict() for r in stats]
+    return int(read), [r.asDict() for r in stats] + [items.done[i] for i in sorted(items.done)]

@@ -40,6 +40,10 @@ class PredictSfrConfig:
     spark 2,133 rows/s (BENCHMARKS.md, issue 16)."""
     rows_per_task: int = 25_000
     """reader=pyarrow (and the sequential twin): rows per task, whole row groups (at least two tasks per core)."""
+    resume: bool = True
+    """reader=pyarrow and the sequential twin: a rerun after a kill keeps the tasks that finished (their
+    files and completion markers) when config, input files, model version and files and task count are
+    unchanged (RELIABILITY.md); false starts afresh. reader=spark always starts afresh."""
 
     def __post_init__(self):
         require(bool(self.input), "input is required (--input BUILD_MULTIMODAL_OUTPUT)")

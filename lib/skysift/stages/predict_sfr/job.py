@@ -13,6 +13,12 @@ Two executor paths, the same per-batch function: ``reader=pyarrow`` (default) ru
 slices of the table's Parquet row groups, each Python worker reading its own (``tasks.predict_row_groups``);
 ``reader=spark`` lets Spark read the table and runs mapInArrow (``tasks.predict_partition``). With
 ``spark=None`` the row-group tasks run one after the other in this process: the sequential twin.
+
+Resume (RELIABILITY.md), the row-group path only: the work items are the input's row groups
+(``runtime.resume``), fixed by the files alone; every task writes a completion marker after its files, and
+a rerun after a kill (``resume=true``, the default) with the same config, input files, model and task count
+runs only the tasks without one. ``reader=spark`` restarts: its tasks are Spark's input splits, which
+depend on Spark's file packing and parallelism, and they name their files by partition id.
 """
 from __future__ import annotations
 
@@ -71,6 +77,7 @@ def run(spark, cfg: PredictSfrConfig) -> dict[str, Any]:
     from skysift.models.sfr_inputs import flux_column, needed_columns
     from skysift.runtime.filesystem import exists, for_spark, with_s3_settings
     from skysift.runtime.output import count_rows, open_dataset, staged, table_files
+    from skysift.runtime.resume import resumed_count
     from skysift.runtime.spark import sql_conf
     from skysift.schema import spark_schema
 
@@ -83,16 +90,24 @@ def run(spark, cfg: PredictSfrConfig) -> dict[str, Any]:
     if missing:
         raise ConfigError(f"input {cfg.input}: not a multimodal table with quality level {ref.quality_level} "
                           f"({flux_column(ref.quality_level)}), missing columns {missing}")
-    with staged(cfg.output) as stage:
-        if spark is None or cfg.reader == "pyarrow":
-            from skysift.runtime.row_groups import row_group_tasks, row_groups
+    row_group_path = spark is None or cfg.reader == "pyarrow"
+    key = items = n_tasks = None
+    if row_group_path:
+        from skysift.runtime.resume import files_fingerprint, model_fingerprint, resume_key
+        from skysift.runtime.row_groups import row_group_tasks, row_groups
+
+        files = table_files(path)
+        items = row_groups(files)
+        parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
+        n_tasks = row_group_tasks(items, cfg.rows_per_task, parallelism)
+        key = resume_key(cfg, inputs=files_fingerprint(files), n_tasks=n_tasks, registry=ref.tracking_uri,
+                         model_version=ref.model_version, model=model_fingerprint(cfg.model_uri, ref.model_dir))
+    with staged(cfg.output, resume=cfg.resume and row_group_path, resume_key=key) as stage:
+        if row_group_path:
             from skysift.runtime.tasks import run_tasks
 
-            items = row_groups(table_files(path))
-            parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
-            n_tasks = row_group_tasks(items, cfg.rows_per_task, parallelism)
             task = functools.partial(predict_row_groups, stage.uri, ref, cfg.arrow_batch_rows)
-            stats = run_tasks(task, items, n_tasks, spark)
+            stats = run_tasks(task, items, n_tasks, spark, markers=stage.markers())
         else:
             from pyspark.sql import functions as F
 
@@ -114,5 +129,5 @@ def run(spark, cfg: PredictSfrConfig) -> dict[str, Any]:
                                      "input": str(cfg.input), "producer": "skysift predict-sfr", "config": to_dict(cfg)})
     return {"read": int(read), "written": int(written), "rejected": int(rejected), "output": stage.output,
             "model_uri": cfg.model_uri, "model_version": ref.model_version, "model_name": ref.model_name,
-            "tasks": len(stats), "devices": sorted({s["device"] for s in stats}),
+            "tasks": len(stats), "resumed_tasks": resumed_count(stats), "devices": sorted({s["device"] for s in stats}),
             "executor_seconds": round(sum(s["seconds"] for s in stats), 3)}

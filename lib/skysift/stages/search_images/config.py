@@ -73,6 +73,10 @@ class SearchImagesConfig:
     """Forward precision of the query embedding (models.precision)."""
     exhaustive_tasks: int = 0
     """Tasks of the exhaustive scan (one or more feature files each); 0 = two per core."""
+    resume: bool = True
+    """The exhaustive scan: a rerun after a kill keeps the scan tasks that finished (their top-k lists, in
+    completion markers) when config, query features, index content and task count are unchanged
+    (RELIABILITY.md); false starts afresh."""
 
     def __post_init__(self):
         require(bool(self.index), "search-images needs --index DIR (from build-image-index)")

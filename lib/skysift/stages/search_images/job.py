@@ -9,10 +9,17 @@ in-process without it). ``both`` runs the two and reports recall@k of the faiss 
 ``query_symmetries=dihedral`` (skysift) embeds each query under the 8 symmetries of the square and scores
 every candidate by its best symmetry (candidates: the union of the 8 pooled vectors' faiss results).
 Output: the matches table (k rows per query), a contact-sheet PNG per query (sheets/), _rejects.
+
+Resume (RELIABILITY.md), the exhaustive scan only: its tasks write no files, their top-k lists are their
+stats rows, so a task's completion marker holds its whole result. A rerun after a kill (``resume=true``,
+the default) with the same config, query features (a digest of what the driver embedded), index content
+(``kb_version``) and task count takes those from the markers and scans only the other feature files. The
+faiss path and the writing run again (seconds).
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 from typing import Any
 
@@ -65,6 +72,7 @@ def run(spark, cfg: SearchImagesConfig) -> dict[str, Any]:
     from skysift.runtime.filesystem import join, write_bytes
     from skysift.runtime.output import staged, write_parquet_atomic
     from skysift.runtime.rejects import write_rejects
+    from skysift.runtime.resume import resume_key, resumed_count
     from skysift.runtime.tasks import run_tasks, task_count
     from skysift.schema import IMAGE_MATCHES
 
@@ -95,32 +103,36 @@ def run(spark, cfg: SearchImagesConfig) -> dict[str, Any]:
     if n_sym > 1:  # (Q, 8, P, F): rerank and the scan score each image's best symmetry
         feats = feats.reshape(len(queries.ids), n_sym, *feats.shape[1:])
     embed_s = time.perf_counter() - t_embed
-    k = min(cfg.k, meta.n_entries)
-    timing, results, recall = {}, {}, None
     entries = entry_features(cfg.index, meta)
-    if cfg.mode in ("faiss", "both") and len(feats):
-        t = time.perf_counter()
-        n_cand = min(cfg.n_candidates, meta.n_entries)
-        shard_set = load_shard_set(cfg.index, meta, search_spec(meta), n_cand)
-        _, gid = search_shards(np.ascontiguousarray(vecs.numpy()), shard_set, n_cand)
-        gid = gid.reshape(len(feats), -1)  # a query's candidates from all its symmetries
-        results["faiss"] = rerank(feats, gid, entries, k, cfg.weights)
-        timing["faiss_seconds"] = round(time.perf_counter() - t, 4)
-    if cfg.mode in ("exhaustive", "both") and len(feats):
-        t = time.perf_counter()
-        items = entries.by_file()
-        parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
-        n_tasks = cfg.exhaustive_tasks or task_count(len(items), 1, parallelism)
-        task = functools.partial(exhaustive_task, feats.numpy(), k, cfg.weights)
-        parts = [{key: np.asarray(v) for key, v in r.items()} for r in run_tasks(task, items, n_tasks, spark)]
-        results["exhaustive"] = merge_best(parts, k)
-        timing["exhaustive_seconds"] = round(time.perf_counter() - t, 4)
-    if cfg.mode == "both" and len(feats):
-        recall = recall_at_k(results["faiss"]["ids"], results["exhaustive"]["ids"])
-    mode = "exhaustive" if cfg.mode == "exhaustive" else "faiss"
-    ids_table = index_entries(cfg.index, meta, ["image_id", "source_file"])
-    image_ids = np.asarray(ids_table.column("image_id").to_pylist(), dtype=object)
-    with staged(cfg.output) as stage:
+    k = min(cfg.k, meta.n_entries)
+    scans = cfg.mode in ("exhaustive", "both") and len(feats)
+    items = entries.by_file() if scans else []
+    parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
+    n_tasks = (cfg.exhaustive_tasks or task_count(len(items), 1, parallelism)) if scans else 0
+    key = resume_key(cfg, queries=hashlib.sha256(np.ascontiguousarray(feats.numpy()).tobytes()).hexdigest(),
+                     index_version=meta.kb_version, n_tasks=n_tasks)
+    with staged(cfg.output, resume=cfg.resume and bool(scans), resume_key=key) as stage:
+        timing, results, recall, scanned = {}, {}, None, []
+        if cfg.mode in ("faiss", "both") and len(feats):
+            t = time.perf_counter()
+            n_cand = min(cfg.n_candidates, meta.n_entries)
+            shard_set = load_shard_set(cfg.index, meta, search_spec(meta), n_cand)
+            _, gid = search_shards(np.ascontiguousarray(vecs.numpy()), shard_set, n_cand)
+            gid = gid.reshape(len(feats), -1)  # a query's candidates from all its symmetries
+            results["faiss"] = rerank(feats, gid, entries, k, cfg.weights)
+            timing["faiss_seconds"] = round(time.perf_counter() - t, 4)
+        if cfg.mode in ("exhaustive", "both") and len(feats):
+            t = time.perf_counter()
+            task = functools.partial(exhaustive_task, feats.numpy(), k, cfg.weights)
+            scanned = run_tasks(task, items, n_tasks, spark, markers=stage.markers("exhaustive"))
+            parts = [{name: np.asarray(v) for name, v in r.items() if name != "_resumed"} for r in scanned]
+            results["exhaustive"] = merge_best(parts, k)
+            timing["exhaustive_seconds"] = round(time.perf_counter() - t, 4)
+        if cfg.mode == "both" and len(feats):
+            recall = recall_at_k(results["faiss"]["ids"], results["exhaustive"]["ids"])
+        mode = "exhaustive" if cfg.mode == "exhaustive" else "faiss"
+        ids_table = index_entries(cfg.index, meta, ["image_id", "source_file"])
+        image_ids = np.asarray(ids_table.column("image_id").to_pylist(), dtype=object)
         n_rejected = write_rejects(stage.uri, queries.rejects, name="part-00000.parquet")
         written = 0
         if len(feats):
@@ -151,7 +163,8 @@ def run(spark, cfg: SearchImagesConfig) -> dict[str, Any]:
                "output": stage.output, "mode": cfg.mode, "k": k, "index_entries": meta.n_entries,
                "index_version": meta.kb_version, "model_version": meta.model_version,
                "candidates": min(cfg.n_candidates, meta.n_entries), "query_symmetries": n_sym,
-               "embed_seconds": round(embed_s, 4), **timing}
+               "embed_seconds": round(embed_s, 4), "tasks": len(scanned), "resumed_tasks": resumed_count(scanned),
+               **timing}
     if recall is not None:
         summary[f"recall_at_{k}_faiss_vs_exhaustive"] = round(recall, 4)
     if position is not None:
