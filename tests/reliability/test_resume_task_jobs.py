@@ -1,7 +1,8 @@
 """Resume of the jobs whose work goes through ``runtime.tasks.run_tasks`` (issue 18 part 3; RELIABILITY.md):
 ingest-frames (fields), embed-images and predict-sfr (the input's row groups), build-image-index (shards of
 the vector files, the trained index kept), search-images (the exhaustive scan's feature files, results in
-the markers) and detect-sources (the tile pass's row groups).
+the markers), detect-sources (the tile pass's row groups) and find-emission-lines (the line search's and the
+scoring's row groups, the trained PQ runs kept).
 
 For each job of ``JOBS``, in its sequential twin on the tiny inputs of ``conftest.Inputs``: a run is
 interrupted after k of its n tasks (``run_tasks``' task raises at the (k+1)-th call, in this process); the
@@ -73,6 +74,13 @@ JOBS = [
         f"classifier_uri={i.detection_models.classifier}", "detector.conf=0.001", "detector.max_det=100",
         "tiles_per_task=4", "hats=false")], k=1, changed="target_rows_per_group=1000", tasks="tile_tasks",
          timed=("_table.json",)),
+    # 4 line-search tasks (26 row groups), the PQ run trained, then 1 of 4 scoring tasks: the rerun also
+    # keeps the trained run
+    Case("find-emission-lines", lambda i, o: ["--input", i.pool / "spectra", "--output", o, *_sets(
+        f"templates={i.pool / 'templates'}", "pq.configurations=[2/25/100]", "rows_per_task=100")], k=5,
+         changed="report=false", kept="resumed_pq_runs",
+         timed=("_table.json", "report/report.html",  # seconds per stage; the HATS properties' creation dates:
+                *(f"catalogs/{c}/hats/{f}" for c in ("galaxies", "hii") for f in ("properties", "hats.properties")))),
 ]
 
 

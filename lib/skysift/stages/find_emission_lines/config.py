@@ -218,6 +218,14 @@ class FindEmissionLinesConfig:
     """Spectra per Arrow batch of the line-finding and scoring tasks (a 2500-point row is ~20 kB)."""
     driver_threads: int = 1
     """faiss threads on the driver (1 measured 10x faster than 2 on this busy 2-core machine)."""
+    rows_per_task: int = 4_000
+    """Spectra per line-search / scoring task, whole Parquet row groups of the input (at least two tasks per
+    core): ~6 s of line search on one core at ~1.4 ms a spectrum (BENCHMARKS.md, issue 13), so a kill loses
+    little and a task's files are small."""
+    resume: bool = True
+    """A rerun after a kill (same config, input and template files, task count) keeps the line-search and
+    scoring tasks and the trained PQ runs that completed (markers in the staging folder) and redoes the rest;
+    the stages after scoring run again whole. ``--set resume=false`` starts afresh (RELIABILITY.md)."""
     spark_match_min_rows: int = 100_000
     """The region and reference cross-matches run as Spark jobs only when the confirmed spectra plus the
     catalogs' rows reach this; below it the same engine runs on the driver, which holds the frames already
@@ -239,6 +247,7 @@ class FindEmissionLinesConfig:
                 f"catalog_formats must be among parquet, hats, fits, votable, got {list(self.catalog_formats)}")
         require(self.arrow_batch_rows >= 1, "arrow_batch_rows must be >= 1")
         require(self.driver_threads >= 1, "driver_threads must be >= 1")
+        require(self.rows_per_task >= 1, "rows_per_task must be >= 1")
         require(self.spark_match_min_rows >= 0, "spark_match_min_rows must be >= 0 (0 = always Spark)")
 
     @property

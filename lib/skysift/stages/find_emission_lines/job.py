@@ -19,6 +19,11 @@ Stages, each a table under OUTPUT (the summary's ``stages`` gives the count afte
 6. ``report/report.html`` (``report: true``): the stage counts as the paper's flow chart, the BPT diagram,
    z_cl against z_rt and the catalogs' z, H II velocities, seconds per stage (``report.py``).
 
+Resume (RELIABILITY.md): the line search and the scoring are ``runtime.tasks`` tasks over the input's Parquet
+row groups with completion markers, and every trained PQ run leaves one; a rerun after a kill with the same
+config, input and template files and task count keeps those and redoes the rest (``--set resume=false``:
+afresh). Stages 3-6 run again whole (they need every spectrum), after what a killed run left of them is deleted.
+
 Summary: read = searched + rejected spectra; written = spectra in the two catalogs; other_outcomes: no line
 redshift, PQ z disagreement, failed inspection, unclassified low-velocity.
 """
@@ -28,7 +33,10 @@ import time
 
 from skysift.config import to_dict
 from skysift.io.tables import write_table_json
-from skysift.runtime.output import read_table, staged, write_parquet_atomic
+from skysift.runtime.filesystem import file_sizes, join, remove_tree
+from skysift.runtime.output import RESUME, read_table, staged, write_parquet_atomic
+from skysift.runtime.resume import files_fingerprint, resume_key, resumed_count
+from skysift.runtime.row_groups import table_file_uris
 from skysift.stages.find_emission_lines import pipeline as P
 from skysift.stages.find_emission_lines.config import FindEmissionLinesConfig
 from skysift.stages.find_emission_lines.report import write_report
@@ -46,18 +54,24 @@ def run(spark, cfg: FindEmissionLinesConfig) -> dict:
     regions = read_regions(cfg)
     refs = [(c, read_reference(c)) for c in cfg.reference_catalogs]  # missing mapped columns fail here
     seconds: dict[str, float] = {}
-    with staged(cfg.output) as stage:
+    items, n_tasks = P.work_items(cfg, spark)
+    key = resume_key(cfg, inputs=files_fingerprint(table_file_uris(cfg.input)),
+                     templates=files_fingerprint(table_file_uris(cfg.templates)), n_tasks=n_tasks)
+    with staged(cfg.output, resume=cfg.resume, resume_key=key) as stage:
         s = stage.uri
+        if stage.resumed:
+            _clear_after_resumable_stages(s)
         t = time.perf_counter()
-        line_stats = P.line_search(spark, cfg, s, grid)
+        line_stats = P.line_search(spark, cfg, s, grid, items, n_tasks, markers=stage.markers("lines"))
         seconds["lines_and_redshifts"] = time.perf_counter() - t
         red = read_table(f"{s}/redshifts").to_pandas()
         with_z = red[red["z_cl"].notna()].reset_index(drop=True)
         t = time.perf_counter()
-        index = P.build_indexes(spark, cfg, s, grid, runs, templates)
+        index = P.build_indexes(spark, cfg, s, grid, runs, templates, markers=stage.markers("pq_index"))
         seconds["pq_training"] = time.perf_counter() - t
         t = time.perf_counter()
-        P.score(spark, cfg, s, P.scoring_setup(cfg, s, grid, runs), set(with_z["spec_id"]))
+        score_stats = P.score(spark, cfg, s, P.scoring_setup(cfg, s, grid, runs), set(with_z["spec_id"]), items,
+                              n_tasks, markers=stage.markers("scoring"))
         seconds["pq_scoring"] = time.perf_counter() - t
         t = time.perf_counter()
         confirmed = P.confirm(cfg, s, with_z, runs)
@@ -68,6 +82,9 @@ def run(spark, cfg: FindEmissionLinesConfig) -> dict:
         seconds["classification_and_catalogs"] = time.perf_counter() - t
         summary = P.summarise(cfg, line_stats, with_z, confirmed, hii, galaxies, index, seconds)
         summary["output"] = stage.output
+        summary["tasks"] = len(line_stats) + len(score_stats)  # line-search + scoring tasks
+        summary["resumed_tasks"] = resumed_count(line_stats) + resumed_count(score_stats)
+        summary["resumed_pq_runs"] = index["resumed_runs"]
         if cfg.report:
             rel = write_report(s, summary, galaxies, hii, confirmed, [c.name for c in cfg.reference_catalogs])
             summary["report"] = rel.replace(s, stage.output, 1)
@@ -77,3 +94,15 @@ def run(spark, cfg: FindEmissionLinesConfig) -> dict:
                              "summary": summary})
     return summary
 
+
+KEPT_ON_RESUME = ("lines", "redshifts", "_rejects", "pq_index", "pq_candidates", RESUME)
+"""What a resumed staging folder keeps: the resumable stages' tables (their complete tasks have markers under
+_resume/; an unfinished task's files are replaced by its rerun, same names) and the line search's rejects."""
+
+
+def _clear_after_resumable_stages(staging: str) -> None:
+    """Delete what a killed run wrote after the resumable stages (confirmed, hii, galaxies, catalogs, report,
+    _table.json): the rerun writes them again whole, and a half-written HATS folder must not be mixed in."""
+    tops = {rel.split("/", 1)[0] for rel in file_sizes(staging, include_hidden=True)}
+    for top in sorted(tops - set(KEPT_ON_RESUME)):
+        remove_tree(join(staging, top))

@@ -1,7 +1,9 @@
 """The driver's steps of `skysift find-emission-lines` (``job.run`` calls them in order). Spark is optional
-everywhere: with ``spark=None`` every executor step runs in this process over the table's files (the
-sequential twin the tests use); with Spark the same per-batch functions of ``tasks`` run in mapInArrow tasks
-(the flux and ivar lists of a batch travel as one Arrow buffer each) or ``runtime.tasks`` tasks.
+everywhere: the executor steps are ``runtime.tasks`` tasks over slices of the input's Parquet row groups
+(``work_items``), which each task reads with pyarrow (the 2,500-point flux and ivar lists never enter the
+JVM); with ``spark=None`` the same tasks run one after the other in this process (the sequential twin the
+tests use). The row groups are fixed by the files alone, so the tasks are also the units of resume, with the
+trained PQ runs (``build_indexes(markers=)``).
 """
 from __future__ import annotations
 
@@ -24,7 +26,6 @@ from skysift.runtime.output import open_dataset, read_table, write_parquet_atomi
 from skysift.stages.find_emission_lines import tasks as T
 from skysift.stages.find_emission_lines.config import FindEmissionLinesConfig
 
-STATS_DDL = "searched long, rejected long, with_z long, lines long, seconds double"
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -83,70 +84,86 @@ def read_templates(path: str, grid: T.Grid) -> Templates:
     return Templates(ids[keep], z[keep], flux[keep])
 
 
-def _fragments(path: str, columns: list[str], rows: int):
-    """(name, batches) per file of a table (the sequential twin's 'tasks')."""
-    ds = open_dataset(path)
-    cols = [c for c in columns if c in ds.schema.names]
-    for k, frag in enumerate(ds.get_fragments()):
-        yield f"part-{k:05d}", frag.to_batches(columns=cols, batch_size=rows)
-
-
-def _spark_input(spark, path: str, columns: list[str]):
-    from skysift.runtime.filesystem import for_spark
-
-    df = spark.read.parquet(for_spark(path))
-    return df.select(*[c for c in columns if c in df.columns])
-
-
 # ----------------------------------------------------------------------------------------------- stage 1
 
 
-def line_search(spark, cfg: FindEmissionLinesConfig, staging: str, grid: T.Grid) -> list[dict]:
-    """Lines, redshifts and rejects of every input spectrum; one stats row per task."""
-    fn = functools.partial(T.search_partition, staging, cfg, grid)
-    if spark is None:
-        return [fn(name, batches) for name, batches in _fragments(cfg.input, list(T.INPUT_COLUMNS), cfg.arrow_batch_rows)]
-    from skysift.runtime.spark import catalog_sql_conf
+def work_items(cfg: FindEmissionLinesConfig, spark) -> tuple[list, int]:
+    """(the input's Parquet row groups, the task count): the line-search and scoring tasks' units, fixed by
+    the files alone (``runtime.row_groups``), so that a rerun cuts the same tasks (resume)."""
+    from skysift.runtime.row_groups import row_group_tasks, row_groups, table_file_uris
 
-    def mapper(batches):
-        from pyspark import TaskContext
+    items = row_groups(table_file_uris(cfg.input))
+    parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
+    return items, row_group_tasks(items, cfg.rows_per_task, parallelism)
 
-        row = fn(f"part-{TaskContext.get().partitionId():05d}", batches)
-        yield pa.RecordBatch.from_pylist([row], schema=pa.schema([
-            ("searched", pa.int64()), ("rejected", pa.int64()), ("with_z", pa.int64()), ("lines", pa.int64()),
-            ("seconds", pa.float64())]))
 
-    with catalog_sql_conf(spark, cfg.arrow_batch_rows, 64 << 20):
-        return _spark_input(spark, cfg.input, list(T.INPUT_COLUMNS)).mapInArrow(mapper, STATS_DDL).toArrow().to_pylist()
+def part_name(first: int) -> str:
+    """File name of the task whose slice starts at row group ``first`` (a retried task overwrites its own)."""
+    return f"part-{first:05d}"
+
+
+def line_search(spark, cfg: FindEmissionLinesConfig, staging: str, grid: T.Grid, items: list, n_tasks: int,
+                markers: str | None = None) -> list[dict]:
+    """Lines, redshifts and rejects of every input spectrum; one stats row per task (``runtime.tasks``: each
+    task reads its row groups with pyarrow; ``markers``: resume)."""
+    from skysift.runtime.tasks import run_tasks
+
+    task = functools.partial(_search_task, staging, cfg, grid)
+    return run_tasks(task, items, n_tasks, spark, markers=markers)
+
+
+def _search_task(staging: str, cfg: FindEmissionLinesConfig, grid: T.Grid, first: int, part: list) -> dict:
+    from skysift.runtime.row_groups import read_row_groups
+
+    batches = (b for _, b in read_row_groups(part, list(T.INPUT_COLUMNS), cfg.arrow_batch_rows))
+    return T.search_partition(staging, cfg, grid, part_name(first), batches)
 
 
 # ----------------------------------------------------------------------------------------------- stage 2
 
 
 def build_indexes(spark, cfg: FindEmissionLinesConfig, staging: str, grid: T.Grid, runs: tuple[PQRun, ...],
-                  templates: Templates) -> dict:
-    """Train and write the index of every run under ``staging/pq_index``; returns seconds per run."""
+                  templates: Templates, markers: str | None = None) -> dict:
+    """Train and write the index of every run under ``staging/pq_index``; returns seconds per run.
+
+    ``markers`` (resume): a run whose marker is there (written after all of its index files) is not trained
+    again; its seconds come from the marker, and ``resumed_runs`` counts them."""
+    import json
+
+    from skysift.runtime.filesystem import exists, join
+
     root = f"{staging}/pq_index"
     write_parquet_atomic(f"{root}/templates/part-00000.parquet", pa.table({"spec_id": pa.array(templates.ids, pa.string()),
                                                                 "z": pa.array(templates.z, pa.float64())}))
-    timing = {}
+    timing, resumed = {}, 0
     for run in runs:
-        started = time.perf_counter()
-        x = search_vectors(templates.flux, grid.wave_angstrom, run.step_angstrom, cfg.pq.normalisation)
-        if cfg.pq.index == "ivfpq":
-            write_ivfpq(root, run, train_ivfpq(x, run, cfg.pq.ivf_lists, cfg.pq.ivf_refine > 0, cfg.pq.seed,
-                                               cfg.pq.kmeans_iterations, cfg.driver_threads))
-            timing[run.name] = round(time.perf_counter() - started, 3)
+        marker = join(markers, f"run-{run.slug}.json") if markers else None
+        if marker and exists(marker):
+            timing[run.name] = json.loads(read_bytes(marker))["seconds"]
+            resumed += 1
             continue
-        if cfg.pq.train_on == "driver":
-            codebook, codes = train_index(x, run, cfg.pq.seed, cfg.pq.kmeans_iterations, cfg.driver_threads)
-        else:
-            codebook = _train_on_tasks(spark, cfg, root, run, x)
-            codes = encode(codebook, x)
-        write_index(root, run, codebook, codes)
+        started = time.perf_counter()
+        _train_run(spark, cfg, root, grid, run, templates)
         timing[run.name] = round(time.perf_counter() - started, 3)
+        if marker:
+            write_bytes(marker, json.dumps({"run": run.name, "seconds": timing[run.name]}).encode())
     return {"train_seconds": timing, "templates": int(len(templates.ids)), "train_on": cfg.pq.train_on,
-            "index": cfg.pq.index}
+            "index": cfg.pq.index, "resumed_runs": resumed}
+
+
+def _train_run(spark, cfg: FindEmissionLinesConfig, root: str, grid: T.Grid, run: PQRun, templates: Templates) -> None:
+    """Train one run's index from the templates and write its files under ``root/<slug>``."""
+    x = search_vectors(templates.flux, grid.wave_angstrom, run.step_angstrom, cfg.pq.normalisation)
+    if cfg.pq.index == "ivfpq":
+        write_ivfpq(root, run, train_ivfpq(x, run, cfg.pq.ivf_lists, cfg.pq.ivf_refine > 0, cfg.pq.seed,
+                                           cfg.pq.kmeans_iterations, cfg.driver_threads))
+        return
+    if cfg.pq.train_on == "driver":
+        codebook, codes = train_index(x, run, cfg.pq.seed, cfg.pq.kmeans_iterations, cfg.driver_threads)
+    else:
+        codebook = _train_on_tasks(spark, cfg, root, run, x)
+        codes = encode(codebook, x)
+    write_index(root, run, codebook, codes)
 
 
 def _train_on_tasks(spark, cfg: FindEmissionLinesConfig, root: str, run: PQRun, x: np.ndarray) -> PQCodebook:
@@ -176,32 +193,23 @@ def scoring_setup(cfg: FindEmissionLinesConfig, staging: str, grid: T.Grid, runs
                           cfg.pq.query_batch_rows, cfg.pq.index, cfg.pq.ivf_probe, cfg.pq.ivf_refine)
 
 
-def score(spark, cfg: FindEmissionLinesConfig, staging: str, setup: T.ScoringSetup, query_ids: set) -> list[dict]:
-    """``pq_candidates`` of the spectra in ``query_ids`` (only those with a CL redshift, as the paper)."""
-    fn = functools.partial(T.score_partition, staging, setup)
-    cols = ["spec_id", "flux"]
-    if spark is None:
-        wanted = pa.array(sorted(query_ids), pa.string())
-        out = []
-        for name, batches in _fragments(cfg.input, cols, cfg.arrow_batch_rows):
-            picked = (b.filter(pc.is_in(b.column("spec_id"), value_set=wanted)) for b in batches)
-            out.append(fn(name, picked))
-        return out
-    from pyspark.sql import functions as F
+def score(spark, cfg: FindEmissionLinesConfig, staging: str, setup: T.ScoringSetup, query_ids: set, items: list,
+          n_tasks: int, markers: str | None = None) -> list[dict]:
+    """``pq_candidates`` of the spectra in ``query_ids`` (only those with a CL redshift, as the paper); the
+    same row-group tasks as the line search, each keeping the rows of its groups that are queries."""
+    from skysift.runtime.tasks import run_tasks
 
-    from skysift.runtime.spark import catalog_sql_conf
+    wanted = pa.array(sorted(query_ids), pa.string())
+    task = functools.partial(_score_task, staging, setup, wanted, cfg.arrow_batch_rows)
+    return run_tasks(task, items, n_tasks, spark, markers=markers)
 
-    def mapper(batches):
-        from pyspark import TaskContext
 
-        row = fn(f"part-{TaskContext.get().partitionId():05d}", batches)
-        yield pa.RecordBatch.from_pylist([row], schema=pa.schema([("queries", pa.int64()), ("rows", pa.int64()),
-                                                                  ("seconds", pa.float64())]))
+def _score_task(staging: str, setup: T.ScoringSetup, wanted: pa.Array, batch_rows: int, first: int, part: list) -> dict:
+    from skysift.runtime.row_groups import read_row_groups
 
-    ids = spark.createDataFrame([(i,) for i in sorted(query_ids)], "spec_id string")
-    with catalog_sql_conf(spark, cfg.arrow_batch_rows, 64 << 20):
-        df = _spark_input(spark, cfg.input, cols).join(F.broadcast(ids), "spec_id", "left_semi")
-        return df.mapInArrow(mapper, "queries long, rows long, seconds double").toArrow().to_pylist()
+    picked = (b.filter(pc.is_in(b.column("spec_id"), value_set=wanted))
+              for _, b in read_row_groups(part, ["spec_id", "flux"], batch_rows))
+    return T.score_partition(staging, setup, part_name(first), picked)
 
 
 # ----------------------------------------------------------------------------------------------- stages 3-5
