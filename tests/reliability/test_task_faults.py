@@ -4,15 +4,23 @@ task may fail once); the output must hold exactly the rows of an undisturbed run
 
 The failures come from the test-only switch SKYSIFT_FAIL_TASK_ONCE, which acts in every job that runs its
 work through ``runtime.tasks.run_tasks`` (ingest-spectra, synth-survey, embed-spectra, ingest-frames,
-make-cutouts, embed-images, build-image-index, search-images, find-emission-lines) and in the partition
-tasks that call ``runtime.resume.finish_item`` (build-kb's shards, crossmatch's match groups)."""
+make-cutouts, embed-images, build-image-index, search-images, find-emission-lines), in the partition
+tasks that call ``runtime.resume.finish_item`` (build-kb's shards, crossmatch's match groups), and at the
+start of the Python executor functions of the DataFrame jobs (``runtime.tasks.inject_partition_fault``:
+the cross-match engine's scan, tag and match stages, the HATS writer, search-kb, build-multimodal).
+
+The DataFrame jobs (``FRAME_CASES``: dedupe, load-catalog by position, search-kb, build-multimodal,
+crossmatch to HATS) all run in one subprocess, one local[2,2] session (``testing.faults.run_cases``: one JVM
+start for the ten runs), each with ``raise`` and with ``kill:0``; their references run in this process."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from skysift.testing.faults import job_command, last_json_line, run_here, run_to_end, subprocess_env, table_rows
+from skysift.testing.faults import (CASE_MARK, job_command, last_json_line, run_here, run_to_end, subprocess_env,
+                                    table_rows)
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +76,118 @@ def test_retried_tasks_leave_no_duplicate_and_no_missing_row(job, fault, request
     assert rows == expected
     for table, table_rows_ in rows.items():  # no row twice
         assert len(table_rows_) == len(set(table_rows_)), table
+
+
+# ---- DataFrame jobs: the switch at the start of their Python executor functions ------------------------------
+
+@pytest.fixture(scope="module")
+def detections(tmp_path_factory) -> Path:
+    """300 positions, 120 of them repeated within 0.45" (friends-of-friends groups), a score each."""
+    import numpy as np
+    import pandas as pd
+
+    from skysift.synth.mock_catalogs import hard_sky, neighbours_of
+
+    base = hard_sky(300, seed=51)
+    df = pd.concat([base, neighbours_of(base, 120, seed=52, max_sep_arcsec=0.45)], ignore_index=True)
+    df["score"] = np.random.default_rng(53).uniform(0, 1, len(df))
+    df["det"] = np.arange(len(df))
+    path = tmp_path_factory.mktemp("faults-dedupe") / "detections.parquet"
+    df.to_parquet(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def multimodal(tmp_path_factory) -> Path:
+    """build-multimodal's inputs for 14 objects (synth.imaging.multimodal): cutouts/, spectra/, labels/."""
+    import pyarrow.parquet as pq
+
+    from skysift.synth.imaging.multimodal import multimodal_set
+    from skysift.testing.multimodal import cutouts_table
+
+    m = multimodal_set(seed=3, n_objects=14)
+    root = tmp_path_factory.mktemp("faults-multimodal")
+    for name, table in (("cutouts/cutouts", cutouts_table(m)), ("spectra", m.spectra), ("labels", m.mpajhu)):
+        (root / name).mkdir(parents=True)
+        pq.write_table(table, root / name / "part-0.parquet")
+    return root
+
+
+@pytest.fixture(scope="module")
+def kb(vectors, spark, tmp_path_factory) -> Path:
+    """A flat two-shard KB of ``vectors`` (conftest), searched with its own vectors."""
+    out = tmp_path_factory.mktemp("faults-kb") / "kb"
+    run_here("build-kb", ["--embeddings", vectors / "emb", "--labels", vectors / "labels", "--output", out,
+                          *_sets("index.kind=flat", "n_shards=2")], spark)
+    return out
+
+
+# name -> (job, argv for an output from the fixtures, the fixtures it needs, stages the raise case must fail in)
+FRAME_CASES = {
+    "dedupe": ("dedupe", lambda f, out: ["--input", f["detections"], "--output", out,
+                                         *_sets("score_column=score", "id_column=det", "target_rows_per_group=100")],
+               ("detections",), 3),
+    "load-catalog": ("load-catalog", lambda f, out: [
+        "--input", f["survey"] / "truth", "--output", out,
+        *_sets("format=parquet", "key=position", f"match_table={f['survey'] / 'truth'}", "ra_column=ra_deg",
+               "dec_column=dec_deg", "label_column=target_class")], ("survey",), 3),
+    "search-kb": ("search-kb", lambda f, out: ["--kb", f["kb"], "--input", f["vectors"] / "emb", "--output", out,
+                                               *_sets("query_partitions=3")], ("kb", "vectors"), 1),
+    "build-multimodal": ("build-multimodal", lambda f, out: [
+        "--cutouts", f["multimodal"] / "cutouts", "--spectra", f["multimodal"] / "spectra",
+        "--labels", f["multimodal"] / "labels", "--output", out], ("multimodal",), 2),
+    "crossmatch-hats": ("crossmatch", lambda f, out: [
+        "--left", f["catalogs"] / "left", "--right", f["catalogs"] / "right", "--output", out,
+        *_sets("format=hats", "mode=all", "left_id_column=lid", "right_id_column=rid", "target_rows_per_group=400",
+               "hats_pixel_threshold=300")], ("catalogs",), 4),
+}
+FRAME_FAULTS = ("raise", "kill:0")
+
+
+def _fixtures(request, names) -> dict:
+    return {name: request.getfixturevalue(name) for name in names}
+
+
+@pytest.fixture(scope="module")
+def frame_runs(request, tmp_path_factory) -> dict:
+    """Every FRAME_CASES job with every FRAME_FAULTS value, in one subprocess on local[2,2]:
+    {(name, fault): (the case's line of run_cases, its part of the log, its output)}."""
+    root = tmp_path_factory.mktemp("frame-faults")
+    keys, cases = [], []
+    for name, (job, argv_of, needs, _) in FRAME_CASES.items():
+        fixtures = _fixtures(request, needs)
+        for fault in FRAME_FAULTS:
+            out = root / f"{name}-{fault.replace(':', '-')}"
+            keys.append((name, fault, out))
+            cases.append({"job": job, "argv": [str(a) for a in argv_of(fixtures, out)], "fault": fault})
+    (root / "cases.json").write_text(json.dumps(cases))
+    done = run_to_end(job_command("--cases", [root / "cases.json"], master="local[2,2]"),
+                      env=subprocess_env(SKYSIFT_SPARK_LOG_LEVEL="WARN"))
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-3000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"case"')]
+    logs = done.stderr.split(CASE_MARK)[1:]  # logs[k] starts with " k"
+    assert len(rows) == len(logs) == len(cases), log[-3000:]
+    return {(name, fault): (rows[k], logs[k], out) for k, (name, fault, out) in enumerate(keys)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FRAME_CASES)
+def test_dataframe_jobs_retried_tasks_leave_no_duplicate_and_no_missing_row(name, frame_runs, request, tmp_path):
+    job, argv_of, needs, min_stages = FRAME_CASES[name]
+    run_here(job, argv_of(_fixtures(request, needs), tmp_path / "ref"), request.getfixturevalue("spark"))
+    expected = table_rows(tmp_path / "ref")
+    for fault in FRAME_FAULTS:
+        row, log, out = frame_runs[(name, fault)]
+        lost = log.count("Lost task")
+        assert lost == row["failed_tasks"] >= 1, (fault, row, log[-3000:])  # every failed task shows in the log
+        if fault == "raise":  # every task of each stage with a Python body failed once, before it read a row
+            assert row["failed_stages"] >= min_stages, (row, log[-3000:])
+            assert log.count("injected failure of the first attempt of partition") >= lost, log[-3000:]
+        else:  # the Python worker of partition 0 of those stages died
+            assert "Python worker exited unexpectedly" in log and "injected failure" not in log, log[-3000:]
+        assert row["summary"]["balanced"] is not False
+        rows = table_rows(out)
+        assert rows == expected, fault
+        for table, table_rows_ in rows.items():  # no row twice
+            assert len(table_rows_) == len(set(table_rows_)), (fault, table)
