@@ -19,8 +19,10 @@ Fault injection, for tests only (tests/reliability, RELIABILITY.md): ``SKYSIFT_F
 ``=kill`` makes the first attempt of every Spark task (``=raise:FIRST`` / ``=kill:FIRST``: only the slice
 starting at item FIRST) fail after its task has written its files, before its marker: ``raise`` raises,
 ``kill`` SIGKILLs the Python worker. Spark then retries the task (a master such as ``local[2,2]`` allows
-it). The sequential twin ignores the variable (nothing would retry). DataFrame jobs whose partitions are
-their work items call the same switch through ``runtime.resume.finish_item``.
+it). A comma-separated list of these rules applies the first that names the task (``=kill:0,raise``: the
+worker of task 0 dies, every other task raises). The sequential twin ignores the variable (nothing would
+retry). DataFrame jobs whose partitions are their work items call the same switch through
+``runtime.resume.finish_item``.
 
 The other DataFrame jobs call ``inject_partition_fault()`` once at the start of each of their Python
 executor functions (mapInPandas / mapInArrow bodies: the cross-match engine's scan, tag, match and
@@ -137,14 +139,17 @@ def inject_fault(first: int, what: str = "task") -> None:
     from pyspark import TaskContext
 
     ctx = TaskContext.get()
-    mode, _, only = value.partition(":")
-    if ctx is None or ctx.attemptNumber() > 0 or (only and int(only) != first):
+    if ctx is None or ctx.attemptNumber() > 0:
         return
-    if mode == "kill":
-        import signal
+    for rule in value.split(","):
+        mode, _, only = rule.strip().partition(":")
+        if only and int(only) != first:
+            continue
+        if mode == "kill":
+            import signal
 
-        os.kill(os.getpid(), signal.SIGKILL)
-    raise RuntimeError(f"{FAULT_ENV}={value}: injected failure of the first attempt of {what} {first}")
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise RuntimeError(f"{FAULT_ENV}={value}: injected failure of the first attempt of {what} {first}")
 
 
 def inject_partition_fault() -> None:
