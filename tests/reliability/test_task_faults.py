@@ -172,6 +172,7 @@ class FrameRuns:
         if self.done is None:
             done = self.future.result()
             log = done.stdout + done.stderr
+            (self.root / "run.log").write_text(log)  # kept beside the outputs, for a look after a failure
             assert done.returncode == 0, log[-3000:]
             rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"case"')]
             logs = done.stderr.split(CASE_MARK)[1:]  # logs[k] starts with " k"
