@@ -11,8 +11,8 @@ the cross-match engine's scan, tag and match stages, the HATS writer, search-kb,
 
 The DataFrame jobs (``FRAME_CASES``: dedupe, load-catalog by position, search-kb, build-multimodal,
 crossmatch to HATS) all run in one subprocess, one local[2,2] session (``testing.faults.run_cases``: one JVM
-start for the five), each with ``kill:0,raise`` (both faults in one run: partition 0's worker is killed, every
-other task raises); their references run in this process."""
+start for the five), each with ``kill:0,raise:1`` (both faults in one run: partition 0's worker is killed,
+partition 1 raises); their references run in this process, while the subprocess runs."""
 from __future__ import annotations
 
 import json
@@ -146,7 +146,8 @@ FRAME_CASES = {
         ("catalogs",), 4),
 }
 FRAME_FAULT = "kill:0,raise:1"
-"""Both faults in one run: the Python worker of each stage's partition 0 is SIGKILLed, every other task raises."""
+"""Both faults in one run, in every stage with a Python function: partition 0's worker is SIGKILLed, partition 1
+raises (two failures a stage: one round of new workers on two cores)."""
 
 
 def _fixtures(request, names) -> dict:
