@@ -81,3 +81,41 @@ def test_markers_skip_completed_slices(tmp_path):
 def test_fault_switch_is_ignored_by_the_sequential_twin(monkeypatch):
     monkeypatch.setenv("SKYSIFT_FAIL_TASK_ONCE", "raise")
     assert [r["n"] for r in run_tasks(functools.partial(_task, "x"), list(range(5)), 2)] == [2, 3]
+
+
+class _FakeTask:
+    """A stand-in for pyspark's TaskContext: partition ``k``, attempt ``attempt``."""
+
+    def __init__(self, k: int, attempt: int):
+        self.k, self.attempt = k, attempt
+
+    def partitionId(self) -> int:
+        return self.k
+
+    def attemptNumber(self) -> int:
+        return self.attempt
+
+
+def test_partition_fault_switch_fails_the_first_attempt_of_the_named_partitions(monkeypatch):
+    import pyspark
+
+    from skysift.runtime.tasks import inject_partition_fault
+
+    ctx = {"now": None}
+    monkeypatch.setattr(pyspark.TaskContext, "get", classmethod(lambda cls: ctx["now"]))
+    monkeypatch.setenv("SKYSIFT_FAIL_TASK_ONCE", "kill:0,raise:2")
+    kills = []
+    monkeypatch.setattr("os.kill", lambda pid, sig: kills.append(pid) or (_ for _ in ()).throw(SystemExit("killed")))
+    inject_partition_fault()  # outside a task: nothing
+    for k, attempt in ((1, 0), (2, 1), (0, 1)):  # not named, or a retry: nothing
+        ctx["now"] = _FakeTask(k, attempt)
+        inject_partition_fault()
+    ctx["now"] = _FakeTask(2, 0)
+    with pytest.raises(RuntimeError, match="first attempt of partition 2"):
+        inject_partition_fault()
+    ctx["now"] = _FakeTask(0, 0)
+    with pytest.raises(SystemExit):  # the first matching rule: kill
+        inject_partition_fault()
+    assert len(kills) == 1
+    monkeypatch.delenv("SKYSIFT_FAIL_TASK_ONCE")
+    inject_partition_fault()

@@ -32,6 +32,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from skysift.runtime.tasks import inject_partition_fault
+
 HEALPIX = "healpix29"
 """The order-29 nested HEALPix column every skysift table carries (hats_col_healpix)."""
 MAX_ORDER = 29
@@ -153,6 +155,7 @@ def write_hats_spark(df, folder: str | os.PathLike, ra_column: str = "ra_deg", d
         from skysift.sky.healpix import healpix29
 
         def add_healpix(batches):
+            inject_partition_fault()  # test-only switch (runtime.tasks)
             for pdf in batches:
                 yield pdf.assign(**{HEALPIX: healpix29(pdf[ra_column].to_numpy(np.float64),
                                                        pdf[dec_column].to_numpy(np.float64))})
@@ -164,6 +167,7 @@ def write_hats_spark(df, folder: str | os.PathLike, ra_column: str = "ra_deg", d
     schema = T.StructType(rows.schema.fields + [T.StructField(n, T.LongType(), False) for n in ("Norder", "Npix")])
 
     def tag(batches):
+        inject_partition_fault()
         for pdf in batches:
             k = pixel_of(pdf[HEALPIX].to_numpy(np.int64), orders, pixels)
             yield pdf.assign(Norder=orders[k], Npix=pixels[k])

@@ -19,8 +19,19 @@ Fault injection, for tests only (tests/reliability, RELIABILITY.md): ``SKYSIFT_F
 ``=kill`` makes the first attempt of every Spark task (``=raise:FIRST`` / ``=kill:FIRST``: only the slice
 starting at item FIRST) fail after its task has written its files, before its marker: ``raise`` raises,
 ``kill`` SIGKILLs the Python worker. Spark then retries the task (a master such as ``local[2,2]`` allows
-it). The sequential twin ignores the variable (nothing would retry). DataFrame jobs whose partitions are
-their work items call the same switch through ``runtime.resume.finish_item``.
+it). A comma-separated list of these rules applies the first that names the task (``=kill:0,raise``: the
+worker of task 0 dies, every other task raises). The sequential twin ignores the variable (nothing would
+retry). DataFrame jobs whose partitions are their work items call the same switch through
+``runtime.resume.finish_item``.
+
+The other DataFrame jobs call ``inject_partition_fault()`` once at the start of each of their Python
+executor functions (mapInPandas / mapInArrow bodies: the cross-match engine's scan, tag, match and
+unmatched-right stages, which crossmatch, dedupe and load-catalog's position match run; the HATS writer's
+two; search-kb's search; build-multimodal's quality levels): there the first attempt of the task of Spark
+partition k fails (``:FIRST`` names the partition id k), before the function has read a row. For these the
+failure comes before Spark's writer has committed the task's output (its task commit follows the last row),
+or before the task's own file exists (search-kb, the match's files): what the retry replaces is an aborted
+task attempt, never committed rows. With the plain forms every task of every such stage fails once.
 """
 from __future__ import annotations
 
@@ -118,21 +129,37 @@ def _completed(markers: str, slices: list[tuple[int, list]]) -> dict[int, dict[s
     return done
 
 
-def inject_fault(first: int) -> None:
+def inject_fault(first: int, what: str = "task") -> None:
     """The test-only switch SKYSIFT_FAIL_TASK_ONCE (module docstring): the first attempt of the Spark task of
     the slice (or partition item, ``runtime.resume.finish_item``) starting at ``first`` fails; nothing outside
-    a Spark task or when the variable is unset."""
+    a Spark task or when the variable is unset. ``what`` names the kind of ``first`` in the error."""
     value = os.environ.get(FAULT_ENV, "")
     if not value:
         return
     from pyspark import TaskContext
 
     ctx = TaskContext.get()
-    mode, _, only = value.partition(":")
-    if ctx is None or ctx.attemptNumber() > 0 or (only and int(only) != first):
+    if ctx is None or ctx.attemptNumber() > 0:
         return
-    if mode == "kill":
-        import signal
+    for rule in value.split(","):
+        mode, _, only = rule.strip().partition(":")
+        if only and int(only) != first:
+            continue
+        if mode == "kill":
+            import signal
 
-        os.kill(os.getpid(), signal.SIGKILL)
-    raise RuntimeError(f"{FAULT_ENV}={value}: injected failure of the first attempt of task {first}")
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise RuntimeError(f"{FAULT_ENV}={value}: injected failure of the first attempt of {what} {first}")
+
+
+def inject_partition_fault() -> None:
+    """The same switch at the start of a DataFrame job's Python executor function (module docstring): the
+    first attempt of the task of Spark partition k fails (``:FIRST``: only k = FIRST). Nothing when the
+    variable is unset (pyspark is not even imported) or outside a Spark task."""
+    if not os.environ.get(FAULT_ENV):
+        return
+    from pyspark import TaskContext
+
+    ctx = TaskContext.get()
+    if ctx is not None:
+        inject_fault(ctx.partitionId(), "partition")

@@ -9,6 +9,13 @@ would, except: without ``--master`` it calls ``run(None, cfg)``, the job's seque
 the jobs that have one: seconds instead of a JVM start); with ``--master`` (``local[2,2]``: two cores, a
 task may fail once) it starts the local profile's session on that master, which is how the tests let Spark
 retry the tasks that ``SKYSIFT_FAIL_TASK_ONCE`` (runtime.tasks) fails.
+
+``python -m skysift.testing.faults --master MASTER --cases FILE`` runs several jobs in that one session (one
+JVM start instead of one per job): FILE holds a JSON list of ``{"job", "argv", "fault"}``; each job runs with
+``SKYSIFT_FAIL_TASK_ONCE=fault`` in its Python workers' environment (``sc.environment``; "" for none), after a
+line ``CASE_MARK <k>`` on stderr (so that a test can cut the log, Spark's warnings included, per case), and
+prints one line ``{"case": k, "job", "fault", "summary", "tasks", "failed_tasks", "failed_stages"}``
+(``run_cases``).
 """
 from __future__ import annotations
 
@@ -259,8 +266,47 @@ def table_rows(output: str | os.PathLike, ignore_columns: Sequence[str] = ()) ->
     return {name: sorted(rows) for name, rows in tables.items()}
 
 
+CASE_MARK = "skysift.testing.faults: case"
+"""The stderr line that opens each case of ``run_cases`` (followed by the case number)."""
+
+
+def run_cases(spark, cases: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run ``cases`` (``{"job", "argv", "fault"}``) one after the other in ``spark`` (module docstring).
+
+    ``tasks`` / ``failed_tasks`` / ``failed_stages``: the task attempts of the case's Spark stages, how many of
+    them failed and in how many stages, from Spark's status tracker (each case is a job group), to compare
+    with the ``Lost task`` lines of the log.
+    """
+    from skysift import cli
+    from skysift.runtime.tasks import FAULT_ENV
+
+    sc = spark.sparkContext
+    env, tracker, done = sc.environment, sc.statusTracker(), []
+    for k, case in enumerate(cases):
+        print(f"{CASE_MARK} {k}", file=sys.stderr, flush=True)
+        group = f"skysift-faults-case-{k}"
+        sc.setJobGroup(group, f"{case['job']} with {FAULT_ENV}={case['fault']}")
+        if case["fault"]:
+            env[FAULT_ENV] = case["fault"]  # shipped with every Python function made while it is set
+        try:
+            summary = cli.run_job(case["job"], [str(a) for a in case["argv"]], spark=spark)
+        finally:
+            env.pop(FAULT_ENV, None)
+            sc.setLocalProperty("spark.jobGroup.id", None)
+        stages = [tracker.getStageInfo(s) for j in tracker.getJobIdsForGroup(group)
+                  for s in (tracker.getJobInfo(j).stageIds if tracker.getJobInfo(j) else [])]
+        stages = [s for s in stages if s is not None]
+        row = {"case": k, "job": case["job"], "fault": case["fault"], "summary": summary,
+               "tasks": sum(s.numCompletedTasks + s.numFailedTasks for s in stages),
+               "failed_tasks": sum(s.numFailedTasks for s in stages),
+               "failed_stages": sum(1 for s in stages if s.numFailedTasks)}
+        print(json.dumps(row, default=str), flush=True)
+        done.append(row)
+    return done
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m skysift.testing.faults [--master MASTER] JOB ARGS...`` (module docstring)."""
+    """``python -m skysift.testing.faults [--master MASTER] (JOB ARGS... | --cases FILE)`` (module docstring)."""
     from skysift.runtime.errors import SkysiftError
     from skysift.runtime.summary import print_summary
 
@@ -274,8 +320,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from skysift import cli
             from skysift.runtime.spark import session
 
-            spark = session("local", app_name=f"skysift-{job}", extra_conf={"spark.master": master})
-            cli.run_job(job, rest, spark=spark)
+            spark = session("local", app_name=f"skysift-{job.lstrip('-')}", extra_conf={"spark.master": master})
+            if job == "--cases":
+                run_cases(spark, json.loads(Path(rest[0]).read_text()))
+            else:
+                cli.run_job(job, rest, spark=spark)
         else:
             print_summary(run_here(job, rest))
     except SkysiftError as exc:
@@ -288,5 +337,5 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["LIB", "Killed", "descendants", "job_command", "kill_tree", "kill_when", "last_json_line", "main", "resume_markers", "run_here",
-           "run_to_end", "snapshot", "staged_data_files", "staging_path", "subprocess_env", "table_rows"]
+__all__ = ["CASE_MARK", "LIB", "Killed", "descendants", "job_command", "kill_tree", "kill_when", "last_json_line", "main",
+           "resume_markers", "run_cases", "run_here", "run_to_end", "snapshot", "staged_data_files", "staging_path", "subprocess_env", "table_rows"]

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import pyarrow as pa
 
 from skysift.runtime.output import write_parquet_atomic
+from skysift.runtime.tasks import inject_partition_fault
 from skysift.xmatch.catalogs import CatalogColumnError
 from skysift.xmatch.frames import (
     GROUP,
@@ -92,6 +93,7 @@ def _match_inputs(spark, left_valid, right_valid, prepared: PreparedMatch) -> _M
     out_arrow = _arrow_schema(spark, out_struct)
 
     def tag(side, batches):
+        inject_partition_fault()  # test-only switch (runtime.tasks): the tag stage of every caller
         for batch in batches:
             if batch.num_rows:
                 yield tag_batch(batch, side, plan, spec, layout, union_arrow)
@@ -127,6 +129,7 @@ def matched_frame(spark, left_valid, right_valid, prepared: PreparedMatch, count
     grouped, layout, out_struct, out_arrow = _match_stage(spark, left_valid, right_valid, prepared)
 
     def matcher(batches):
+        inject_partition_fault()
         # repartitionById hands this task whole groups; they are matched once all rows are here.
         batches = list(batches)
         if not batches:
@@ -277,6 +280,7 @@ def _write_unmatched_right(spark, right_in, hits_dir: Path, spec: MatchSpec, out
     def writer(batches):
         from pyspark import TaskContext
 
+        inject_partition_fault()
         part = TaskContext.get().partitionId()
         rows = write_parquet_atomic(Path(target_str) / f"part-right-{part:06d}.parquet",
                                     (unmatched_right_batch(b, spec, out_arrow) for b in batches if b.num_rows),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from skysift.runtime.tasks import inject_partition_fault
 from skysift.xmatch.buckets import BucketPlan, plan_buckets
 from skysift.xmatch.catalogs import MAX_RADIUS_ARCSEC
 from skysift.xmatch.frames import MatchSpec, scan_batch
@@ -44,6 +45,7 @@ def scan_catalogs(left_df, right_df, left_ra: str, left_dec: str, right_ra: str,
 
     def scanner(side, ra, dec, radius):
         def fn(batches):
+            inject_partition_fault()  # test-only switch (runtime.tasks)
             for batch in batches:
                 if batch.num_rows:
                     yield scan_batch(batch, side, ra, dec, radius, points, MAX_RADIUS_ARCSEC)

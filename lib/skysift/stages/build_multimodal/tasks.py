@@ -7,6 +7,7 @@ import pandas as pd
 
 from skysift.models.sfr_data import bin_spectrum
 from skysift.runtime.errors import SkysiftError
+from skysift.runtime.tasks import inject_partition_fault
 
 TABLE_DIR = "multimodal"
 LABEL_NAMES = ("AVG", "AVR")
@@ -71,5 +72,6 @@ def add_quality_levels(pdf: pd.DataFrame, binning: tuple[int, ...]) -> pd.DataFr
 
 def quality_batches(binning: tuple[int, ...], columns: list[str], batches):
     """mapInPandas body: add_quality_levels per batch, columns in the output order."""
+    inject_partition_fault()  # test-only switch (runtime.tasks)
     for pdf in batches:
         yield add_quality_levels(pdf, binning)[columns]

@@ -17,7 +17,8 @@ merge two groups found anywhere), so no output row is final before every link is
 work is the self-match, whose links go through Spark's shuffle and writer (file names with a uuid, no
 completion per group), and whose row ids come from ``monotonically_increasing_id``. Keeping links would need
 stable ids and per-group link files; the self-match is a fraction of the job (the joins and the write of
-every row follow it), so that is not done. Spark's own retries cover a failed task (no test-only switch).
+every row follow it), so that is not done. Spark's own retries cover a failed task (tests/reliability/
+test_task_faults.py fails first attempts in every Python stage: ``runtime.tasks.inject_partition_fault``).
 """
 from __future__ import annotations
 

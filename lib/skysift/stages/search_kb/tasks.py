@@ -12,6 +12,7 @@ from skysift.kb.faiss_index import IndexSpec
 from skysift.kb.search import load_shard_set, search_batch
 from skysift.kb.store import KbMeta
 from skysift.runtime.filesystem import join, with_s3_settings
+from skysift.runtime.tasks import inject_partition_fault
 from skysift.schema import PREDICTIONS
 
 TASK_STATS = "part int, rows long"
@@ -52,6 +53,7 @@ def searcher(kb: str, meta: KbMeta, spec: IndexSpec, k: int, threads: int, block
 
         from skysift.runtime.output import write_parquet_atomic
 
+        inject_partition_fault()  # test-only switch (runtime.tasks)
         if threads > 0:
             faiss.omp_set_num_threads(threads)
         part = TaskContext.get().partitionId()
