@@ -85,6 +85,12 @@ def catalogs(tmp_path_factory) -> Path:
 class Inputs:
     """Tiny inputs, each built once per session on first use (``spark``: the shared session, on demand)."""
 
+    sfr_train_sets = ["--set", "image_px=[8]", "--set", "models=[early_fusion,decision_tree]", "--set", "quality_levels=[3]",
+                      "--set", "seeds=[0]", "--set", "model.image_pca_components=8", "--set", "model.spectrum_pca_components=4",
+                      "--set", "model.cnn_channels=[4]", "--set", "model.spectrum_hidden=[8,8]", "--set", "model.fusion_hidden=[8]",
+                      "--set", "model.max_epochs=2", "--set", "model.patience=1", "--set", "model.gb_estimators=5"]
+    """A tiny train-sfr on ``sfr_table``: two models, one resolution, one quality level, one seed."""
+
     def __init__(self, root: Path, spark: Callable):
         self.root = root
         self.spark = spark
@@ -335,6 +341,13 @@ class Inputs:
         path = self.root / "sfr_model"
         save_bundle(path, "early_fusion", train_models(a, cfg, 0, ("early_fusion",)), cfg)
         return path
+
+    @functools.cached_property
+    def sfr_trained(self) -> Path:
+        """A train-sfr output of ``sfr_train_sets`` on ``sfr_table`` (evaluate-sfr's input)."""
+        out = self.root / "sfr_trained"
+        run_here("train-sfr", ["--input", self.sfr_table, "--output", out, *self.sfr_train_sets])
+        return out
 
     @functools.cached_property
     def detection(self):

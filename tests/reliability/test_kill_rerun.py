@@ -80,10 +80,6 @@ def results(case: Case, out: Path) -> dict:
     return found
 
 
-SFR_MODEL = ["--set", "image_px=[8]", "--set", "models=[early_fusion,decision_tree]", "--set", "quality_levels=[3]", "--set", "seeds=[0]",
-             "--set", "model.image_pca_components=8", "--set", "model.spectrum_pca_components=4",
-             "--set", "model.cnn_channels=[4]", "--set", "model.spectrum_hidden=[8,8]", "--set", "model.fusion_hidden=[8]",
-             "--set", "model.max_epochs=2", "--set", "model.patience=1", "--set", "model.gb_estimators=5"]
 ELG_PQ = ["--set", "pq.configurations=[2/25/100]"]
 
 JOBS = [
@@ -121,10 +117,18 @@ JOBS = [
                                         "--set", f"model_uri={i.image_encoder}"]),
     Case("build-multimodal", lambda i, o: ["--cutouts", i.multimodal / "cutouts", "--spectra", i.multimodal / "spectra",
                                            "--labels", i.multimodal / "labels", "--output", o], spark=True),
-    Case("train-sfr", lambda i, o: ["--input", i.sfr_table, "--output", o, *SFR_MODEL],
+    Case("train-sfr", lambda i, o: ["--input", i.sfr_table, "--output", o, *i.sfr_train_sets],
          json_files=("report.json",), json_ignore=("registry", "seconds", "train_seconds_mean")),
     Case("find-emission-lines", lambda i, o: [
         "--input", i.pool / "spectra", "--output", o, "--set", f"templates={i.pool / 'templates'}", *ELG_PQ]),
+    Case("predict-sfr", lambda i, o: ["--input", i.sfr_rows, "--output", o, "--set", f"model_uri={i.sfr_model}",
+                                      "--set", "rows_per_task=10", "--set", "device=cpu", "--set", "torch_threads=1"]),
+    Case("evaluate-sfr", lambda i, o: ["--input", i.sfr_trained, "--output", o],
+         json_files=("metrics.json",), json_ignore=("seconds", "train_seconds_mean")),
+    Case("detect-sources", lambda i, o: [
+        "--input", i.detection.root, "--output", o, "--set", f"catalog={i.detection.photoobj}",
+        "--set", f"detector_uri={i.detection_models.detector}", "--set", f"classifier_uri={i.detection_models.classifier}",
+        "--set", "detector.conf=0.001", "--set", "detector.max_det=100", "--set", "tiles_per_task=4", "--set", "hats=false"]),
 ]
 
 
@@ -248,7 +252,7 @@ TRAINING = [
     TrainCase("train-image-encoder", lambda i, o: [*_conf("train_image_encoder_tiny.yaml"), "--input", i.stamps,
                                                    "--output", o, "--set", "epochs=2", "--set", "mini_search_batch=4"],
               "skysift-image-encoder", _load_image_encoder),
-    TrainCase("train-sfr", lambda i, o: ["--input", i.sfr_table, "--output", o, *SFR_MODEL], "skysift-sfr", _load_sfr),
+    TrainCase("train-sfr", lambda i, o: ["--input", i.sfr_table, "--output", o, *i.sfr_train_sets], "skysift-sfr", _load_sfr),
 ]
 
 
