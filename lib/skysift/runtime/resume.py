@@ -112,4 +112,22 @@ def finish_item(markers: str | None, item: int, n_items: int, row: dict[str, Any
         write_bytes(join(markers, _item_marker(item, n_items)), json.dumps(row, default=stats_json).encode())
 
 
-__all__ = ["completed_items", "files_fingerprint", "finish_item", "model_fingerprint", "resume_key", "resumed_count"]
+def keep_only(staging: str, kept: Sequence[str]) -> None:
+    """Delete everything in a resumed staging folder but the paths ``kept`` (relative, e.g. ``_resume``,
+    ``_work/raw``) and the folders above them: what a killed run wrote after its resumable steps, which the
+    rerun writes again whole (a half-written HATS folder must not be mixed in)."""
+    from skysift.runtime.filesystem import remove_tree
+
+    tops = {rel.split("/", 1)[0] for rel in file_sizes(staging, include_hidden=True)}
+    for top in sorted(tops):
+        inner = [k.split("/", 1)[1] for k in kept if k.startswith(f"{top}/")]
+        if top in kept:
+            continue
+        if inner:
+            keep_only(join(staging, top), inner)
+        else:
+            remove_tree(join(staging, top))
+
+
+__all__ = ["completed_items", "files_fingerprint", "finish_item", "keep_only", "model_fingerprint", "resume_key",
+           "resumed_count"]

@@ -20,9 +20,9 @@ from skysift.config import to_dict
 from skysift.detection.inference import resolve_classifier, resolve_detector
 from skysift.io.tables import write_table_json
 from skysift.runtime.errors import SkysiftError
-from skysift.runtime.filesystem import file_sizes, join, remove_tree
+from skysift.runtime.filesystem import join, remove_tree
 from skysift.runtime.output import staged
-from skysift.runtime.resume import files_fingerprint, model_fingerprint, resume_key, resumed_count
+from skysift.runtime.resume import files_fingerprint, keep_only, model_fingerprint, resume_key, resumed_count
 from skysift.runtime.rejects import write_rejects
 from skysift.stages.detect_sources import tasks as T
 from skysift.stages.detect_sources.config import DetectSourcesConfig
@@ -112,10 +112,4 @@ def _clear_after_tile_pass(staging: str) -> None:
     that pass (sources, catalogs, rejects) is deleted, as the rerun writes it again whole."""
     from skysift.runtime.output import RESUME
 
-    raw_parent, raw_name = T.RAW_DIR.split("/", 1)  # _work/raw
-    tops = {rel.split("/", 1)[0] for rel in file_sizes(staging, include_hidden=True)}
-    for top in sorted(tops - {RESUME, raw_parent}):
-        remove_tree(join(staging, top))
-    subs = {rel.split("/", 1)[0] for rel in file_sizes(join(staging, raw_parent), include_hidden=True)}
-    for sub in sorted(subs - {raw_name}):
-        remove_tree(join(staging, raw_parent, sub))
+    keep_only(staging, (RESUME, T.RAW_DIR))

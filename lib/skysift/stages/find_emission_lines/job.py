@@ -33,9 +33,8 @@ import time
 
 from skysift.config import to_dict
 from skysift.io.tables import write_table_json
-from skysift.runtime.filesystem import file_sizes, join, remove_tree
 from skysift.runtime.output import RESUME, read_table, staged, write_parquet_atomic
-from skysift.runtime.resume import files_fingerprint, resume_key, resumed_count
+from skysift.runtime.resume import files_fingerprint, keep_only, resume_key, resumed_count
 from skysift.runtime.row_groups import table_file_uris
 from skysift.stages.find_emission_lines import pipeline as P
 from skysift.stages.find_emission_lines.config import FindEmissionLinesConfig
@@ -60,7 +59,7 @@ def run(spark, cfg: FindEmissionLinesConfig) -> dict:
     with staged(cfg.output, resume=cfg.resume, resume_key=key) as stage:
         s = stage.uri
         if stage.resumed:
-            _clear_after_resumable_stages(s)
+            keep_only(s, KEPT_ON_RESUME)
         t = time.perf_counter()
         line_stats = P.line_search(spark, cfg, s, grid, items, n_tasks, markers=stage.markers("lines"))
         seconds["lines_and_redshifts"] = time.perf_counter() - t
@@ -95,14 +94,9 @@ def run(spark, cfg: FindEmissionLinesConfig) -> dict:
     return summary
 
 
+
 KEPT_ON_RESUME = ("lines", "redshifts", "_rejects", "pq_index", "pq_candidates", RESUME)
-"""What a resumed staging folder keeps: the resumable stages' tables (their complete tasks have markers under
-_resume/; an unfinished task's files are replaced by its rerun, same names) and the line search's rejects."""
-
-
-def _clear_after_resumable_stages(staging: str) -> None:
-    """Delete what a killed run wrote after the resumable stages (confirmed, hii, galaxies, catalogs, report,
-    _table.json): the rerun writes them again whole, and a half-written HATS folder must not be mixed in."""
-    tops = {rel.split("/", 1)[0] for rel in file_sizes(staging, include_hidden=True)}
-    for top in sorted(tops - set(KEPT_ON_RESUME)):
-        remove_tree(join(staging, top))
+"""What a resumed staging folder keeps (``runtime.resume.keep_only``): the resumable stages' tables (their
+complete tasks have markers under _resume/; an unfinished task's files are replaced by its rerun, same
+names) and the line search's rejects. Confirmed, hii, galaxies, catalogs, report and _table.json go: the
+rerun writes them again whole."""

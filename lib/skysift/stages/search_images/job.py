@@ -109,8 +109,8 @@ def run(spark, cfg: SearchImagesConfig) -> dict[str, Any]:
     items = entries.by_file() if scans else []
     parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
     n_tasks = (cfg.exhaustive_tasks or task_count(len(items), 1, parallelism)) if scans else 0
-    key = resume_key(cfg, queries=hashlib.sha256(np.ascontiguousarray(feats.numpy()).tobytes()).hexdigest(),
-                     index_version=meta.kb_version, n_tasks=n_tasks)
+    key = (resume_key(cfg, queries=hashlib.sha256(np.ascontiguousarray(feats.numpy()).tobytes()).hexdigest(),
+                      index_version=meta.kb_version, n_tasks=n_tasks) if scans else None)  # faiss only: no resume
     with staged(cfg.output, resume=cfg.resume and bool(scans), resume_key=key) as stage:
         timing, results, recall, scanned = {}, {}, None, []
         if cfg.mode in ("faiss", "both") and len(feats):
@@ -121,7 +121,7 @@ def run(spark, cfg: SearchImagesConfig) -> dict[str, Any]:
             gid = gid.reshape(len(feats), -1)  # a query's candidates from all its symmetries
             results["faiss"] = rerank(feats, gid, entries, k, cfg.weights)
             timing["faiss_seconds"] = round(time.perf_counter() - t, 4)
-        if cfg.mode in ("exhaustive", "both") and len(feats):
+        if scans:
             t = time.perf_counter()
             task = functools.partial(exhaustive_task, feats.numpy(), k, cfg.weights)
             scanned = run_tasks(task, items, n_tasks, spark, markers=stage.markers("exhaustive"))
