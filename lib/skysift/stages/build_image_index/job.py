@@ -62,8 +62,7 @@ def run(spark, cfg: BuildImageIndexConfig) -> dict:
     """Build the image index; read = written (index entries) + rejected (unusable vectors)."""
     from skysift.config import to_dict
     from skysift.io.tables import read_table_json
-    from skysift.kb.faiss_index import (deserialize, factory_string, min_training_points, new_index, serialize,
-                                        train_index)
+    from skysift.kb.faiss_index import factory_string, min_training_points, new_index, serialize, train_index
     from skysift.kb.store import TRAINED_FILE, KbMeta, content_version, read_bytes, write_bytes, write_meta
     from skysift.runtime.output import exists, read_table, staged, table_files
     from skysift.runtime.resume import files_fingerprint, resume_key, resumed_count
@@ -102,18 +101,19 @@ def run(spark, cfg: BuildImageIndexConfig) -> dict:
         t_train = time.perf_counter()
         trained_kept = stage.resumed and exists(f"{stage.uri}/{TRAINED_FILE}")
         if trained_kept:  # the killed run's trained index: the kept shards were added to this one
-            index = deserialize(read_bytes(f"{stage.uri}/{TRAINED_FILE}"))
-        elif not index.is_trained:
-            need = min_training_points(spec, dim, per_shard)
-            sample = _sample(files, max(cfg.train_sample_size, need), cfg.seed)
-            if len(sample) < need:
-                raise ConfigError(f"index {factory} needs at least {need} training vectors, the table has "
-                                  f"{len(sample)} usable ones: use index.kind=flat or a smaller index.nlist / "
-                                  "index.pq_nbits")
-            train_index(index, sample)
-        train_s = time.perf_counter() - t_train
-        trained = serialize(index)
-        if not trained_kept:
+            trained = read_bytes(f"{stage.uri}/{TRAINED_FILE}")
+            train_s = time.perf_counter() - t_train
+        else:
+            if not index.is_trained:
+                need = min_training_points(spec, dim, per_shard)
+                sample = _sample(files, max(cfg.train_sample_size, need), cfg.seed)
+                if len(sample) < need:
+                    raise ConfigError(f"index {factory} needs at least {need} training vectors, the table has "
+                                      f"{len(sample)} usable ones: use index.kind=flat or a smaller index.nlist / "
+                                      "index.pq_nbits")
+                train_index(index, sample)
+            train_s = time.perf_counter() - t_train
+            trained = serialize(index)
             write_bytes(f"{stage.uri}/{TRAINED_FILE}", trained)
         t_add = time.perf_counter()
         task = functools.partial(shard_task, stage.uri, vectors, trained, dim, cfg.faiss_threads_per_task)
