@@ -62,3 +62,20 @@ def test_lr_schedules():
         ClassifierTrainConfig(lr_schedule="step")
     with pytest.raises(ConfigError, match="warmup_epochs"):
         ClassifierTrainConfig(epochs=3, warmup_epochs=3)
+
+
+def test_channels_last_inference_equals_the_plain_layout():
+    """predict_proba feeds channels-last batches (faster on oneDNN): the probabilities are the plain layout's."""
+    import torch
+
+    from skysift.models.conv4net import Conv4Net
+
+    torch.manual_seed(3)
+    model = Conv4Net().eval()
+    raw = np.random.default_rng(3).gamma(2.0, 1.0, (40, 3, 48, 48)).astype(np.float32)
+    mean, sd = np.array([0.1, 0.2, 0.3], np.float32), np.array([1.0, 1.1, 0.9], np.float32)
+    with torch.no_grad():
+        ref = torch.softmax(model(torch.from_numpy(np.ascontiguousarray(prepare(raw, mean, sd)))), dim=1).numpy()
+    got = predict_proba(model, raw, mean, sd, batch_size=16)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    assert all(p.is_contiguous() for p in model.parameters())  # the caller's model is left as it was

@@ -22,7 +22,7 @@ from skysift.config import require
 from skysift.detection import crops as C
 from skysift.models.conv4net import Conv4Net, Conv4NetConfig
 
-__all__ = ["ClassifierTrainConfig", "TrainedClassifier", "prepare", "lr_at", "train_conv4net", "predict_proba"]
+__all__ = ["ClassifierTrainConfig", "TrainedClassifier", "channels_last", "prepare", "lr_at", "train_conv4net", "predict_proba"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,17 @@ class TrainedClassifier:
     """Validation loss of the kept weights."""
 
 
+def channels_last(batch):
+    """A batch (n, bands, H, W) in channels-last memory format: the same numbers in another stride order.
+
+    oneDNN's CPU convolutions run faster on it (measured on the 2-core Intel VM, one torch thread: inference of
+    256 crops 0.72 -> 0.45 s with the weights left as they are, outputs equal to 1.5e-8; a training step of
+    batch 32 at 48 px 260 -> 209 ms with the weights channels-last too, 224 ms without); cuDNN prefers it too."""
+    import torch
+
+    return batch.contiguous(memory_format=torch.channels_last)
+
+
 def prepare(raw: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """Raw crops (n, bands, H, W) -> network input: min-max per image, then the z-score."""
     return C.zscore(C.minmax(raw), mean, sd)
@@ -112,7 +123,7 @@ def _evaluate(model, x, y, batch_size: int, device) -> tuple[float, float]:
     loss_sum, correct = 0.0, 0
     with torch.no_grad():
         for s in range(0, len(x), batch_size):
-            xb = torch.from_numpy(x[s : s + batch_size]).to(device)
+            xb = channels_last(torch.from_numpy(x[s : s + batch_size]).to(device))
             yb = torch.from_numpy(y[s : s + batch_size]).to(device)
             logits = model(xb)
             loss_sum += float(torch.nn.functional.cross_entropy(logits, yb, reduction="sum"))
@@ -135,7 +146,7 @@ def train_conv4net(train_raw: np.ndarray, train_y: np.ndarray, val_raw: np.ndarr
     val_x = prepare(val_raw, mean, sd)
     train_y = np.asarray(train_y, dtype=np.int64)
     val_y = np.asarray(val_y, dtype=np.int64)
-    model = Conv4Net(cfg.model).to(device)
+    model = Conv4Net(cfg.model).to(device).to(memory_format=torch.channels_last)  # channels_last's docstring
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     best_loss, best_state, best_epoch, history, waited = float("inf"), None, 0, [], 0
     steps_per_epoch, step = -(-len(train_raw) // cfg.batch_size), 0
@@ -148,7 +159,7 @@ def train_conv4net(train_raw: np.ndarray, train_y: np.ndarray, val_raw: np.ndarr
         loss_sum = 0.0
         for s in range(0, len(order), cfg.batch_size):
             idx = order[s : s + cfg.batch_size]
-            xb, yb = torch.from_numpy(x[idx]).to(device), torch.from_numpy(train_y[idx]).to(device)
+            xb, yb = channels_last(torch.from_numpy(x[idx]).to(device)), torch.from_numpy(train_y[idx]).to(device)
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, steps_per_epoch, cfg)
             step += 1
@@ -167,7 +178,8 @@ def train_conv4net(train_raw: np.ndarray, train_y: np.ndarray, val_raw: np.ndarr
             waited += 1
             if waited >= cfg.patience:
                 break
-    model = model.cpu()
+    # back to the default layout: the saved weights and the MLflow export (torch.export) see plain tensors
+    model = model.cpu().to(memory_format=torch.contiguous_format)
     model.load_state_dict(best_state)
     return TrainedClassifier(model=model.eval(), mean=mean, sd=sd, history=history, best_epoch=best_epoch, best_val_loss=best_loss)
 
@@ -181,6 +193,6 @@ def predict_proba(model, raw: np.ndarray, mean: np.ndarray, sd: np.ndarray, batc
     out = []
     with torch.no_grad():
         for s in range(0, len(raw), batch_size):
-            xb = torch.from_numpy(prepare(raw[s : s + batch_size], mean, sd)).to(dev)
+            xb = channels_last(torch.from_numpy(prepare(raw[s : s + batch_size], mean, sd)).to(dev))
             out.append(torch.softmax(model(xb), dim=1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 3), dtype=np.float32)
