@@ -81,11 +81,18 @@ def results(case: Case, out: Path) -> dict:
 
 
 ELG_PQ = ["--set", "pq.configurations=[2/25/100]"]
+IMAGING = ["n_spectra=0", "imaging.enabled=true", "imaging.n_fields=2", "imaging.shape_px=[200,256]",
+           "imaging.compress=false", "imaging.survey.population.spec_density_per_deg2=4000", "imaging.n_stamps=2",
+           "imaging.stamps_per_task=1", "imaging.stamps.size_px=48", "imaging.stamps.galaxy_re_range_px=[3,10]"]
 
 JOBS = [
     Case("synth-survey", lambda i, o: ["--output", o, "--set", "n_spectra=24", "--set", "rows_per_partition=6"]),
     Case("synth-survey", lambda i, o: ["--output", o, "--set", "n_spectra=24", "--set", "rows_per_partition=6",
                                        "--set", "format=parquet"], name="synth-survey-parquet"),
+    # the imaging survey alone (n_spectra=0: the first staged file is a frame, so the kill lands in the imaging
+    # writer): 2 small fields, the linked spectra of their 3 spectroscopic objects, 2 stamps (~4 s)
+    Case("synth-survey", lambda i, o: ["--output", o, *[a for s in IMAGING for a in ("--set", s)]],
+         name="synth-survey-imaging"),
     Case("ingest-spectra", lambda i, o: ["--input", i.survey / "spectra", "--output", o, "--set", "files_per_task=6"]),
     Case("load-catalog", lambda i, o: ["--input", i.survey / "truth", "--output", o, "--set", "format=parquet",
                                        "--set", "spec_id_column=file_spec_id", "--set", "label_column=target_class"],
@@ -164,6 +171,28 @@ def test_kill_keeps_previous_output_and_rerun_gives_the_same_rows(case: Case, in
     run_here(case.job, argv, spark)
     assert results(case, out) == expected
     assert not staging_path(out).exists() and not (out.parent / f".{out.name}.lock").exists()
+
+
+def test_synth_survey_imaging_killed_in_its_last_phase_resumes_every_phase(tmp_path):
+    """The harness kills synth-survey-imaging at its first frame; here the kill lands once a stamp task has
+    its marker (fields, linked spectra, a stamp task done): the rerun resumes exactly the tasks with a marker
+    (``resumed_tasks`` counts the fields and stamps too) and gives the rows, file names and frame bytes of an
+    uninterrupted run."""
+    from skysift.testing.faults import resume_markers
+
+    argv = lambda out: ["--output", out, *[a for s in IMAGING for a in ("--set", s)]]  # noqa: E731
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    alone = run_here("synth-survey", argv(ref))
+    killed = kill_when(job_command("synth-survey", argv(out)),
+                       lambda: any(m.startswith("stamps/") for m in resume_markers(out)), env=subprocess_env(**HOLD))
+    assert killed.killed and killed.returncode == -9, killed.log
+    kept = resume_markers(out)
+    assert {m.split("/")[0] for m in kept} == {"fields", "linked", "stamps"}, kept
+    resumed = run_here("synth-survey", argv(out))
+    assert alone["resumed_tasks"] == 0 and resumed["resumed_tasks"] == len(kept)
+    case = next(c for c in JOBS if c.name == "synth-survey-imaging")
+    assert results(case, out) == results(case, ref)  # rows and file names
+    assert snapshot(out / "imaging" / "frames") == snapshot(ref / "imaging" / "frames")
 
 
 def pretrain_argv(inputs: Inputs, out: Path, *extra: str) -> list:

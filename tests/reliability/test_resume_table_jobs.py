@@ -160,7 +160,8 @@ def test_build_kb_failed_at_a_shard_keeps_the_trained_index_and_the_finished_sha
 
     out = tmp_path / "out"
     argv = _kb_argv(vectors, out)
-    with worker_env(spark, "raise:3"), pytest.raises(Exception, match="injected failure"):
+    # task:3: shard 3 only, not partition 3 of the training sample's writer (inject_partition_fault)
+    with worker_env(spark, "raise:task:3"), pytest.raises(Exception, match="injected failure"):
         run_here("build-kb", argv, spark)
     # the item markers of the shards that finished before shard 3 failed
     staged = staging_path(out)
@@ -179,7 +180,7 @@ def test_build_kb_failed_at_a_shard_keeps_the_trained_index_and_the_finished_sha
     # every file byte for byte, but _kb.json (build timings) and the manifest (its size)
     assert _files(out, "_kb.json") == _files(ref, "_kb.json")
 
-    with worker_env(spark, "raise:2"), pytest.raises(Exception, match="injected failure"):
+    with worker_env(spark, "raise:task:2"), pytest.raises(Exception, match="injected failure"):
         run_here("build-kb", argv, spark)
     afresh = run_here("build-kb", [*argv, "--set", "resume=false"], spark)
     assert afresh["resumed_tasks"] == 0 and not afresh["trained_index_kept"]

@@ -45,6 +45,9 @@ class Case:
     ``cut_field``, one call per work item)."""
     kept: str = ""
     """A summary flag that must be true on the resumed run only (build-image-index: the trained index)."""
+    items: int = 0
+    """Item markers (``runtime.resume.finish_item``) the interrupted run leaves besides its k task markers
+    (find-emission-lines: its trained PQ run)."""
 
 
 def _sets(*sets: str) -> list:
@@ -74,10 +77,10 @@ JOBS = [
         f"classifier_uri={i.detection_models.classifier}", "detector.conf=0.001", "detector.max_det=100",
         "tiles_per_task=4", "hats=false")], k=1, changed="target_rows_per_group=1000", tasks="tile_tasks",
          timed=("_table.json",)),
-    # 4 line-search tasks (26 row groups), the PQ run trained, then 1 of 4 scoring tasks: the rerun also
-    # keeps the trained run
+    # 4 line-search tasks (26 row groups), the PQ run trained (its item marker), then 1 of 4 scoring tasks:
+    # 5 of 8 tasks and 1 of 1 PQ run finished, 6 markers; the rerun also keeps the trained run
     Case("find-emission-lines", lambda i, o: ["--input", i.pool / "spectra", "--output", o, *_sets(
-        f"templates={i.pool / 'templates'}", "pq.configurations=[2/25/100]", "rows_per_task=100")], k=5,
+        f"templates={i.pool / 'templates'}", "pq.configurations=[2/25/100]", "rows_per_task=100")], k=5, items=1,
          changed="report=false", kept="resumed_pq_runs",
          timed=("_table.json", "report/report.html",  # seconds per stage; the HATS properties' creation dates:
                 *(f"catalogs/{c}/hats/{f}" for c in ("galaxies", "hii") for f in ("properties", "hats.properties")))),
@@ -144,10 +147,11 @@ def test_interrupted_after_k_tasks_reruns_only_the_others(case: Case, inputs, tm
     shutil.rmtree(out)
 
     runs.run(case.job, argv, k=case.k)
-    assert len(resume_markers(out)) == case.k and not out.exists()  # staging kept, nothing committed
+    assert len(resume_markers(out)) == case.k + case.items and not out.exists()  # staging kept, nothing committed
     resumed = runs.run(case.job, argv)
     assert resumed["resumed_tasks"] == case.k and len(runs.calls) == n - case.k  # only the others ran
     assert not case.kept or (resumed[case.kept] and not alone[case.kept])
+    assert not case.items or resumed[case.kept] == case.items  # the runs with an item marker, not trained again
     assert {k: resumed[k] for k in ("read", "written", "rejected")} == {k: alone[k] for k in ("read", "written", "rejected")}
     assert table_rows(out, case.ignore) == expected
     assert _files(out, case.timed) == files and sorted(snapshot(out)) == names  # same names, same bytes

@@ -7,12 +7,14 @@ work through ``runtime.tasks.run_tasks`` (ingest-spectra, synth-survey, embed-sp
 make-cutouts, embed-images, build-image-index, search-images, find-emission-lines), in the partition
 tasks that call ``runtime.resume.finish_item`` (build-kb's shards, crossmatch's match groups), and at the
 start of the Python executor functions of the DataFrame jobs (``runtime.tasks.inject_partition_fault``:
-the cross-match engine's scan, tag and match stages, the HATS writer, search-kb, build-multimodal).
+the cross-match engine's scan, tag and match stages, the HATS writer, search-kb, build-multimodal, build-kb's
+training-sample writer).
 
 The DataFrame jobs (``FRAME_CASES``: dedupe, load-catalog by position, search-kb, build-multimodal,
-crossmatch to HATS) all run in one subprocess, one local[2,2] session (``testing.faults.run_cases``: one JVM
-start for the five), each with ``kill:0,raise:1`` (both faults in one run: partition 0's worker is killed,
-partition 1 raises); their references run in this process, while the subprocess runs."""
+build-kb's training-sample writer and shards, crossmatch to HATS) all run in one subprocess, one local[2,2]
+session (``testing.faults.run_cases``: one JVM start for the six), each with ``kill:0,raise:1`` (both faults
+in one run: partition 0's worker is killed, partition 1 raises); their references run in this process, while
+the subprocess runs."""
 from __future__ import annotations
 
 import json
@@ -141,6 +143,13 @@ FRAME_CASES = {
     "build-multimodal": ("build-multimodal", lambda f, out: [
         "--cutouts", f["multimodal"] / "cutouts", "--spectra", f["multimodal"] / "spectra",
         "--labels", f["multimodal"] / "labels", "--output", out, *_sets("hats=false")], ("multimodal",), 1),
+    # IVF-PQ, so that the training sample's row writer (mapInArrow) runs: the whole input (train_sample_size >=
+    # its 400 rows: no Spark sample, whose rows depend on the partitioning); the shard stage fails through
+    # finish_item (shard 0 killed, shard 1 raising after its files); no diagnostics sample (a third stage)
+    "build-kb": ("build-kb", lambda f, out: [
+        "--embeddings", f["vectors"] / "emb", "--labels", f["vectors"] / "labels", "--output", out,
+        *_sets("index.kind=ivfpq", "index.nlist=4", "index.pq_m=4", "index.pq_nbits=4", "n_shards=2",
+               "train_sample_size=400", "diagnostics_sample=0")], ("vectors",), 2),
     "crossmatch-hats": ("crossmatch", lambda f, out: [
         "--left", f["catalogs"] / "left", "--right", f["catalogs"] / "right", "--output", out,
         *_sets("format=hats", "mode=all", "left_id_column=lid", "right_id_column=rid", "hats_pixel_threshold=300")],
@@ -204,8 +213,9 @@ def test_dataframe_jobs_retried_tasks_leave_no_duplicate_and_no_missing_row(name
     killed = [line for line in lost if "Python worker exited unexpectedly" in line]
     # every failed task shows in the log; one worker killed per stage with a Python function (its partition 0)
     assert len(lost) == row["failed_tasks"] and len(killed) == row["failed_stages"] == n_stages, (row, log[-3000:])
-    # the other tasks of those stages raised, before they read a row
-    assert log.count("injected failure of the first attempt of partition") >= len(lost) - len(killed), log[-3000:]
+    # the other tasks of those stages raised: before they read a row (partition k), or build-kb's shard k
+    # after its files (task k: finish_item)
+    assert log.count("injected failure of the first attempt of ") >= len(lost) - len(killed), log[-3000:]
     assert row["summary"]["balanced"] is not False
     rows = table_rows(out)
     assert rows == expected

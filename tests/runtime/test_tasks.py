@@ -119,3 +119,21 @@ def test_partition_fault_switch_fails_the_first_attempt_of_the_named_partitions(
     assert len(kills) == 1
     monkeypatch.delenv("SKYSIFT_FAIL_TASK_ONCE")
     inject_partition_fault()
+
+
+def test_fault_rule_with_a_kind_names_only_tasks_of_that_kind(monkeypatch):
+    """``raise:task:3`` fails item task 3 (finish_item, run_tasks) but not partition 3 of a DataFrame stage."""
+    import pyspark
+
+    from skysift.runtime.tasks import inject_fault, inject_partition_fault
+
+    monkeypatch.setattr(pyspark.TaskContext, "get", classmethod(lambda cls: _FakeTask(3, 0)))
+    monkeypatch.setenv("SKYSIFT_FAIL_TASK_ONCE", "raise:task:3")
+    inject_partition_fault()  # partition 3: another kind
+    inject_fault(2)  # task 2: not named
+    with pytest.raises(RuntimeError, match="first attempt of task 3"):
+        inject_fault(3)
+    monkeypatch.setenv("SKYSIFT_FAIL_TASK_ONCE", "raise:partition:3")
+    inject_fault(3)
+    with pytest.raises(RuntimeError, match="first attempt of partition 3"):
+        inject_partition_fault()

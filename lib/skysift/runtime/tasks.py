@@ -20,14 +20,16 @@ Fault injection, for tests only (tests/reliability, RELIABILITY.md): ``SKYSIFT_F
 starting at item FIRST) fail after its task has written its files, before its marker: ``raise`` raises,
 ``kill`` SIGKILLs the Python worker. Spark then retries the task (a master such as ``local[2,2]`` allows
 it). A comma-separated list of these rules applies the first that names the task (``=kill:0,raise``: the
-worker of task 0 dies, every other task raises). The sequential twin ignores the variable (nothing would
+worker of task 0 dies, every other task raises). ``=raise:task:FIRST`` (or ``partition:FIRST``) names only a
+task of that kind: a job whose DataFrame stages and item tasks share numbers (build-kb's training sample and
+shards) can be failed at one shard alone. The sequential twin ignores the variable (nothing would
 retry). DataFrame jobs whose partitions are their work items call the same switch through
 ``runtime.resume.finish_item``.
 
 The other DataFrame jobs call ``inject_partition_fault()`` once at the start of each of their Python
 executor functions (mapInPandas / mapInArrow bodies: the cross-match engine's scan, tag, match and
 unmatched-right stages, which crossmatch, dedupe and load-catalog's position match run; the HATS writer's
-two; search-kb's search; build-multimodal's quality levels): there the first attempt of the task of Spark
+two; search-kb's search; build-multimodal's quality levels; build-kb's sample writer): there the first attempt of the task of Spark
 partition k fails (``:FIRST`` names the partition id k), before the function has read a row. For these the
 failure comes before Spark's writer has committed the task's output (its task commit follows the last row),
 or before the task's own file exists (search-kb, the match's files): what the retry replaces is an aborted
@@ -143,7 +145,8 @@ def inject_fault(first: int, what: str = "task") -> None:
         return
     for rule in value.split(","):
         mode, _, only = rule.strip().partition(":")
-        if only and int(only) != first:
+        kind, _, only = only.rpartition(":")
+        if (kind and kind != what) or (only and int(only) != first):
             continue
         if mode == "kill":
             import signal

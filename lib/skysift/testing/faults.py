@@ -96,7 +96,7 @@ def staged_data_files(output: str | os.PathLike) -> list[str]:
 
 def resume_markers(output: str | os.PathLike) -> list[str]:
     """Completion markers in ``output``'s staging folder: of tasks (``runtime.tasks``) and of partition
-    items (``runtime.resume.finish_item``: build-kb's shards, crossmatch's groups)."""
+    items (``runtime.resume.finish_item``: build-kb's shards, crossmatch's groups, find-emission-lines' PQ runs)."""
     root = staging_path(output) / "_resume"
     if not root.is_dir():
         return []

@@ -27,6 +27,7 @@ from skysift.kb.faiss_index import factory_string, min_training_points, new_inde
 from skysift.kb.store import ENTRIES_DIR, TRAINED_FILE, KbError, KbMeta, content_version, write_bytes, write_meta
 from skysift.kb import embeddings as emb
 from skysift.runtime.filesystem import for_spark, with_s3_settings
+from skysift.runtime.tasks import inject_partition_fault
 
 
 CONFIG = BuildKbConfig
@@ -55,6 +56,7 @@ def _sample_vectors(df, n: int, total: int, seed: int, scratch: str) -> np.ndarr
     def writer(batches):
         from pyspark import TaskContext
 
+        inject_partition_fault()  # test-only switch (runtime.tasks), before a row is read or a file written
         rows = write_parquet_atomic(f"{target}/part-{TaskContext.get().partitionId():06d}.parquet", batches)
         yield pa.RecordBatch.from_pydict({"rows": [rows]})
 

@@ -126,29 +126,30 @@ def build_indexes(spark, cfg: FindEmissionLinesConfig, staging: str, grid: T.Gri
                   templates: Templates, markers: str | None = None) -> dict:
     """Train and write the index of every run under ``staging/pq_index``; returns seconds per run.
 
-    ``markers`` (resume): a run whose marker is there (written after all of its index files) is not trained
-    again; its seconds come from the marker, and ``resumed_runs`` counts them."""
-    import json
-
-    from skysift.runtime.filesystem import exists, join
+    ``markers`` (resume): the runs are work items ``0..len(runs)-1`` of ``runtime.resume`` (the config, hence
+    the runs and their order, is in the resume key); a run is marked finished (``finish_item``) after all of
+    its index files, and a run with a marker (``completed_items``) is not trained again: its seconds come from
+    the marker, and ``resumed_runs`` counts them."""
+    from skysift.runtime.resume import completed_items, finish_item
 
     root = f"{staging}/pq_index"
     write_parquet_atomic(f"{root}/templates/part-00000.parquet", pa.table({"spec_id": pa.array(templates.ids, pa.string()),
                                                                 "z": pa.array(templates.z, pa.float64())}))
-    timing, resumed = {}, 0
-    for run in runs:
-        marker = join(markers, f"run-{run.slug}.json") if markers else None
-        if marker and exists(marker):
-            timing[run.name] = json.loads(read_bytes(marker))["seconds"]
-            resumed += 1
+    done = completed_items(markers, len(runs)) if markers else {}
+    timing = {}
+    for item, run in enumerate(runs):
+        if item in done:
+            if done[item].get("run") != run.name:  # the key holds the runs: a mismatch is a foreign folder
+                raise SkysiftError(f"{markers}: marker of PQ run {item} is {done[item].get('run')!r}, "
+                                   f"expected {run.name!r}; rerun with --set resume=false")
+            timing[run.name] = done[item]["seconds"]
             continue
         started = time.perf_counter()
         _train_run(spark, cfg, root, grid, run, templates)
         timing[run.name] = round(time.perf_counter() - started, 3)
-        if marker:
-            write_bytes(marker, json.dumps({"run": run.name, "seconds": timing[run.name]}).encode())
+        finish_item(markers, item, len(runs), {"run": run.name, "seconds": timing[run.name]})
     return {"train_seconds": timing, "templates": int(len(templates.ids)), "train_on": cfg.pq.train_on,
-            "index": cfg.pq.index, "resumed_runs": resumed}
+            "index": cfg.pq.index, "resumed_runs": len(done)}
 
 
 def _train_run(spark, cfg: FindEmissionLinesConfig, root: str, grid: T.Grid, run: PQRun, templates: Templates) -> None:

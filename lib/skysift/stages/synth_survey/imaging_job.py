@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from skysift.config import to_dict
 from skysift.io.tables import write_table_json
 from skysift.runtime.filesystem import makedirs
+from skysift.runtime.resume import resumed_count
 from skysift.runtime.tasks import run_tasks, task_count
 from skysift.stages.synth_survey.config import SynthSurveyConfig
 from skysift.stages.synth_survey.imaging_tasks import FIELD_TABLES, field_task, linked_spectra_task, stamp_task
@@ -69,7 +70,7 @@ def run_imaging(spark, cfg: SynthSurveyConfig, staging: str,
         linked = run_tasks(functools.partial(linked_spectra_task, cfg, staging), records, n, spark,
                            markers=marks("linked"))
 
-    n_stamps = 0
+    n_stamps, sstats = 0, []
     if im.n_stamps:
         firsts = list(range(0, im.n_stamps, im.stamps_per_task))
         sstats = run_tasks(functools.partial(stamp_task, cfg, staging), firsts, len(firsts), spark,
@@ -89,5 +90,7 @@ def run_imaging(spark, cfg: SynthSurveyConfig, staging: str,
         "linked_spectra": sum(s["rows"] for s in linked),
         "stamps": n_stamps,
         "field_seconds": round(sum(s["seconds"] for s in fstats), 2),
+        # field and stamp tasks whose marker a killed run left (the linked spectra's: in the job's own count)
+        "resumed_tasks": resumed_count(fstats + sstats),
     }
     return summary, linked

@@ -132,7 +132,8 @@ def run(spark, cfg: SynthSurveyConfig) -> dict:
                           markers=stage.markers("spectra"))
         imaging, linked = ({}, []) if not cfg.imaging.enabled else run_imaging(spark, cfg, stage.uri, stage.markers)
         summary = _finish(stage.uri, cfg, pd.DataFrame(stats + linked), started, imaging.get("linked_spectra", 0))
-        summary["resumed_tasks"] = sum(bool(r.get("_resumed")) for r in stats + linked)
+        # every phase's resumed tasks (before session 10 the imaging fields and stamps were left out)
+        summary["resumed_tasks"] = sum(bool(r.get("_resumed")) for r in stats + linked) + imaging.get("resumed_tasks", 0)
     return {**summary, **({"imaging": imaging} if imaging else {}), **({"grid_from_model": grid_source} if grid_source else {}),
             "output": stage.output}
 
