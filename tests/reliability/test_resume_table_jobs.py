@@ -207,7 +207,7 @@ def test_crossmatch_failed_at_a_group_reruns_only_the_unfinished_groups(spark, c
     middle = groups[len(groups) // 2]
     out = tmp_path / "out"
     argv = _xmatch_argv(catalogs, out)
-    with worker_env(spark, f"raise:{middle}"), pytest.raises(Exception, match="injected failure"):
+    with worker_env(spark, f"raise:task:{middle}"), pytest.raises(Exception, match="injected failure"):
         run_here("crossmatch", argv, spark)
     markers = staging_path(out) / "_resume" / "groups"
     kept = sorted(markers.glob("item-*.json"))
@@ -220,7 +220,7 @@ def test_crossmatch_failed_at_a_group_reruns_only_the_unfinished_groups(spark, c
     assert sorted(p.name for p in out.glob("part-*")) == sorted(p.name for p in ref.glob("part-*"))
     assert _files(out, "_table.json") == _files(ref, "_table.json")  # but the summary (resumed_tasks)
 
-    with worker_env(spark, f"raise:{middle}"), pytest.raises(Exception, match="injected failure"):
+    with worker_env(spark, f"raise:task:{middle}"), pytest.raises(Exception, match="injected failure"):
         run_here("crossmatch", argv, spark)
     afresh = run_here("crossmatch", [*argv, "--set", "resume=false"], spark)
     assert afresh["resumed_tasks"] == 0 and table_rows(out) == expected
