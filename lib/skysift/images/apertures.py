@@ -37,7 +37,10 @@ def aperture_weights(size_px: int, radii_px, supersample: int = 64) -> np.ndarra
 
 def aperture_fluxes(pixels: np.ndarray, radii_px, supersample: int = 64) -> np.ndarray:
     """(..., R) flux within each radius of the centre of (..., S, S) cutouts (non-finite pixels count as 0)."""
-    px = np.nan_to_num(np.asarray(pixels, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    px = np.asarray(pixels, dtype=np.float64)
+    finite = np.isfinite(px)
+    if not finite.all():  # one pass where every pixel is finite (nan_to_num makes three and copies: 0.27 s per 12,500 16 px cutouts)
+        px = np.where(finite, px, 0.0)
     if px.shape[-1] != px.shape[-2]:
         raise ValueError(f"cutouts must be square, got {px.shape[-2:]}")
     w = aperture_weights(px.shape[-1], radii_px, supersample)

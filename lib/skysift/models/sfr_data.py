@@ -132,7 +132,10 @@ class SfrFeatures:
         self.fitted = False
 
     def _asinh(self, pixels: np.ndarray) -> np.ndarray:
-        return np.arcsinh(np.nan_to_num(np.asarray(pixels, dtype=np.float32), nan=0.0) / self.cfg.image_softening_nmgy)
+        px = np.asarray(pixels, dtype=np.float32)
+        if not np.isfinite(px).all():  # nan_to_num only where needed: it makes three passes and a copy
+            px = np.nan_to_num(px, nan=0.0)
+        return np.arcsinh(px / self.cfg.image_softening_nmgy)
 
     def fit(self, train: SfrArrays) -> "SfrFeatures":
         """Fit every scaler and PCA on ``train`` only."""
