@@ -151,20 +151,22 @@ def _scan(**kw):
 
 def test_joint_scan_false_alarm_rate_on_white_noise():
     """Noise alone: the best of ~3,300 trial redshifts x 4 lines. Measured (400 spectra, seed 5): score
-    percentiles 95 / 99 / max = 3.9 / 4.5 / 4.65 (white noise; 9 % of the spectra reach 3.5, 1 % 4.5, none
-    5.0); with std-2 noise where the ivar says 1, after the robust scaling 4.6 / 5.1 / 5.4 (2 % reach 5.0)."""
+    percentiles 90 / 95 / 99 / max = 4.0 / 4.2 / 4.5 / 4.65 (white noise; 42 % of the spectra reach 3.5,
+    11 % 4.0, 1.5 % 4.5, none 5.0); with std-2 noise where the ivar says 1, after the robust scaling
+    4.6 / 4.9 / 5.6 / 6.3 (4 % reach 5.0, 1.5 % 5.5). The paper experiment's thresholds, chosen on the KB,
+    came out at 5.2-5.4."""
     rng = np.random.default_rng(5)
     noise = rng.normal(0, 1, (400, len(WAVE)))
     ok = np.ones(noise.shape, bool)
     score = _scan().score(noise, np.ones_like(noise), ok)["score"]
     assert (score >= 5.0).mean() <= 0.005
     assert (score >= 4.5).mean() <= 0.03
-    assert (score >= 3.5).mean() >= 0.05  # ... the tail is there: the test can fail
+    assert (score >= 3.5).mean() >= 0.2  # ... the tail is there: the test can fail
     # residual structure above the ivar's noise (std 2 where ivar says 1): the robust scaling keeps it down,
     # without it every spectrum "has" lines
     loud = _scan().score(2 * noise, np.ones_like(noise), ok)["score"]
     raw = _scan(scatter_window_angstrom=0.0).score(2 * noise, np.ones_like(noise), ok)["score"]
-    assert (loud >= 5.0).mean() <= 0.05 and (raw >= 5.5).mean() >= 0.9
+    assert (loud >= 5.0).mean() <= 0.08 and (raw >= 5.5).mean() >= 0.9
 
 
 def _binned_gauss(centre, sigma):
@@ -199,8 +201,9 @@ def test_joint_scan_finds_weak_backgrounds_that_the_blind_search_misses(lines, s
     """2-3 background lines at S/N 3.5-4 each at known z_rel (the 'probable' / 'possible' candidates of the
     Tang et al. 2025 survey). At the score threshold 5.0 (no white-noise spectrum of the test above reaches it)
     the scan finds most, at their redshift; the blind search's two agreeing lines fewer. Measured (60 spectra
-    per z, z_rel 0.25 / 0.4): three lines at S/N 3.5: 0.73 / 0.78 vs blind 0.37 / 0.33; [O II] + [O III] at
-    S/N 4: 0.60 / 0.57 vs 0.45 / 0.38 (the scan's robust scale, >= 1, costs ~10 % of each line's S/N here)."""
+    per z, z_rel 0.25 / 0.4): three lines at S/N 3.5: 0.75 / 0.80 vs blind 0.37 / 0.33 (at S/N 3: 0.50 / 0.50
+    vs 0.22 / 0.20); [O II] + [O III] at S/N 4: 0.63 / 0.57 vs 0.45 / 0.38 (the scan's robust scale, >= 1,
+    costs ~10 % of each line's S/N here)."""
     rng = np.random.default_rng(7)
     for z_rel in (0.25, 0.4):
         q, iv, nb = _background(60, z_rel, snr, rng, lines)
