@@ -88,7 +88,8 @@ class ResidualLineConfig:
     line_snr: float = 2.0
     """joint_scan: a line counts as detected at a trial redshift at this S/N (after the robust scaling); a trial
     needs ``min_lines`` of them (the score threshold, chosen on the KB, does the rest). Chosen by the KB's own
-    F1 on the reduced Tang et al. 2025 survey: 1.5 / 2.0 / 2.5 / 3.0 gave 0.70 / 0.71 / 0.68 / 0.65."""
+    F1 on the reduced Tang et al. 2025 survey: 1.5 / 2.0 / 2.5 / 3.0 gave 0.70 / 0.71 / 0.68 / 0.65 (min_cover 0.6,
+    0.6, 0.6, 0.8); BENCHMARKS.md, issue 19."""
     z_step: float = 2e-4
     """joint_scan: step of the trial grid in ln(1 + z_rel) (1/7-1/3 of a 4.9 A pixel over 3,600-8,400 A; the
     trial centres are a quarter pixel apart)."""
