@@ -142,7 +142,7 @@ class JointLineScan:
     """The scan's fixed parts for one grid (templates, trial z, gather indices); ``score`` runs it on residuals."""
 
     def __init__(self, wave: np.ndarray, sigma_kms: float, z_min: float, z_max: float, z_step: float,
-                 line_snr: float, min_lines: int, min_cover: float = 0.8, scatter_window_angstrom: float = 300.0,
+                 line_snr: float, min_lines: int, min_cover: float = 0.6, scatter_window_angstrom: float = 300.0,
                  scatter_floor: float = 1.0):
         self.wave = np.asarray(wave, np.float64)
         self.centres, _ = centre_grid(self.wave)

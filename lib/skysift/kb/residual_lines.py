@@ -6,17 +6,21 @@ a galaxy behind it; in the foreground's rest frame they sit at lambda_0 (1 + z_s
 "relative redshift" z_rel = (1 + z_s) / (1 + z_l) - 1 > 0. The embedding of such a spectrum is dominated by the
 foreground, so its nearest NON-target KB entries look like its foreground: their weighted least-squares
 combination (ivar weights, a small ridge) is a model of the foreground; what it leaves is the background. The
-emission-line pipeline's own kernels then look for lines there:
+background lines are then looked for there:
 
 1. residual r = f - sum_j a_j g_j over the ``neighbours`` nearest non-target entries g_j (rest-frame grid);
    chi = r sqrt(ivar) (unit noise where the ivar is right);
 2. pixels within ``veto_angstrom`` of the foreground's own emission lines (rest frame) are left out: the
    neighbours' line strengths never match the query's, so residuals there are the foreground's, not a lens's;
-3. ``spectra.line_finding.find_lines_in_residual`` on chi (unit ivar) with a fixed threshold of
-   ``threshold_sigma``: peaks above it whose range sum reaches ``min_line_snr``;
-4. ``spectra.line_redshift.line_redshifts`` on those lines with the background line list ([O II], Hbeta,
-   [O III] 4960 / 5008, Halpha), at least ``min_lines`` agreeing within ``z_tolerance`` at
-   ``z_min <= z_rel <= z_max``; its quality sqrt(sum S/N^2) is the lens score.
+3. ``method=joint_scan`` (the default): ``kb.joint_line_scan`` -- a matched filter of the residual and, at
+   every trial z_rel on a fine grid in ``z_min..z_max``, the S/N of the background lines ([O II], Hbeta,
+   [O III] 4960 + 5008, Halpha) at their predicted centres added up, at least ``min_lines`` of them at
+   ``line_snr``; the best trial's sqrt(sum S/N^2) is the lens score (SLACS / BELLS style);
+4. ``method=blind`` (the first version): ``spectra.line_finding.find_lines_in_residual`` on chi (unit ivar)
+   with a fixed threshold of ``threshold_sigma`` (peaks above it whose range sum reaches ``min_line_snr``),
+   then ``spectra.line_redshift.line_redshifts`` on those lines with the background line list, at least
+   ``min_lines`` agreeing within ``z_tolerance`` at ``z_min <= z_rel <= z_max``; its quality sqrt(sum S/N^2)
+   is the lens score. It misses pairs of lines at S/N 3-5 that the joint scan finds (BENCHMARKS.md, issue 19).
 
 ``residual_anomaly`` is the second number, the one the outlier search uses: the 99th percentile of
 |residual| / sigma over the good pixels, sigma including a few per cent of the model as an error floor (a
@@ -61,20 +65,20 @@ class ResidualLineConfig:
     """Half-width of the veto around each foreground line, Angstrom rest (skysift choice: the line's own bin
     and its neighbours on the 4.9 A grid; +-10 A took 2 % more of the background lines and kept no more away)."""
     threshold_sigma: float = 2.0
-    """Pixels of chi above this are line candidates (line_finding's threshold, here fixed in noise units)."""
+    """blind: pixels of chi above this are line candidates (line_finding's threshold, here fixed in noise units)."""
     min_line_snr: float = 3.5
-    """Smallest range S/N (sum of chi over the line's pixels / sqrt(pixels)) of a detected background line.
+    """blind: smallest range S/N (sum of chi over the line's pixels / sqrt(pixels)) of a detected background line.
     Measured on white noise around smooth continua (the set-up of tests/kb/test_residual_lines.py, 200 spectra):
     threshold 1.5 / S/N 3 / tolerance 0.002 makes two agreeing "lines" in 8 % of noise-only spectra,
     2.0 / 3.5 / 0.001 in none, and still finds 60 % of three-line backgrounds at line S/N 4 (94 % with the
     loose cuts), all at line S/N 6."""
     min_contrast: float = 0.0
-    """Smallest peak / local robust scatter of the residual (line_finding's contrast cut, window =
+    """blind: smallest peak / local robust scatter of the residual (line_finding's contrast cut, window =
     continuum_window_angstrom): where the neighbours leave structure above the noise, its bumps are not lines."""
     min_lines: int = 2
     """Fewest agreeing background lines (BELLS / SLACS: several lines)."""
     z_tolerance: float = 0.001
-    """Largest spread of the agreeing lines' relative redshifts (measured spread of S/N >= 4 lines on the 4.9 A
+    """blind: largest spread of the agreeing lines' relative redshifts (measured spread of S/N >= 4 lines on the 4.9 A
     grid: ~1e-4)."""
     method: str = "joint_scan"
     """How the background lines are searched: ``joint_scan`` (kb.joint_line_scan: a matched filter at every trial
