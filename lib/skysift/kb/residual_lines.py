@@ -6,17 +6,21 @@ a galaxy behind it; in the foreground's rest frame they sit at lambda_0 (1 + z_s
 "relative redshift" z_rel = (1 + z_s) / (1 + z_l) - 1 > 0. The embedding of such a spectrum is dominated by the
 foreground, so its nearest NON-target KB entries look like its foreground: their weighted least-squares
 combination (ivar weights, a small ridge) is a model of the foreground; what it leaves is the background. The
-emission-line pipeline's own kernels then look for lines there:
+background lines are then looked for there:
 
 1. residual r = f - sum_j a_j g_j over the ``neighbours`` nearest non-target entries g_j (rest-frame grid);
    chi = r sqrt(ivar) (unit noise where the ivar is right);
 2. pixels within ``veto_angstrom`` of the foreground's own emission lines (rest frame) are left out: the
    neighbours' line strengths never match the query's, so residuals there are the foreground's, not a lens's;
-3. ``spectra.line_finding.find_lines_in_residual`` on chi (unit ivar) with a fixed threshold of
-   ``threshold_sigma``: peaks above it whose range sum reaches ``min_line_snr``;
-4. ``spectra.line_redshift.line_redshifts`` on those lines with the background line list ([O II], Hbeta,
-   [O III] 4960 / 5008, Halpha), at least ``min_lines`` agreeing within ``z_tolerance`` at
-   ``z_min <= z_rel <= z_max``; its quality sqrt(sum S/N^2) is the lens score.
+3. ``method=joint_scan`` (the default): ``kb.joint_line_scan`` -- a matched filter of the residual and, at
+   every trial z_rel on a fine grid in ``z_min..z_max``, the S/N of the background lines ([O II], Hbeta,
+   [O III] 4960 + 5008, Halpha) at their predicted centres added up, at least ``min_lines`` of them at
+   ``line_snr``; the best trial's sqrt(sum S/N^2) is the lens score (SLACS / BELLS style);
+4. ``method=blind`` (the first version): ``spectra.line_finding.find_lines_in_residual`` on chi (unit ivar)
+   with a fixed threshold of ``threshold_sigma`` (peaks above it whose range sum reaches ``min_line_snr``),
+   then ``spectra.line_redshift.line_redshifts`` on those lines with the background line list, at least
+   ``min_lines`` agreeing within ``z_tolerance`` at ``z_min <= z_rel <= z_max``; its quality sqrt(sum S/N^2)
+   is the lens score. It misses pairs of lines at S/N 3-5 that the joint scan finds (BENCHMARKS.md, issue 19).
 
 ``residual_anomaly`` is the second number, the one the outlier search uses: the 99th percentile of
 |residual| / sigma over the good pixels, sigma including a few per cent of the model as an error floor (a
@@ -61,21 +65,47 @@ class ResidualLineConfig:
     """Half-width of the veto around each foreground line, Angstrom rest (skysift choice: the line's own bin
     and its neighbours on the 4.9 A grid; +-10 A took 2 % more of the background lines and kept no more away)."""
     threshold_sigma: float = 2.0
-    """Pixels of chi above this are line candidates (line_finding's threshold, here fixed in noise units)."""
+    """blind: pixels of chi above this are line candidates (line_finding's threshold, here fixed in noise units)."""
     min_line_snr: float = 3.5
-    """Smallest range S/N (sum of chi over the line's pixels / sqrt(pixels)) of a detected background line.
+    """blind: smallest range S/N (sum of chi over the line's pixels / sqrt(pixels)) of a detected background line.
     Measured on white noise around smooth continua (the set-up of tests/kb/test_residual_lines.py, 200 spectra):
     threshold 1.5 / S/N 3 / tolerance 0.002 makes two agreeing "lines" in 8 % of noise-only spectra,
     2.0 / 3.5 / 0.001 in none, and still finds 60 % of three-line backgrounds at line S/N 4 (94 % with the
     loose cuts), all at line S/N 6."""
     min_contrast: float = 0.0
-    """Smallest peak / local robust scatter of the residual (line_finding's contrast cut, window =
+    """blind: smallest peak / local robust scatter of the residual (line_finding's contrast cut, window =
     continuum_window_angstrom): where the neighbours leave structure above the noise, its bumps are not lines."""
     min_lines: int = 2
     """Fewest agreeing background lines (BELLS / SLACS: several lines)."""
     z_tolerance: float = 0.001
-    """Largest spread of the agreeing lines' relative redshifts (measured spread of S/N >= 4 lines on the 4.9 A
+    """blind: largest spread of the agreeing lines' relative redshifts (measured spread of S/N >= 4 lines on the 4.9 A
     grid: ~1e-4)."""
+    method: str = "joint_scan"
+    """How the background lines are searched: ``joint_scan`` (kb.joint_line_scan: a matched filter at every trial
+    redshift, the lines' S/N added up there, as SLACS / BELLS do) or ``blind`` (the emission-line pipeline's
+    per-line finding, then >= ``min_lines`` agreeing line redshifts; the first version). Measured on the reduced
+    Tang et al. 2025 survey: BENCHMARKS.md, issue 19."""
+    line_sigma_kms: float = 100.0
+    """joint_scan: velocity width (sigma) of the matched filter's Gaussian, instrumental included (skysift
+    choice: SDSS's ~65 km/s and a background galaxy's 40-100 km/s in quadrature give 76-119 km/s; on the 4.9 A
+    rest grid the pixel's own width dominates below ~5,000 A, so the choice matters little)."""
+    line_snr: float = 2.0
+    """joint_scan: a line counts as detected at a trial redshift at this S/N (after the robust scaling); a trial
+    needs ``min_lines`` of them (the score threshold, chosen on the KB, does the rest). Chosen by the KB's own
+    F1 on the reduced Tang et al. 2025 survey: 1.5 / 2.0 / 2.5 / 3.0 gave 0.70 / 0.71 / 0.68 / 0.65 (min_cover 0.6,
+    0.6, 0.6, 0.8); BENCHMARKS.md, issue 19."""
+    z_step: float = 2e-4
+    """joint_scan: step of the trial grid in ln(1 + z_rel) (1/7-1/3 of a 4.9 A pixel over 3,600-8,400 A; the
+    trial centres are a quarter pixel apart)."""
+    min_cover: float = 0.6
+    """joint_scan: a line is scored at a trial only where this share of its profile lies on usable pixels
+    (covered, not vetoed; KB F1 on the reduced survey 0.71 at 0.6, 0.70 at 0.8 with line_snr 2)."""
+    scatter_window_angstrom: float = 300.0
+    """joint_scan: full width of the running MAD that the matched-filter S/N map is divided by; 0 = off
+    (measured on white noise without the floor: at 150 A the MAD of ~30 correlated pixels scatters enough to
+    raise the noise-only score p99 from 4.7 (exact scale) to 6.0; at 300 A to 5.1)."""
+    scatter_floor: float = 1.0
+    """joint_scan: the robust scale is at least this (noise below the ivar's never raises an S/N)."""
     z_min: float = 0.03
     """Smallest relative redshift (1 + z_s) / (1 + z_l) - 1 searched."""
     z_max: float = 1.0
@@ -98,6 +128,12 @@ class ResidualLineConfig:
         require(self.min_contrast >= 0, f"residual_lines.min_contrast must be >= 0, got {self.min_contrast}")
         require(self.min_lines >= 1, f"residual_lines.min_lines must be >= 1, got {self.min_lines}")
         require(0 < self.z_tolerance < 0.05, f"residual_lines.z_tolerance must be in (0, 0.05), got {self.z_tolerance}")
+        require(self.method in ("joint_scan", "blind"), f"residual_lines.method must be joint_scan or blind, got {self.method!r}")
+        require(self.line_sigma_kms > 0 and self.line_snr > 0 and self.z_step > 0,
+                "residual_lines: line_sigma_kms, line_snr and z_step must be > 0")
+        require(0 < self.min_cover <= 1, f"residual_lines.min_cover must be in (0, 1], got {self.min_cover}")
+        require(self.scatter_window_angstrom >= 0 and self.scatter_floor > 0,
+                "residual_lines: need scatter_window_angstrom >= 0 and scatter_floor > 0")
         require(self.anomaly_floor >= 0, f"residual_lines.anomaly_floor must be >= 0, got {self.anomaly_floor}")
         require(0 < self.anomaly_percentile <= 100, "residual_lines.anomaly_percentile must be in (0, 100]")
         require(-0.01 <= self.z_min < self.z_max, f"residual_lines: need -0.01 <= z_min < z_max, got {self.z_min}, {self.z_max}")
@@ -136,12 +172,14 @@ def foreground_veto(wave_angstrom: np.ndarray, half_width_angstrom: float) -> np
 
 
 def background_lines(residual: np.ndarray, ivar: np.ndarray, good: np.ndarray, wave_angstrom: np.ndarray,
-                     cfg: ResidualLineConfig = ResidualLineConfig(), model_flux: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                     cfg: ResidualLineConfig = ResidualLineConfig(), model_flux: np.ndarray | None = None,
+                     lines: bool = True) -> dict[str, np.ndarray]:
     """Background-line redshifts in residuals (steps 2-4 of the module docstring).
 
     Returns per spectrum: ``score`` (quality sqrt(sum S/N^2) of the accepted line group, 0 where none),
     ``n_lines``, ``z_rel`` (NaN where none) and ``anomaly`` (``residual_anomaly`` of the residual before the
     running median, with ``model_flux``, the foreground model, for the error floor; no floor without it).
+    ``lines=False``: the anomaly only (score 0, no lines; the outlier search needs no line search).
     """
     from skysift.spectra.continuum import grid_step_angstrom
     from skysift.spectra.line_finding import find_lines_in_residual
@@ -154,9 +192,15 @@ def background_lines(residual: np.ndarray, ivar: np.ndarray, good: np.ndarray, w
     ok = good & ~foreground_veto(wave, cfg.veto_angstrom)[None, :]
     resid = np.asarray(residual, np.float32)
     anomaly = residual_anomaly(resid, ivar, good, model_flux, cfg.anomaly_floor, cfg.anomaly_percentile)
+    if not lines:
+        n = len(resid)
+        return {"score": np.zeros(n), "n_lines": np.zeros(n, np.int32), "z_rel": np.full(n, np.nan), "anomaly": anomaly}
     if cfg.continuum_window_angstrom > 0:
         base = median_continuum(resid, np.where(ok, 1.0, 0.0).astype(np.float32), wave, cfg.continuum_window_angstrom, good=ok)
         resid = resid - np.nan_to_num(base)
+    if cfg.method == "joint_scan":
+        out = joint_scan(wave, cfg).score(resid, np.maximum(ivar, 0.0), ok)
+        return {"score": out["score"], "n_lines": out["n_lines"], "z_rel": out["z_rel"], "anomaly": anomaly}
     chi = np.where(good, resid.astype(np.float64) * np.sqrt(np.maximum(ivar, 0.0)), 0.0).astype(np.float32)
     n = chi.shape[0]
     lines = find_lines_in_residual(chi, np.ones_like(chi), ok, np.full(n, cfg.threshold_sigma), float(wave[0]), step,
@@ -169,6 +213,23 @@ def background_lines(residual: np.ndarray, ivar: np.ndarray, good: np.ndarray, w
     red = line_redshifts(lines, n, zcfg)
     return {"score": np.where(red.has_z, red.quality, 0.0), "n_lines": red.n_lines, "z_rel": red.z_cl,
             "anomaly": anomaly}
+
+
+_SCANS: dict = {}
+
+
+def joint_scan(wave: np.ndarray, cfg: ResidualLineConfig):
+    """The ``kb.joint_line_scan.JointLineScan`` of a grid and config (built once: templates, trial z)."""
+    from skysift.kb.joint_line_scan import JointLineScan
+
+    key = (np.asarray(wave, np.float64).tobytes(), cfg.line_sigma_kms, cfg.z_min, cfg.z_max, cfg.z_step,
+           cfg.line_snr, cfg.min_lines, cfg.min_cover, cfg.scatter_window_angstrom, cfg.scatter_floor)
+    if key not in _SCANS:
+        if len(_SCANS) > 8:
+            _SCANS.clear()
+        _SCANS[key] = JointLineScan(wave, cfg.line_sigma_kms, cfg.z_min, cfg.z_max, cfg.z_step, cfg.line_snr,
+                                    cfg.min_lines, cfg.min_cover, cfg.scatter_window_angstrom, cfg.scatter_floor)
+    return _SCANS[key]
 
 
 def residual_anomaly(residual: np.ndarray, ivar: np.ndarray, good: np.ndarray, model_flux: np.ndarray | None = None,
@@ -247,9 +308,9 @@ def flux_nearest(candidates: np.ndarray, q_flux: np.ndarray, q_ivar: np.ndarray,
 
 def score_queries(q_flux: np.ndarray, q_ivar: np.ndarray, kb_flux: np.ndarray, kb_ivar: np.ndarray,
                   candidates: np.ndarray, wave_angstrom: np.ndarray, cfg: ResidualLineConfig = ResidualLineConfig(),
-                  batch: int = 256) -> dict[str, np.ndarray]:
+                  batch: int = 256, lines: bool = True) -> dict[str, np.ndarray]:
     """``background_lines`` of each query after subtracting ``cfg.neighbours`` of its neighbour ``candidates``
-    (n_q, >= neighbours; KB rows, nearest first), chosen by ``covering_neighbours``."""
+    (n_q, >= neighbours; KB rows, nearest first), chosen by ``covering_neighbours`` (``lines``: as there)."""
     parts = []
     for s in range(0, len(q_flux), batch):
         cand = candidates[s:s + batch, :cfg.candidates]
@@ -259,7 +320,7 @@ def score_queries(q_flux: np.ndarray, q_ivar: np.ndarray, kb_flux: np.ndarray, k
             nb = covering_neighbours(cand, q_ivar[s:s + batch], kb_ivar, cfg.neighbours)
         resid, good = foreground_residual(q_flux[s:s + batch], q_ivar[s:s + batch], kb_flux[nb], kb_ivar[nb], cfg.ridge)
         model = np.nan_to_num(q_flux[s:s + batch]) - resid
-        parts.append(background_lines(resid, q_ivar[s:s + batch], good, wave_angstrom, cfg, model))
+        parts.append(background_lines(resid, q_ivar[s:s + batch], good, wave_angstrom, cfg, model, lines))
     if not parts:
         return {"score": np.zeros(0), "n_lines": np.zeros(0, np.int32), "z_rel": np.zeros(0), "anomaly": np.zeros(0)}
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

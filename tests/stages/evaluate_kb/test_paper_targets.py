@@ -7,9 +7,10 @@ LINER: the plain KB vote (the paper's method). Lens and outlier: the KB vote + r
 beyond the paper (kb.residual_lines). The lens and outlier targets are NOT met (xfail, strict=False: they pass
 the day they are): BENCHMARKS.md (issue 19) has the figures and the reasons -- a lens candidate of this survey is
 a foreground galaxy like every other plus 2-4 weak background lines (combined S/N 4.5-60, a sixth of them below
-6), which neither the embedding's 3 nearest neighbours nor a blind line search at S/N 3-4 per line can find at
-0.95 recall and 0.99 precision; most outlier subtypes sit inside the spread of the normal galaxies. What is
-asserted for them is the measured level, so that a regression fails.
+6), which the embedding's 3 nearest neighbours cannot find and a joint redshift scan of the residual
+(kb.joint_line_scan) finds only down to a combined S/N of ~5, where noise alone reaches it over ~3,300 trial
+redshifts; most outlier subtypes sit inside the spread of the normal galaxies. What is asserted for them is the
+measured level, so that a regression fails.
 """
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ import pytest
 from skysift.stages.evaluate_kb.paper import PAPER_PRF
 
 PRETRAIN_STEPS = 1000
-FLOOR = {"lens": 0.55, "outlier": 0.45}
-"""Measured minus a margin (BENCHMARKS.md, issue 19): the extension's F1 on this test's set-up."""
+FLOOR = {"lens": 0.76, "outlier": 0.45}
+"""Measured minus a margin (BENCHMARKS.md, issue 19): the extension's F1 on this test's set-up (session 10:
+lens 0.806 with the joint redshift scan, 0.648 with the blind line search it replaced; outlier 0.620)."""
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +42,9 @@ def paper_metrics(spark, tmp_path_factory):
         for key, v in r["methods"].items():
             print(f"{task:8s} {key:18s} recall {v['recall_mean']:.4f} precision {v['precision_mean']:.4f} "
                   f"F1 {v['f1_mean']:.4f} +- {v['f1_std']:.4f}")
+        groups = r.get("recall_by_group", {}).get("kb_vote_residual")
+        if task == "lens" and groups:
+            print("lens     extension recall by grade: " + ", ".join(f"{g} {x:.3f}" for g, x in sorted(groups.items())))
     assert (out / "report.html").exists()
     return m
 

@@ -100,9 +100,10 @@ def residual_predictions(task: str, cfg, e, flux, ivar, wave, kb, te, is_target,
     pool = rcfg.candidates
     cand_te = rl.neighbour_rows(e[kb], y_kb, e[te], pool)
     cand_kb = rl.neighbour_rows(e[kb], y_kb, e[kb], pool, exclude_self=True)
-    s_te = rl.score_queries(flux[te], ivar[te], flux[kb], ivar[kb], cand_te, wave, rcfg)
-    s_kb = rl.score_queries(flux[kb], ivar[kb], flux[kb], ivar[kb], cand_kb, wave, rcfg)
     key = "score" if task == "lens" else "anomaly"
+    lines = key == "score"  # the outlier statistic needs no line search
+    s_te = rl.score_queries(flux[te], ivar[te], flux[kb], ivar[kb], cand_te, wave, rcfg, lines=lines)
+    s_kb = rl.score_queries(flux[kb], ivar[kb], flux[kb], ivar[kb], cand_kb, wave, rcfg, lines=lines)
     thr, f_kb = best_threshold(s_kb[key], vote_kb, y_kb)
     pred = vote_te | (s_te[key] >= thr)
     return pred, {"statistic": key, "threshold": thr, "kb_f1": f_kb, "test_scores": s_te[key].tolist()}
