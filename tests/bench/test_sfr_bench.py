@@ -20,6 +20,14 @@ def test_case_runs_and_both_sides_agree(spark, tmp_path):
     from skysift.bench.job import _line
     from skysift.bench.sfr_bench import run_predict_sfr_benchmark
 
-    r = run_predict_sfr_benchmark(spark, tmp_path, n_rows=300, seed=3, line=_line, repeats=1, train=False)
+    r = run_predict_sfr_benchmark(spark, tmp_path, n_rows=300, seed=3, line=_line, repeats=1, train=False, ceiling=True)
     assert r["case"] == "predict-sfr" and r["rows"] == 300 and r["same_predictions"]
     assert r["ours"] > 0 and r["baseline"] > 0 and r["one_thread_rows_per_s"] > 0
+    # the no-Spark ceiling: two loop processes over half the files each predict every row once
+    c = r["two_process_ceiling"]
+    assert c["one_process_s"] > 0 and c["ceiling"] == pytest.approx(c["one_process_s"] / c["two_processes_s"], rel=1e-2)
+    import pyarrow.parquet as pq
+
+    rows = {d: pq.read_table(tmp_path / "ceiling" / d).num_rows for d in ("all0", "h0-0", "h1-0")}
+    assert rows == {"all0": 300, "h0-0": 150, "h1-0": 150}, rows
+

@@ -278,4 +278,4 @@ def bench_predict_sfr(spark, cfg, workdir: Path, line) -> dict:
     """predict-sfr on Spark vs its one-process loop over the same rows (n_rows, default 50,000) + training seconds."""
     from skysift.bench.sfr_bench import run_predict_sfr_benchmark
 
-    return run_predict_sfr_benchmark(spark, workdir, cfg.n_rows or 50_000, cfg.seed, line)
+    return run_predict_sfr_benchmark(spark, workdir, cfg.n_rows or 50_000, cfg.seed, line, ceiling=cfg.ceiling)

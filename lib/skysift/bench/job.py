@@ -45,6 +45,9 @@ class BenchmarkConfig:
     synthetic SDSS-format fields (u g r i z, .fits.bz2; issue 14 asks for 40), written once into the workdir."""
     twin: bool = True
     """frames: also time the sequential twin (the same per-field code in one process; minutes at 40 fields)."""
+    ceiling: bool = False
+    """predict-sfr: also time the machine's 2-process ceiling without Spark: the one-process loop on half the
+    files in two processes at once against one process on all of them (what no Spark job can beat)."""
     n_queries: int = 10000
     """Queries for the search case (image-search: 1,000 when left at 10,000)."""
     n_patches: int = 0

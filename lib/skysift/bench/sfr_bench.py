@@ -13,6 +13,10 @@ widths, trained for a few epochs on random rows: throughput does not depend on t
   sequential twin: read with pyarrow, cut the inputs, predict, write Parquet) with as many torch threads
   as Spark has cores; ``one_thread`` = the same with one thread.
 
+With ``--set ceiling=true`` also the machine's 2-process ceiling without Spark (``two_process_ceiling``):
+the one-thread loop on half the files in two processes started together against one process on all of
+them; a Spark job on two cores cannot beat it.
+
 All are timed interleaved, ``repeats`` rounds, best of each kept, the 1-minute load average before every
 round in the result (the machine may be shared). Training: ``train_models`` of every model on the
 synthetic survey's multimodal set (``synth.imaging.multimodal``, 600 objects drawn, FLAG = 0 kept) with
@@ -123,8 +127,63 @@ def training_seconds(seed: int, n_objects: int = 600) -> dict[str, Any]:
             "test_r2": {k: round(v["test"]["r2"], 3) for k, v in run.reports.items()}}
 
 
+def _twin_process(table: Path, out: Path, model: Path) -> "subprocess.Popen":
+    """A Python process that runs the one-thread loop on ``table`` once (warm-up), prints 'ready', waits for a
+    line on stdin, runs it again and prints its seconds."""
+    import subprocess
+    import sys
+
+    code = ("import sys, time, torch; torch.set_num_threads(1)\n"
+            "from skysift.stages.predict_sfr.config import PredictSfrConfig\n"
+            "from skysift.stages.predict_sfr.job import run\n"
+            "t, o, m = sys.argv[1:4]\n"
+            "c = lambda s: PredictSfrConfig(input=t, output=o + s, model_uri=m, torch_threads=1, resume=False)\n"
+            "run(None, c('-warm')); print('ready', flush=True); sys.stdin.readline()\n"
+            "s = time.perf_counter(); run(None, c('')); print(time.perf_counter() - s, flush=True)\n")
+    return subprocess.Popen([sys.executable, "-c", code, str(table), str(out), str(model)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def _timed_together(procs: list) -> list[float]:
+    """Start the timed runs of ``procs`` (``_twin_process``) at the same moment; their seconds."""
+    for p in procs:
+        if p.stdout.readline().strip() != "ready":
+            raise RuntimeError("a loop process of the ceiling measurement failed before its timed run")
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    seconds = [float(p.stdout.readline()) for p in procs]
+    for p in procs:
+        p.wait()
+    return seconds
+
+
+def two_process_ceiling(table_dir: Path, model: Path, workdir: Path, repeats: int = 2) -> dict[str, Any]:
+    """The machine's 2-process ceiling for this work, no Spark: the one-thread loop on every file in one process
+    against two processes at once on half the files each (symbolic links), best of ``repeats``.
+    ``ceiling`` = one process / the slower of the two; 2.0 where two cores give twice one core's throughput."""
+    files = sorted((table_dir / "multimodal").glob("part-*.parquet"))
+    if len(files) < 2:
+        raise ValueError(f"{table_dir}: the ceiling needs at least 2 files to split, found {len(files)}")
+    halves = []
+    for k, part in enumerate((files[: len(files) // 2], files[len(files) // 2:])):
+        d = workdir / f"half{k}" / "multimodal"
+        d.mkdir(parents=True, exist_ok=True)
+        for f in part:
+            if not (d / f.name).exists():
+                (d / f.name).symlink_to(f)
+        halves.append(d.parent)
+    alone, together = np.inf, np.inf
+    for r in range(repeats):
+        alone = min(alone, _timed_together([_twin_process(table_dir, workdir / f"all{r}", model)])[0])
+        both = _timed_together([_twin_process(h, workdir / f"h{k}-{r}", model) for k, h in enumerate(halves)])
+        together = min(together, max(both))
+    return {"one_process_s": round(alone, 3), "two_processes_s": round(together, 3),
+            "ceiling": round(alone / together, 3), "load_after": _load()}
+
+
 def run_predict_sfr_benchmark(spark, workdir: Path, n_rows: int, seed: int, line, repeats: int = 2,
-                              train: bool = True) -> dict[str, Any]:
+                              train: bool = True, ceiling: bool = False) -> dict[str, Any]:
     """The case; see the module docstring."""
     import torch
 
@@ -134,7 +193,7 @@ def run_predict_sfr_benchmark(spark, workdir: Path, n_rows: int, seed: int, line
 
     workdir = Path(workdir)
     model = save_model(workdir / "model", seed)
-    big = write_table(workdir / "input", n_rows, seed)
+    big = write_table(workdir / "input", n_rows, seed, rows_per_file=min(12_500, -(-n_rows // 4)))  # >= 4 files
     threads = int(spark.sparkContext.defaultParallelism)
 
     def cfg(inp: Path, out: str, **kw) -> PredictSfrConfig:
@@ -181,6 +240,9 @@ def run_predict_sfr_benchmark(spark, workdir: Path, n_rows: int, seed: int, line
                   mapinarrow_ratio_vs_one_thread=round(best["one_thread"] / best["mapinarrow"], 3),
                   spark_tasks=summaries["ours"]["tasks"], same_predictions=same, load_avg=loads, model="intermediate_fusion",
                   image_px=IMAGE_PX, quality_level=QUALITY_LEVEL)
+    if ceiling:
+        result["two_process_ceiling"] = two_process_ceiling(big, model, workdir / "ceiling", repeats)
+        print(f"predict-sfr two-process ceiling (no Spark): {result['two_process_ceiling']}", flush=True)
     if train:
         result["training"] = training_seconds(seed)
         print(f"predict-sfr training seconds per model: {result['training']['seconds']}", flush=True)
