@@ -178,8 +178,8 @@ def two_process_ceiling(table_dir: Path, model: Path, workdir: Path, repeats: in
         alone = min(alone, _timed_together([_twin_process(table_dir, workdir / f"all{r}", model)])[0])
         both = _timed_together([_twin_process(h, workdir / f"h{k}-{r}", model) for k, h in enumerate(halves)])
         together = min(together, max(both))
-    return {"one_process_s": round(alone, 3), "two_processes_s": round(together, 3),
-            "ceiling": round(alone / together, 3), "load_after": _load()}
+    return {"one_process_s": round(alone, 4), "two_processes_s": round(together, 4),
+            "ceiling": round(round(alone, 4) / round(together, 4), 3), "load_after": _load()}
 
 
 def run_predict_sfr_benchmark(spark, workdir: Path, n_rows: int, seed: int, line, repeats: int = 2,

@@ -69,14 +69,15 @@ def row_groups(files: list[str]) -> list[RowGroup]:
     return [item for per_file in _parallel(groups, list(files)) for item in per_file]
 
 
-def row_group_tasks(items: list[RowGroup], rows_per_task: int, parallelism: int) -> int:
-    """Tasks for ``items``: about ``rows_per_task`` rows each, at least two per core (``runtime.tasks.task_count``)."""
+def row_group_tasks(items: list[RowGroup], rows_per_task: int, parallelism: int, per_core: int = 2) -> int:
+    """Tasks for ``items``: about ``rows_per_task`` rows each, at least ``per_core`` per core
+    (``runtime.tasks.task_count``)."""
     from skysift.runtime.tasks import task_count
 
     if not items:
         return 1
     mean_rows = max(1.0, sum(i.rows for i in items) / len(items))
-    return task_count(len(items), max(1, int(rows_per_task / mean_rows)), parallelism)
+    return task_count(len(items), max(1, int(rows_per_task / mean_rows)), parallelism, per_core)
 
 
 def read_row_group(item: RowGroup, columns: list[str] | None = None) -> pa.Table:

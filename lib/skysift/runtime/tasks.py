@@ -56,9 +56,9 @@ def task_slices(n_items: int, n_tasks: int) -> list[tuple[int, int]]:
     return [((i * n_items) // n_tasks, ((i + 1) * n_items) // n_tasks) for i in range(n_tasks)]
 
 
-def task_count(n_items: int, items_per_task: int, parallelism: int) -> int:
-    """Tasks for ``n_items``: at most ``items_per_task`` each, and at least two per core for balance."""
-    return max(-(-n_items // items_per_task), min(n_items, 2 * parallelism), 1)
+def task_count(n_items: int, items_per_task: int, parallelism: int, per_core: int = 2) -> int:
+    """Tasks for ``n_items``: at most ``items_per_task`` each, and at least ``per_core`` per core for balance."""
+    return max(-(-n_items // items_per_task), min(n_items, per_core * parallelism), 1)
 
 
 def run_tasks(task: Task, items: Sequence[T], n_tasks: int, spark=None,

@@ -39,7 +39,13 @@ class PredictSfrConfig:
     batches to the executor function (mapInArrow). 50,000 rows on local[2] at load ~10: pyarrow 2,746 rows/s,
     spark 2,133 rows/s (BENCHMARKS.md, issue 16)."""
     rows_per_task: int = 25_000
-    """reader=pyarrow (and the sequential twin): rows per task, whole row groups (at least two tasks per core)."""
+    """reader=pyarrow (and the sequential twin): rows per task, whole row groups (at least ``min_tasks_per_core``
+    tasks per core)."""
+    min_tasks_per_core: int = 1
+    """reader=pyarrow: fewest tasks per core, whatever ``rows_per_task`` says (the other row-group jobs use 2).
+    One, because the row groups of a multimodal table are alike, so one task per core is balanced, and every
+    task costs: 50,000 rows on local[2] took 1.53 s in 2 tasks, 1.78 s in 4, 2.18 s in 8 (medians of 4; empty
+    runtime.tasks tasks ~28 ms each there); a larger input still gets ``rows_per_task`` rows a task."""
     resume: bool = True
     """reader=pyarrow and the sequential twin: a rerun after a kill keeps the tasks that finished (their
     files and completion markers) when config, input files, model version and files and task count are
@@ -57,3 +63,4 @@ class PredictSfrConfig:
         require(self.partitions >= 0, "partitions must be >= 0")
         require(self.reader in ("spark", "pyarrow"), f"reader must be spark or pyarrow, got {self.reader!r}")
         require(self.rows_per_task >= 1, "rows_per_task must be >= 1")
+        require(self.min_tasks_per_core >= 1, "min_tasks_per_core must be >= 1")

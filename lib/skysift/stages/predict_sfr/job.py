@@ -99,7 +99,7 @@ def run(spark, cfg: PredictSfrConfig) -> dict[str, Any]:
         files = table_files(path)
         items = row_groups(files)
         parallelism = spark.sparkContext.defaultParallelism if spark is not None else 1
-        n_tasks = row_group_tasks(items, cfg.rows_per_task, parallelism)
+        n_tasks = row_group_tasks(items, cfg.rows_per_task, parallelism, cfg.min_tasks_per_core)
         key = resume_key(cfg, inputs=files_fingerprint(files), n_tasks=n_tasks, registry=ref.tracking_uri,
                          model_version=ref.model_version, model=model_fingerprint(cfg.model_uri, ref.model_dir))
     with staged(cfg.output, resume=cfg.resume and row_group_path, resume_key=key) as stage:
