@@ -90,7 +90,6 @@ def run_imaging(spark, cfg: SynthSurveyConfig, staging: str,
         "linked_spectra": sum(s["rows"] for s in linked),
         "stamps": n_stamps,
         "field_seconds": round(sum(s["seconds"] for s in fstats), 2),
-        # field and stamp tasks whose marker a killed run left (the linked spectra's: in the job's own count)
-        "resumed_tasks": resumed_count(fstats + sstats),
+        "resumed_tasks": resumed_count(fstats + linked + sstats),  # tasks whose marker a killed run left
     }
     return summary, linked

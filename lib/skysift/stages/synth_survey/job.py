@@ -42,6 +42,7 @@ from skysift.config import to_dict
 from skysift.io.tables import write_table_json
 from skysift.runtime.filesystem import makedirs
 from skysift.runtime.output import staged
+from skysift.runtime.resume import resumed_count
 from skysift.runtime.tasks import run_tasks
 from skysift.spectra.grid import resolve_grid
 from skysift.stages.synth_survey.config import SynthSurveyConfig
@@ -132,8 +133,7 @@ def run(spark, cfg: SynthSurveyConfig) -> dict:
                           markers=stage.markers("spectra"))
         imaging, linked = ({}, []) if not cfg.imaging.enabled else run_imaging(spark, cfg, stage.uri, stage.markers)
         summary = _finish(stage.uri, cfg, pd.DataFrame(stats + linked), started, imaging.get("linked_spectra", 0))
-        # every phase's resumed tasks (before session 10 the imaging fields and stamps were left out)
-        summary["resumed_tasks"] = sum(bool(r.get("_resumed")) for r in stats + linked) + imaging.get("resumed_tasks", 0)
+        summary["resumed_tasks"] = resumed_count(stats) + imaging.get("resumed_tasks", 0)
     return {**summary, **({"imaging": imaging} if imaging else {}), **({"grid_from_model": grid_source} if grid_source else {}),
             "output": stage.output}
 
