@@ -128,20 +128,36 @@ def training_seconds(seed: int, n_objects: int = 600) -> dict[str, Any]:
 
 
 def _twin_process(table: Path, out: Path, model: Path) -> "subprocess.Popen":
-    """A Python process that runs the one-thread loop on ``table`` once (warm-up), prints 'ready', waits for a
-    line on stdin, runs it again and prints its seconds."""
+    """A Python process running ``loop_process`` on ``table`` (``python -m skysift.bench.sfr_bench``)."""
     import subprocess
     import sys
 
-    code = ("import sys, time, torch; torch.set_num_threads(1)\n"
-            "from skysift.stages.predict_sfr.config import PredictSfrConfig\n"
-            "from skysift.stages.predict_sfr.job import run\n"
-            "t, o, m = sys.argv[1:4]\n"
-            "c = lambda s: PredictSfrConfig(input=t, output=o + s, model_uri=m, torch_threads=1, resume=False)\n"
-            "run(None, c('-warm')); print('ready', flush=True); sys.stdin.readline()\n"
-            "s = time.perf_counter(); run(None, c('')); print(time.perf_counter() - s, flush=True)\n")
-    return subprocess.Popen([sys.executable, "-c", code, str(table), str(out), str(model)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.Popen([sys.executable, "-m", "skysift.bench.sfr_bench", str(table), str(out), str(model)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def loop_process(table: str, out: str, model: str) -> None:
+    """One process of the ceiling: the one-thread loop (predict-sfr's sequential twin) on ``table`` once as a
+    warm-up, 'ready' on stdout, then after a line on stdin the timed run, its seconds on stdout."""
+    import sys
+
+    import torch
+
+    from skysift.stages.predict_sfr.config import PredictSfrConfig
+    from skysift.stages.predict_sfr.job import run
+
+    torch.set_num_threads(1)
+
+    def cfg(suffix: str) -> PredictSfrConfig:
+        return PredictSfrConfig(input=table, output=out + suffix, model_uri=model, torch_threads=1, resume=False)
+
+    run(None, cfg("-warm"))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    started = time.perf_counter()
+    run(None, cfg(""))
+    print(time.perf_counter() - started, flush=True)
 
 
 def _timed_together(procs: list) -> list[float]:
@@ -247,3 +263,9 @@ def run_predict_sfr_benchmark(spark, workdir: Path, n_rows: int, seed: int, line
         result["training"] = training_seconds(seed)
         print(f"predict-sfr training seconds per model: {result['training']['seconds']}", flush=True)
     return result
+
+
+if __name__ == "__main__":  # a loop process of two_process_ceiling
+    import sys
+
+    loop_process(*sys.argv[1:4])
