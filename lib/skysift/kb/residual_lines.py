@@ -29,6 +29,7 @@ or narrow features).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,21 +216,17 @@ def background_lines(residual: np.ndarray, ivar: np.ndarray, good: np.ndarray, w
             "anomaly": anomaly}
 
 
-_SCANS: dict = {}
-
-
 def joint_scan(wave: np.ndarray, cfg: ResidualLineConfig):
     """The ``kb.joint_line_scan.JointLineScan`` of a grid and config (built once: templates, trial z)."""
+    return _joint_scan(np.asarray(wave, np.float64).tobytes(), cfg.line_sigma_kms, cfg.z_min, cfg.z_max, cfg.z_step,
+                       cfg.line_snr, cfg.min_lines, cfg.min_cover, cfg.scatter_window_angstrom, cfg.scatter_floor)
+
+
+@functools.lru_cache(maxsize=8)
+def _joint_scan(wave_bytes: bytes, *params):
     from skysift.kb.joint_line_scan import JointLineScan
 
-    key = (np.asarray(wave, np.float64).tobytes(), cfg.line_sigma_kms, cfg.z_min, cfg.z_max, cfg.z_step,
-           cfg.line_snr, cfg.min_lines, cfg.min_cover, cfg.scatter_window_angstrom, cfg.scatter_floor)
-    if key not in _SCANS:
-        if len(_SCANS) > 8:
-            _SCANS.clear()
-        _SCANS[key] = JointLineScan(wave, cfg.line_sigma_kms, cfg.z_min, cfg.z_max, cfg.z_step, cfg.line_snr,
-                                    cfg.min_lines, cfg.min_cover, cfg.scatter_window_angstrom, cfg.scatter_floor)
-    return _SCANS[key]
+    return JointLineScan(np.frombuffer(wave_bytes, np.float64), *params)
 
 
 def residual_anomaly(residual: np.ndarray, ivar: np.ndarray, good: np.ndarray, model_flux: np.ndarray | None = None,
