@@ -117,7 +117,25 @@ class ResidualLineConfig:
     without a floor makes every high-S/N normal galaxy look anomalous (skysift choice, measured on the reduced
     Tang et al. 2025 survey: the p99 of |chi| of normal galaxies grows ~linearly with S/N, 0.05 flattens it)."""
     anomaly_percentile: float = 99.0
-    """The outlier statistic is this percentile of |residual| / sigma over the good pixels."""
+    """percentile: the outlier statistic is this percentile of |residual| / sigma over the good pixels."""
+    anomaly_method: str = "multiscale"
+    """The outlier statistic: ``multiscale`` (kb.multiscale_anomaly: box matched filters of several widths, the
+    neighbours' own mismatch measured per width and wavelength on the normal KB entries) or ``percentile`` (the
+    first version: ``anomaly_percentile`` of |residual| / sigma with the ``anomaly_floor``). Measured on the
+    reduced Tang et al. 2025 survey: BENCHMARKS.md, issue 19."""
+    anomaly_widths_px: tuple[int, ...] = (1, 3, 9, 27, 81)
+    """multiscale: box widths in grid pixels (odd; 4.9 A each on the rest grid): a spike, a narrow line, a broad
+    bump, a band, a continuum shape."""
+    anomaly_min_cover: float = 0.6
+    """multiscale: a box is scored where this share of its pixels is good."""
+    anomaly_calibration_rows: int = 3000
+    """multiscale: at most this many normal KB entries (a seeded draw) measure the mismatch of each width
+    (memory: rows x widths x grid x 13 bytes)."""
+    anomaly_lens_mask_score: float = 5.0
+    """multiscale: where the lens scan scores >= this, its background lines are masked before the outlier
+    statistics (a lens candidate's background galaxy is explained, not an outlier; 5 = where white noise stops:
+    its p99 is 4.65, tests/kb/test_residual_lines.py). Measured: lenses were 9 of the 11 non-outliers among the
+    KB's 40 most anomalous residuals, 4 after masking (reduced Tang et al. 2025 survey)."""
 
     def __post_init__(self):
         require(self.neighbours >= 1, f"residual_lines.neighbours must be >= 1, got {self.neighbours}")
@@ -137,6 +155,13 @@ class ResidualLineConfig:
                 "residual_lines: need scatter_window_angstrom >= 0 and scatter_floor > 0")
         require(self.anomaly_floor >= 0, f"residual_lines.anomaly_floor must be >= 0, got {self.anomaly_floor}")
         require(0 < self.anomaly_percentile <= 100, "residual_lines.anomaly_percentile must be in (0, 100]")
+        require(self.anomaly_method in ("multiscale", "percentile"),
+                f"residual_lines.anomaly_method must be multiscale or percentile, got {self.anomaly_method!r}")
+        require(len(self.anomaly_widths_px) >= 1 and all(int(w) == w and w >= 1 and w % 2 == 1 for w in self.anomaly_widths_px),
+                f"residual_lines.anomaly_widths_px must be odd pixel counts >= 1, got {self.anomaly_widths_px}")
+        require(0 < self.anomaly_min_cover <= 1, "residual_lines.anomaly_min_cover must be in (0, 1]")
+        require(self.anomaly_calibration_rows >= 10, "residual_lines.anomaly_calibration_rows must be >= 10")
+        require(self.anomaly_lens_mask_score > 0, "residual_lines.anomaly_lens_mask_score must be > 0")
         require(-0.01 <= self.z_min < self.z_max, f"residual_lines: need -0.01 <= z_min < z_max, got {self.z_min}, {self.z_max}")
 
 
@@ -303,12 +328,11 @@ def flux_nearest(candidates: np.ndarray, q_flux: np.ndarray, q_ivar: np.ndarray,
     return out
 
 
-def score_queries(q_flux: np.ndarray, q_ivar: np.ndarray, kb_flux: np.ndarray, kb_ivar: np.ndarray,
-                  candidates: np.ndarray, wave_angstrom: np.ndarray, cfg: ResidualLineConfig = ResidualLineConfig(),
-                  batch: int = 256, lines: bool = True) -> dict[str, np.ndarray]:
-    """``background_lines`` of each query after subtracting ``cfg.neighbours`` of its neighbour ``candidates``
-    (n_q, >= neighbours; KB rows, nearest first), chosen by ``covering_neighbours`` (``lines``: as there)."""
-    parts = []
+def residual_batches(q_flux: np.ndarray, q_ivar: np.ndarray, kb_flux: np.ndarray, kb_ivar: np.ndarray,
+                     candidates: np.ndarray, cfg: ResidualLineConfig = ResidualLineConfig(), batch: int = 256):
+    """Yield (start, residual, good, model) per batch of queries: each query after subtracting ``cfg.neighbours``
+    of its neighbour ``candidates`` (n_q, >= neighbours; KB rows, nearest first), chosen by flux
+    (``flux_nearest``) or by coverage (``covering_neighbours``) as ``cfg.select_by_flux`` says."""
     for s in range(0, len(q_flux), batch):
         cand = candidates[s:s + batch, :cfg.candidates]
         if cfg.select_by_flux:
@@ -316,8 +340,65 @@ def score_queries(q_flux: np.ndarray, q_ivar: np.ndarray, kb_flux: np.ndarray, k
         else:
             nb = covering_neighbours(cand, q_ivar[s:s + batch], kb_ivar, cfg.neighbours)
         resid, good = foreground_residual(q_flux[s:s + batch], q_ivar[s:s + batch], kb_flux[nb], kb_ivar[nb], cfg.ridge)
-        model = np.nan_to_num(q_flux[s:s + batch]) - resid
-        parts.append(background_lines(resid, q_ivar[s:s + batch], good, wave_angstrom, cfg, model, lines))
+        yield s, resid, good, np.nan_to_num(q_flux[s:s + batch]) - resid
+
+
+def score_queries(q_flux: np.ndarray, q_ivar: np.ndarray, kb_flux: np.ndarray, kb_ivar: np.ndarray,
+                  candidates: np.ndarray, wave_angstrom: np.ndarray, cfg: ResidualLineConfig = ResidualLineConfig(),
+                  batch: int = 256, lines: bool = True) -> dict[str, np.ndarray]:
+    """``background_lines`` of each query's ``residual_batches`` residual (``lines``: as there)."""
+    parts = [background_lines(resid, q_ivar[s:s + len(resid)], good, wave_angstrom, cfg, model, lines)
+             for s, resid, good, model in residual_batches(q_flux, q_ivar, kb_flux, kb_ivar, candidates, cfg, batch)]
     if not parts:
         return {"score": np.zeros(0), "n_lines": np.zeros(0, np.int32), "z_rel": np.zeros(0), "anomaly": np.zeros(0)}
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def mask_background_lines(good: np.ndarray, wave_angstrom: np.ndarray, z_rel: np.ndarray,
+                          half_width_angstrom: float = 8.0) -> np.ndarray:
+    """``good`` without the pixels within ``half_width_angstrom`` of the background lines at each row's
+    ``z_rel`` (NaN: none): a lens candidate's background galaxy is explained, not an outlier."""
+    from skysift.spectra.line_list import rest_waves
+
+    out = np.array(good, bool, copy=True)
+    wave = np.asarray(wave_angstrom, np.float64)
+    rest = np.asarray(rest_waves(BACKGROUND_LINES), np.float64)
+    for i in np.flatnonzero(np.isfinite(z_rel)):
+        centres = rest * (1 + z_rel[i])
+        out[i] &= ~(np.abs(wave[:, None] - centres[None, :]) <= half_width_angstrom).any(axis=1)
+    return out
+
+
+def residual_statistics(q_flux: np.ndarray, q_ivar: np.ndarray, kb_flux: np.ndarray, kb_ivar: np.ndarray,
+                        candidates: np.ndarray, wave_angstrom: np.ndarray, cfg: ResidualLineConfig = ResidualLineConfig(),
+                        batch: int = 256):
+    """Per query, what the outlier model reads of its residual (``residual_batches``): (the window statistics
+    of kb.multiscale_anomaly, all rows; (n, 3) the lens scan's score, the percentile statistic and the median
+    continuum S/N). Where the lens scan scores >= ``cfg.anomaly_lens_mask_score`` its background lines are
+    masked before the windows (``mask_background_lines``)."""
+    from skysift.kb import multiscale_anomaly as ma
+
+    widths = tuple(int(w) for w in cfg.anomaly_widths_px)
+    stats, extras = [], []
+    for s, resid, good, model in residual_batches(q_flux, q_ivar, kb_flux, kb_ivar, candidates, cfg, batch):
+        iv = q_ivar[s:s + len(resid)]
+        bl = background_lines(resid, iv, good, wave_angstrom, cfg, model, lines=True)
+        z_rel = np.where(bl["score"] >= cfg.anomaly_lens_mask_score, bl["z_rel"], np.nan)
+        stats.append(ma.window_stats(resid, iv, mask_background_lines(good, wave_angstrom, z_rel), model, widths,
+                                     cfg.anomaly_min_cover))
+        with np.errstate(invalid="ignore"):
+            snr = np.nanmedian(np.where(good, model * np.sqrt(np.maximum(iv, 0.0)), np.nan), axis=1)
+        extras.append(np.column_stack([bl["score"], bl["anomaly"], np.nan_to_num(snr)]))
+    if not stats:
+        empty = np.zeros((0, len(widths), len(wave_angstrom)), np.float32)
+        return ma.WindowStats(empty, empty, empty, empty.astype(bool)), np.zeros((0, 3))
+    return ma.concatenate(stats), np.concatenate(extras)
+
+
+def outlier_features(stats, extras: np.ndarray, calibration) -> np.ndarray:
+    """(n, W + 3) the outlier model's inputs: per width log(1 + T_w) (kb.multiscale_anomaly.max_abs_z with the
+    normals' ``calibration``), the lens score, the percentile statistic, log(1 + continuum S/N)."""
+    from skysift.kb import multiscale_anomaly as ma
+
+    t = ma.max_abs_z(stats, calibration)
+    return np.column_stack([np.log1p(t), extras[:, 0], extras[:, 1], np.log1p(np.maximum(extras[:, 2], 0.0))])

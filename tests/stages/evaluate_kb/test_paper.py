@@ -144,3 +144,18 @@ def test_paper_experiment_end_to_end_on_toy_tables(tmp_path):
         assert (tmp_path / "run" / fig).exists() and fig in html
     assert "0.9701" in html and "RECALL" in html and "EXTENSION" in html
     assert s["lens_kb_vote_f1"] == pytest.approx(m["tasks"]["lens"]["methods"]["kb_vote"]["f1_mean"], abs=1e-4)
+
+
+def test_best_threshold_weights_the_others_to_another_mix():
+    # 2 targets, 8 others; at weight 1 the best cut keeps 1 target (F1 2/3; the cut at 1.0: 4/7); at the weight
+    # that makes the 8 others count as 2, the cut at 1.0 takes both targets and three others: F1 = 4 / 4.75
+    y = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0], bool)
+    stat = np.array([5.0, 1.0, 2.0, 1.5, 1.2, 0.4, 0.3, 0.2, 0.1, 0.05])
+    base = np.zeros(10, bool)
+    t, f = paper.best_threshold(stat, base, y)
+    assert t == 5.0 and f == pytest.approx(2 / 3)
+    t, f = paper.best_threshold(stat, base, y, other_weight=0.25)
+    assert t == 1.0 and f == pytest.approx(4 / 4.75)
+    pc = PaperExperimentConfig(test_targets=25, test_others=50)
+    assert paper.threshold_weight(pc, y) == pytest.approx(2 * 2 / 8)
+    assert paper.threshold_weight(PaperExperimentConfig(threshold_mix="kb"), y) == 1.0

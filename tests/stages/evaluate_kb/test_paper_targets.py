@@ -4,13 +4,14 @@ pre-trains the tiny encoder on it, embeds it, and is checked against the paper's
 
 Held out per task: 25 targets + 25 others (the paper's 100 scaled by the survey's quarter), 3 test sets.
 LINER: the plain KB vote (the paper's method). Lens and outlier: the KB vote + residual lines, an extension
-beyond the paper (kb.residual_lines). The lens and outlier targets are NOT met (xfail, strict=False: they pass
-the day they are): BENCHMARKS.md (issue 19) has the figures and the reasons -- a lens candidate of this survey is
+beyond the paper (kb.residual_lines; for outliers the multiscale residual statistics and a tree model trained on
+the KB's labels, kb.outlier_model). The outlier target is met on the VM of session 11 (0.915 >= 0.905, a margin
+of 0.01, so the paper-F1 test stays xfail, strict=False, and the measured level is asserted at 0.85); the lens
+target is NOT met: BENCHMARKS.md (issue 19) has the figures and the reasons -- a lens candidate of this survey is
 a foreground galaxy like every other plus 2-4 weak background lines (combined S/N 4.5-60, a sixth of them below
 6), which the embedding's 3 nearest neighbours cannot find and a joint redshift scan of the residual
 (kb.joint_line_scan) finds only down to a combined S/N of ~5, where noise alone reaches it over ~3,300 trial
-redshifts; most outlier subtypes sit inside the spread of the normal galaxies. What is asserted for them is the
-measured level, so that a regression fails.
+redshifts. What is asserted for both is the measured level, so that a regression fails.
 """
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ import pytest
 from skysift.stages.evaluate_kb.paper import PAPER_PRF
 
 PRETRAIN_STEPS = 1000
-FLOOR = {"lens": 0.76, "outlier": 0.45}
+FLOOR = {"lens": 0.76, "outlier": 0.85}
 """Measured minus a margin (BENCHMARKS.md, issue 19): the extension's F1 on this test's set-up (session 10:
-lens 0.806 with the joint redshift scan, 0.648 with the blind line search it replaced; outlier 0.620)."""
+lens 0.806 with the joint redshift scan, 0.648 with the blind line search it replaced; session 11: lens 0.808,
+outlier 0.915 with the multiscale statistics + outlier model, 0.620 with the percentile statistic)."""
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,11 @@ precision, recall and F1 (recall first: the paper's search is judged by what it 
 * ``kb_vote``: the paper's GalSpecEncoder-KB, the K-neighbour e^-d softmax vote (``kb.local``);
 * ``kb_vote_residual``: an extension beyond the paper (lens and outlier tasks): the vote, OR the emission-line
   pipeline's line finding on the residual after subtracting the nearest non-target KB neighbours
-  (``kb.residual_lines``) -- a background line redshift for lenses, the residual's size for outliers -- with
-  the threshold that maximises F1 on the KB itself (each KB entry scored leave-one-out);
+  (``kb.residual_lines``) -- a background line redshift for lenses; for outliers the residual's multiscale
+  statistics (``kb.multiscale_anomaly``) read by a tree model trained on the KB's labels
+  (``kb.outlier_model``; ``residual_lines.anomaly_method=percentile``: the first version's single statistic) --
+  with the threshold that maximises F1 on the KB itself (each KB entry scored leave-one-out / out-of-fold,
+  weighted to the test sets' mix of targets and others: ``paper.threshold_mix``);
 * ``random_forest``, ``cnn_1d``: the flux baselines of ``baselines.py`` trained on the KB part.
 
 Plus the Top-K sweep (K = 1..top_k_max) per task and the lens KB-proportion sweep (the share of lenses in the
@@ -80,14 +83,35 @@ def loo_vote(x: np.ndarray, y: np.ndarray, k: int, spec) -> np.ndarray:
     return vote(dist, labels, ids != MISSING)[0]
 
 
-def best_threshold(stat: np.ndarray, base_pred: np.ndarray, is_target: np.ndarray) -> tuple[float, float]:
-    """(threshold, F1) maximising the F1 of ``base_pred | (stat >= threshold)``; inf when no threshold helps."""
-    best_t, best_f = np.inf, target_prf(base_pred, is_target)["f1"]
+def best_threshold(stat: np.ndarray, base_pred: np.ndarray, is_target: np.ndarray,
+                   other_weight: float = 1.0) -> tuple[float, float]:
+    """(threshold, F1) maximising the F1 of ``base_pred | (stat >= threshold)``; inf when no threshold helps.
+
+    ``other_weight``: each non-target counts this much (false and true negatives alike), so that the F1 is the
+    one of a set with another mix of targets and others (``threshold_weight``).
+    """
+    def f1(pred):
+        tp = float((pred & is_target).sum())
+        fp = other_weight * float((pred & ~is_target).sum())
+        fn = float((~pred & is_target).sum())
+        return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+    best_t, best_f = np.inf, f1(base_pred)
     for t in np.unique(stat[stat > 0]):
-        f = target_prf(base_pred | (stat >= t), is_target)["f1"]
+        f = f1(base_pred | (stat >= t))
         if f > best_f:
             best_t, best_f = float(t), f
     return best_t, best_f
+
+
+def threshold_weight(pc, kb_is_target: np.ndarray) -> float:
+    """Weight of a KB non-target in ``best_threshold`` under ``paper.threshold_mix``: 1 for ``kb`` (the KB's own
+    mix), and for ``test`` the weight that gives the KB the mixed test sets' proportions
+    (test_others / test_targets per target of the KB)."""
+    if pc.threshold_mix == "kb":
+        return 1.0
+    n_t, n_o = int(kb_is_target.sum()), int((~kb_is_target).sum())
+    return (pc.test_others / pc.test_targets) * n_t / max(n_o, 1)
 
 
 # ------------------------------------------------------------------ one task
@@ -101,12 +125,39 @@ def residual_predictions(task: str, cfg, e, flux, ivar, wave, kb, te, is_target,
     cand_te = rl.neighbour_rows(e[kb], y_kb, e[te], pool)
     cand_kb = rl.neighbour_rows(e[kb], y_kb, e[kb], pool, exclude_self=True)
     key = "score" if task == "lens" else "anomaly"
-    lines = key == "score"  # the outlier statistic needs no line search
-    s_te = rl.score_queries(flux[te], ivar[te], flux[kb], ivar[kb], cand_te, wave, rcfg, lines=lines)
-    s_kb = rl.score_queries(flux[kb], ivar[kb], flux[kb], ivar[kb], cand_kb, wave, rcfg, lines=lines)
-    thr, f_kb = best_threshold(s_kb[key], vote_kb, y_kb)
-    pred = vote_te | (s_te[key] >= thr)
-    return pred, {"statistic": key, "threshold": thr, "kb_f1": f_kb, "test_scores": s_te[key].tolist()}
+    if key == "anomaly" and rcfg.anomaly_method == "multiscale":
+        stat_kb, stat_te = multiscale_outlier_probability(cfg, flux, ivar, wave, kb, te, y_kb, cand_kb, cand_te)
+        key = "outlier_probability"
+    else:
+        lines = key == "score"  # the percentile outlier statistic needs no line search
+        stat_te = rl.score_queries(flux[te], ivar[te], flux[kb], ivar[kb], cand_te, wave, rcfg, lines=lines)[key]
+        stat_kb = rl.score_queries(flux[kb], ivar[kb], flux[kb], ivar[kb], cand_kb, wave, rcfg, lines=lines)[key]
+    thr, f_kb = best_threshold(stat_kb, vote_kb, y_kb, threshold_weight(cfg.paper, y_kb))
+    pred = vote_te | (stat_te >= thr)
+    return pred, {"statistic": key, "threshold": thr, "kb_f1": f_kb, "test_scores": stat_te.tolist()}
+
+
+def multiscale_outlier_probability(cfg, flux, ivar, wave, kb, te, y_kb, cand_kb, cand_te):
+    """(KB out-of-fold, test) outlier probabilities: kb.residual_lines.residual_statistics of the KB (leave-one-out)
+    and of the test rows, kb.multiscale_anomaly calibrated on (at most anomaly_calibration_rows of) the KB's
+    normals, kb.outlier_model trained on the KB's labels."""
+    from skysift.kb import multiscale_anomaly as ma
+    from skysift.kb import outlier_model
+    from skysift.kb import residual_lines as rl
+
+    rcfg = cfg.paper.residual_lines
+    st_kb, ex_kb = rl.residual_statistics(flux[kb], ivar[kb], flux[kb], ivar[kb], cand_kb, wave, rcfg)
+    st_te, ex_te = rl.residual_statistics(flux[te], ivar[te], flux[kb], ivar[kb], cand_te, wave, rcfg)
+    normals = np.flatnonzero(~y_kb)
+    if len(normals) > rcfg.anomaly_calibration_rows:
+        normals = np.sort(np.random.default_rng(cfg.seed).choice(normals, rcfg.anomaly_calibration_rows, replace=False))
+    cal = ma.fit_normals(ma.take(st_kb, normals))
+    x_kb, x_te = rl.outlier_features(st_kb, ex_kb, cal), rl.outlier_features(st_te, ex_te, cal)
+    folds = min(5, int(y_kb.sum()), int((~y_kb).sum()))
+    if folds < 2:  # no model to learn from one labelled outlier: the normals-standardised statistic alone
+        return ma.anomaly_scores(st_kb, cal)["anomaly"], ma.anomaly_scores(st_te, cal)["anomaly"]
+    p_kb, (p_te,) = outlier_model.fit_predict(x_kb, y_kb, [x_te], cfg.seed, folds)
+    return p_kb, p_te
 
 
 def evaluate_task(task: str, cfg, e: np.ndarray, is_target: np.ndarray, flux, ivar, wave, extra: pd.DataFrame) -> dict:
@@ -314,8 +365,10 @@ def report_paper(rep, metrics: dict, out: Path, cfg: dict) -> None:
         "by the targets it finds, as the paper does. Values are mean +- std over the test sets; the baselines run "
         f"on the first {pc['baseline_repeats']} of them. 'KB vote + residual lines' is an EXTENSION beyond the "
         "paper (kb.residual_lines): the vote, or background lines (lens) / a residual no normal neighbour "
-        "explains (outlier) after subtracting the nearest non-target KB neighbours, at the threshold with the "
-        "best F1 on the KB itself.")
+        "explains (outlier: multiscale matched-filter statistics read by a tree model trained on the KB's "
+        "labels) after subtracting the nearest non-target KB neighbours, at the threshold with the best F1 on "
+        f"the KB itself (leave-one-out / out-of-fold; at the {pc.get('threshold_mix', 'kb')} mix of targets and "
+        "others: paper.threshold_mix).")
     survey = metrics.get("survey")
     if survey:
         _report_survey(rep, survey, out)
