@@ -220,6 +220,12 @@ def train_ivfpq(vectors: np.ndarray, run: PQRun, n_lists: int = 0, refine: bool 
     """A trained and filled faiss ``IndexIVFPQ`` (wrapped in ``IndexRefineFlat`` when ``refine``) of the
     template vectors for one run: ``n_lists`` cells (0: ``default_ivf_lists``), M = the run's segments,
     ceil(log2 K) bits per code, residuals to the cell centre encoded (faiss's by_residual default)."""
+    return fill_ivfpq(train_ivfpq_empty(vectors, run, n_lists, seed, n_iter, threads), vectors, refine)
+
+
+def train_ivfpq_empty(vectors: np.ndarray, run: PQRun, n_lists: int = 0, seed: int = 1234, n_iter: int = 20,
+                      threads: int = 1):
+    """The trained, still empty ``IndexIVFPQ`` of ``train_ivfpq`` (coarse cells and residual codebooks)."""
     import faiss
 
     faiss.omp_set_num_threads(max(1, int(threads)))
@@ -236,6 +242,16 @@ def train_ivfpq(vectors: np.ndarray, run: PQRun, n_lists: int = 0, refine: bool 
     index.cp.min_points_per_centroid = 1
     index.pq.cp.min_points_per_centroid = 1
     index.train(x)
+    return index
+
+
+def fill_ivfpq(trained, vectors: np.ndarray, refine: bool = False):
+    """A copy of the trained empty index ``trained`` (``train_ivfpq_empty``) filled with ``vectors``, wrapped in
+    ``IndexRefineFlat`` when ``refine``: one training serves both variants (the benchmark)."""
+    import faiss
+
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    index = faiss.clone_index(trained)
     if not refine:
         index.add(x)
         return index
