@@ -38,3 +38,50 @@ def test_emission_scale_case_runs_the_job_and_estimates_the_paper_run(tmp_path):
     est = out["paper_estimate"]
     assert est["hours_on_16_cores_train_on_driver"] >= est["hours_on_256_cores_train_on_driver"] > 0
     assert out["python_driver_peak_gib"] > 0
+
+
+@pytest.mark.parametrize("templates", [False, True])
+def test_cached_pool_chunks_are_the_rows_of_one_draw(tmp_path, monkeypatch, templates):
+    import numpy as np
+
+    from skysift.bench import emission_bench as eb
+
+    def same(a, b):
+        for x, y in zip(a, b):
+            assert x.dtype == y.dtype or (x.dtype == object and y.dtype == object)
+            np.testing.assert_array_equal(x, y)
+
+    one = eb._pool_on_grid(35, 5, templates=templates)  # pool rows re-observe earlier rows: across chunks too
+    kw = dict(templates=templates, cache_dir=tmp_path, chunk_rows=10, min_rows=0)
+    same(eb._cached_pool(23, 5, **kw), [a[:23] for a in one])
+    folder = tmp_path / f"pool_{'tpl' if templates else 'q'}_5"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "rows_000000000_000000010.npz", "rows_000000010_000000020.npz", "rows_000000020_000000023.npz"]
+    # a larger set reuses the whole chunks, draws the partial one again whole; an interrupted draw (a chunk
+    # missing, a temporary file left behind) resumes
+    (folder / "rows_000000010_000000020.npz").unlink()
+    (folder / "rows_000000030_000000035.partial.npz").write_bytes(b"interrupted")
+    same(eb._cached_pool(35, 5, **kw), one)
+    assert (folder / "rows_000000020_000000030.npz").exists() and (folder / "rows_000000010_000000020.npz").exists()
+
+    def no_draw(*a, **k):
+        raise AssertionError("drawn again")
+
+    monkeypatch.setattr(eb, "_pool_on_grid", no_draw)
+    same(eb._cached_pool(30, 5, **kw), [a[:30] for a in one])
+
+
+def test_search_vectors_blocks_give_the_rows_of_one_block():
+    import numpy as np
+
+    from skysift.bench.emission_bench import WAVE
+    from skysift.kb.pq_index import search_vectors
+
+    flux = np.random.default_rng(1).uniform(-1, 3, (23, 2500)).astype(np.float32)
+    flux[3] = 0.0
+    flux[5, 100:200] = np.nan
+    for step, norm in ((2.0, "l2"), (2.0, "lu2022"), (1.0, "l2")):
+        whole = search_vectors(flux, WAVE, step, norm, block_rows=10**6)
+        assert whole.dtype == np.float32 and not whole[3].any()
+        for block in (1, 4, 7):
+            np.testing.assert_array_equal(search_vectors(flux, WAVE, step, norm, block_rows=block), whole)

@@ -41,6 +41,20 @@ def test_refine_over_every_cell_is_exact_search():
     np.testing.assert_allclose(d, ref_d, rtol=1e-4, atol=1e-5)
 
 
+def test_one_training_fills_both_variants_as_training_each():
+    from skysift.kb.pq_index import fill_ivfpq, train_ivfpq_empty
+
+    db, q = clustered(600)
+    run = PQRun(2.0, 10, 16)
+    trained = train_ivfpq_empty(db, run, n_lists=8, n_iter=5)
+    for refine, k in ((False, 0), (True, 5)):
+        a = search_ivfpq_top1(fill_ivfpq(trained, db, refine), q, 2, k)
+        b = search_ivfpq_top1(train_ivfpq(db, run, n_lists=8, refine=refine, n_iter=5), q, 2, k)
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_array_equal(a[0], b[0])
+    assert trained.ntotal == 0  # filling copies the trained index
+
+
 def test_more_probes_more_recall_and_files_round_trip(tmp_path):
     db, _ = clustered(1500, n_centres=40)
     q = db[:300] + np.random.default_rng(2).normal(0, 0.002, (300, db.shape[1])).astype(np.float32)

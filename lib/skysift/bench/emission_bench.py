@@ -28,14 +28,17 @@ import numpy as np
 WAVE = np.arange(3900.0, 8900.0, 2.0)
 
 
-def _pool_on_grid(n: int, seed: int, templates: bool = False):
-    """(flux, ivar, true z, spec class) of ``n`` pool (or template) rows resampled to the paper's grid."""
+def _pool_on_grid(n: int, seed: int, templates: bool = False, start: int = 0):
+    """(flux, ivar, true z, spec class) of the ``n`` pool (or template) rows ``start``, ``start`` + 1, ... resampled
+    to the paper's grid. The generator draws every row from its own index, so any split into ranges gives the
+    same rows as one draw."""
     from skysift.spectra.grid import GridConfig
     from skysift.spectra.resample import resample_batch
     from skysift.synth.emission_pool import generate_pool
     from skysift.synth.model import SynthModelConfig, model_loglam
 
-    batch = generate_pool(np.arange(n), seed, SynthModelConfig(population="lu2022_pool"), templates=templates)
+    batch = generate_pool(np.arange(start, start + n), seed, SynthModelConfig(population="lu2022_pool"),
+                          templates=templates)
     loglam = model_loglam()
     rows = [(loglam[batch.pixel_slice(i)], batch.flux[i, batch.pixel_slice(i)], batch.ivar[i, batch.pixel_slice(i)],
              batch.and_mask[i, batch.pixel_slice(i)]) for i in range(n)]
@@ -165,21 +168,49 @@ def _specutils_redshifts(flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cached_pool(n: int, seed: int, templates: bool = False):
-    """``_pool_on_grid`` kept under runs/bench/cache from 2,000 rows on (the generator takes ~10 ms a row on this
-    machine); smaller sets, as the tests use, are drawn again."""
+CACHE_CHUNK_ROWS = 5000
+"""Rows per cache file of ``_cached_pool`` (~1.5 GB of generator memory while one is drawn)."""
+
+
+def _cached_pool(n: int, seed: int, templates: bool = False, cache_dir=None, chunk_rows: int = CACHE_CHUNK_ROWS,
+                 min_rows: int = 2000):
+    """``_pool_on_grid`` kept under runs/bench/cache (or ``cache_dir``) from ``min_rows`` rows on (the generator takes ~1.5 ms a pool row
+    and ~3.5 ms a template row of CPU on this machine); smaller sets, as the tests use, are drawn again.
+
+    Rows are drawn and saved ``chunk_rows`` at a time (one file per range, written under a temporary name and
+    renamed), so an interrupted draw resumes at its last whole chunk, a larger set reuses a smaller one's
+    chunks, and the generator never holds more than one chunk. A last partial chunk is kept under its own range
+    and drawn again whole when a larger set needs it. The rows are those of one big draw (the generator draws
+    each row from its index; tests/bench/test_emission_bench.py)."""
+    import os
+    from pathlib import Path
+
     from skysift.paths import REPO_ROOT
 
-    if n < 2000:
+    if n < min_rows:
         return _pool_on_grid(n, seed, templates=templates)
-    path = REPO_ROOT / "runs" / "bench" / "cache" / f"pool_{'tpl' if templates else 'q'}_{n}_{seed}.npz"
-    if path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            return z["flux"], z["ivar"], z["z"], z["cls"].astype(object)
-    out = _pool_on_grid(n, seed, templates=templates)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, flux=out[0], ivar=out[1], z=out[2], cls=out[3].astype(str))
-    return out
+    folder = Path(cache_dir) if cache_dir else REPO_ROOT / "runs" / "bench" / "cache"
+    folder = folder / f"pool_{'tpl' if templates else 'q'}_{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    flux = ivar = None
+    z = np.empty(n, np.float64)
+    cls = np.empty(n, object)
+    for start in range(0, n, chunk_rows):
+        stop = min(start + chunk_rows, n)
+        path = folder / f"rows_{start:09d}_{stop:09d}.npz"
+        if not path.exists():
+            part = _pool_on_grid(stop - start, seed, templates=templates, start=start)
+            tmp = path.with_name(path.stem + ".partial.npz")
+            np.savez(tmp, flux=part[0], ivar=part[1], z=part[2], cls=part[3].astype(str))
+            os.replace(tmp, path)
+            del part
+        with np.load(path, allow_pickle=False) as f:
+            if flux is None:
+                flux = np.empty((n, f["flux"].shape[1]), f["flux"].dtype)
+                ivar = np.empty((n, f["ivar"].shape[1]), f["ivar"].dtype)
+            flux[start:stop], ivar[start:stop] = f["flux"], f["ivar"]
+            z[start:stop], cls[start:stop] = f["z"], f["cls"].astype(object)
+    return flux, ivar, z, cls
 
 
 def _agreement(found: np.ndarray, exact: np.ndarray, z_templates: np.ndarray, rows: np.ndarray) -> tuple[float, float]:
@@ -203,7 +234,7 @@ def run_pq_benchmark(cfg, line) -> dict:
     import faiss
 
     from skysift.kb.pq_index import PQRun, default_ivf_lists, search_ivfpq_top1, search_top1, search_vectors
-    from skysift.kb.pq_index import train_index, train_ivfpq
+    from skysift.kb.pq_index import fill_ivfpq, train_index, train_ivfpq_empty
     from skysift.spectra.line_finding import find_lines
     from skysift.spectra.line_redshift import line_redshifts
 
@@ -212,7 +243,11 @@ def run_pq_benchmark(cfg, line) -> dict:
     n_q = cfg.n_queries or 1000
     t_flux, _, t_z, _ = _cached_pool(n_t, cfg.seed, templates=True)
     q_flux, q_ivar, _, _ = _cached_pool(n_q, cfg.seed + 1)
-    with_z = np.flatnonzero(np.isfinite(line_redshifts(find_lines(q_flux, q_ivar, WAVE), n_q).z_cl))
+    # CL redshifts 10,000 queries at a time (a row's lines depend on that row only): bounded memory at 100,000
+    z_cl = np.concatenate([line_redshifts(find_lines(q_flux[a:a + 10_000], q_ivar[a:a + 10_000], WAVE),
+                                          len(q_flux[a:a + 10_000])).z_cl for a in range(0, n_q, 10_000)])
+    with_z = np.flatnonzero(np.isfinite(z_cl))
+    del q_ivar
     every = np.arange(n_q)
     results = {}
     runs = [PQRun.parse(c) for c in (getattr(cfg, "pq_configurations", "") or "2/25/100,2/50/200,2/100/400").split(",")]
@@ -223,14 +258,17 @@ def run_pq_benchmark(cfg, line) -> dict:
         q = search_vectors(q_flux, WAVE, run.step_angstrom)
         flat = faiss.IndexFlatL2(db.shape[1])
         flat.add(db)
-        _, t_exact, c_exact = _timed(lambda: flat.search(q, 1))
-        ex_i = flat.search(q, 1)[1][:, 0]
+        (_, ex_i), t_exact, c_exact = _timed(lambda: flat.search(q, 1))  # searched once: the timed call's result
+        ex_i = ex_i[:, 0]
+        del flat  # its copy of the templates (2 GB at 200,000)
+        started = time.perf_counter()
         codebook, codes = train_index(db, run, n_iter=10)
+        train_pq_s = round(time.perf_counter() - started, 2)
         (_, pq_i), t_pq, c_pq = _timed(lambda: search_top1(codebook, codes, q))
         recall, z_agree = _agreement(pq_i, ex_i, t_z, every)
         recall_z, z_agree_z = _agreement(pq_i, ex_i, t_z, with_z)
         extra = {"templates": n_t, "queries": n_q, "queries_with_cl_z": int(len(with_z)),
-                 "wall_ours_s": round(t_pq, 4), "wall_exact_s": round(t_exact, 4),
+                 "wall_ours_s": round(t_pq, 4), "wall_exact_s": round(t_exact, 4), "train_s": train_pq_s,
                  "recall_at_1": recall, "z_agreement": z_agree,
                  "recall_at_1_cl_z": recall_z, "z_agreement_cl_z": z_agree_z}
         result = line(f"pq {run.name}", c_pq, c_exact, unit="s_cpu", **extra)
@@ -238,10 +276,14 @@ def run_pq_benchmark(cfg, line) -> dict:
         if n_lists:
             variants = [("ivfpq", 0)] + ([("ivfpq_refine", cfg.ivf_refine)] if cfg.ivf_refine else [])
             result["ivf"] = []
+            started = time.perf_counter()
+            # one training for both variants: the same seed and data give the same trained index either way
+            trained = train_ivfpq_empty(db, run, n_lists, n_iter=10)
+            train_s = round(time.perf_counter() - started, 2)
             for label, refine in variants:
                 started = time.perf_counter()
-                index = train_ivfpq(db, run, n_lists, refine=bool(refine), n_iter=10)
-                train_s = round(time.perf_counter() - started, 2)
+                index = fill_ivfpq(trained, db, refine=bool(refine))
+                fill_s = round(time.perf_counter() - started, 2)
                 for probe in cfg.ivf_probes:
                     if probe > n_lists:
                         continue
@@ -250,10 +292,19 @@ def run_pq_benchmark(cfg, line) -> dict:
                     r_z, z_z = _agreement(ivf_i, ex_i, t_z, with_z)
                     result["ivf"].append(line(
                         f"pq {run.name} {label} lists={n_lists} probe={probe}", c_ivf, c_exact, unit="s_cpu",
-                        n_lists=n_lists, n_probe=probe, refine=refine, train_s=train_s, wall_ours_s=round(t_ivf, 4),
+                        n_lists=n_lists, n_probe=probe, refine=refine, train_s=train_s, fill_s=fill_s,
+                        wall_ours_s=round(t_ivf, 4),
                         recall_at_1=r_all, z_agreement=z_all, recall_at_1_cl_z=r_z, z_agreement_cl_z=z_z))
+                del index
         results[run.name] = result
-    return {"case": "pq", "runs": results}
+    return {"case": "pq", "runs": results, "peak_rss_gib": _peak_rss_gib()}
+
+
+def _peak_rss_gib() -> float:
+    """This process's peak resident memory (ru_maxrss, KiB on Linux) in GiB."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
 PAPER_SPECTRA = 492_938

@@ -96,30 +96,40 @@ def check_run(run: PQRun, n_points: int, step_angstrom: float, n_templates: int)
     check_pq_shape(n, run.n_segments, run.k, n_templates)
 
 
+SEARCH_VECTOR_BLOCK_ROWS = 8192
+"""Rows per float64 block of ``search_vectors`` (8,192 x 2,500 points: 160 MB a temporary)."""
+
+
 def search_vectors(flux: np.ndarray, wave_angstrom: np.ndarray, run_step_angstrom: float,
-                   normalisation: Normalisation = "l2") -> np.ndarray:
-    """(n, D) float32 search vectors of one configuration (module docstring); rows without data are 0."""
-    flux = np.asarray(flux, dtype=np.float64)
-    flux = np.where(np.isfinite(flux), flux, 0.0)
+                   normalisation: Normalisation = "l2", block_rows: int = SEARCH_VECTOR_BLOCK_ROWS) -> np.ndarray:
+    """(n, D) float32 search vectors of one configuration (module docstring); rows without data are 0.
+
+    Computed ``block_rows`` rows at a time (each row's vector depends on that row only), so the float64
+    temporaries stay a few hundred MB at 200,000 templates instead of several GB."""
+    if normalisation not in ("l2", "lu2022"):
+        raise ValueError(f"normalisation must be l2 or lu2022, got {normalisation!r}")
     wave = np.asarray(wave_angstrom, dtype=np.float64)
     step = float(wave[1] - wave[0])
-    if abs(step - run_step_angstrom) > 1e-9 * step:
-        n = points_at_step(len(wave), step, run_step_angstrom)
-        target = wave[0] + run_step_angstrom * np.arange(n)
+    resample = abs(step - run_step_angstrom) > 1e-9 * step
+    n_out = points_at_step(len(wave), step, run_step_angstrom) if resample else len(wave)
+    if resample:
+        target = wave[0] + run_step_angstrom * np.arange(n_out)
         # batched linear interpolation (np.interp per row would loop): positions are shared by every row
         pos = np.clip((target - wave[0]) / step, 0, len(wave) - 1)
         lo = np.minimum(np.floor(pos).astype(np.int64), len(wave) - 2)
         frac = pos - lo
-        flux = flux[:, lo] * (1.0 - frac) + flux[:, lo + 1] * frac
-    total = np.einsum("ij,ij->i", flux, flux)
-    if normalisation == "l2":
-        scale = np.sqrt(total)
-    elif normalisation == "lu2022":
-        scale = total
-    else:
-        raise ValueError(f"normalisation must be l2 or lu2022, got {normalisation!r}")
-    scale = np.where(scale > 0, scale, 1.0)
-    return (flux / scale[:, None]).astype(np.float32)
+    flux = np.asarray(flux)
+    out = np.empty((len(flux), n_out), np.float32)
+    for a in range(0, len(flux), max(1, int(block_rows))):
+        block = np.asarray(flux[a:a + block_rows], dtype=np.float64)
+        block = np.where(np.isfinite(block), block, 0.0)
+        if resample:
+            block = block[:, lo] * (1.0 - frac) + block[:, lo + 1] * frac
+        total = np.einsum("ij,ij->i", block, block)
+        scale = np.sqrt(total) if normalisation == "l2" else total
+        scale = np.where(scale > 0, scale, 1.0)
+        out[a:a + len(block)] = block / scale[:, None]
+    return out
 
 
 def train_segments(vectors: np.ndarray, n_segments: int, k: int, segments: range, seed: int = 1234,
@@ -210,6 +220,12 @@ def train_ivfpq(vectors: np.ndarray, run: PQRun, n_lists: int = 0, refine: bool 
     """A trained and filled faiss ``IndexIVFPQ`` (wrapped in ``IndexRefineFlat`` when ``refine``) of the
     template vectors for one run: ``n_lists`` cells (0: ``default_ivf_lists``), M = the run's segments,
     ceil(log2 K) bits per code, residuals to the cell centre encoded (faiss's by_residual default)."""
+    return fill_ivfpq(train_ivfpq_empty(vectors, run, n_lists, seed, n_iter, threads), vectors, refine)
+
+
+def train_ivfpq_empty(vectors: np.ndarray, run: PQRun, n_lists: int = 0, seed: int = 1234, n_iter: int = 20,
+                      threads: int = 1):
+    """The trained, still empty ``IndexIVFPQ`` of ``train_ivfpq`` (coarse cells and residual codebooks)."""
     import faiss
 
     faiss.omp_set_num_threads(max(1, int(threads)))
@@ -226,6 +242,16 @@ def train_ivfpq(vectors: np.ndarray, run: PQRun, n_lists: int = 0, refine: bool 
     index.cp.min_points_per_centroid = 1
     index.pq.cp.min_points_per_centroid = 1
     index.train(x)
+    return index
+
+
+def fill_ivfpq(trained, vectors: np.ndarray, refine: bool = False):
+    """A copy of the trained empty index ``trained`` (``train_ivfpq_empty``) filled with ``vectors``, wrapped in
+    ``IndexRefineFlat`` when ``refine``: one training serves both variants (the benchmark)."""
+    import faiss
+
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    index = faiss.clone_index(trained)
     if not refine:
         index.add(x)
         return index
