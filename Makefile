@@ -4,6 +4,10 @@ VENV ?= .venv
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 STAMP := $(VENV)/.installed
 
+# Test files run on up to 4 processes (one per core, "auto"), a file's tests together so that its module
+# fixtures are built once; PYTEST_WORKERS= runs them in one process.
+PYTEST_WORKERS ?= --numprocesses=auto --maxprocesses=4 --dist=loadfile
+
 .PHONY: demo test test-fast install check-java check-stilts clean
 
 check-java:
@@ -32,10 +36,10 @@ demo: install
 	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/skysift demo
 
 test: install
-	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/python -m pytest -q --durations=30
+	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/python -m pytest -q --durations=30 $(PYTEST_WORKERS)
 
 test-fast: install
-	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/python -m pytest -q -m "not slow"
+	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/python -m pytest -q -m "not slow" $(PYTEST_WORKERS)
 
 clean:
 	rm -rf runs demo-output .pytest_cache

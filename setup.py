@@ -25,6 +25,9 @@ CORE = [
 ]
 DEV = [
     "pytest==9.2.0",
+    # The suite on 2 processes (one test file per worker at a time): serially it left one of CI's 2 cores idle
+    # (user+sys 41 of 47 min wall, BENCHMARKS.md session 12).
+    "pytest-xdist==3.8.0",
     "nbclient==0.11.0",
     "nbformat==5.11.1",
     "ipykernel==7.4.0",
