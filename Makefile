@@ -5,8 +5,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 STAMP := $(VENV)/.installed
 
 # Test files run on up to 4 processes (one per core, "auto"), a file's tests together so that its module
-# fixtures are built once; PYTEST_WORKERS= runs them in one process.
-PYTEST_WORKERS ?= --numprocesses=auto --maxprocesses=4 --dist=loadfile
+# fixtures are built once, in collection order (tests/conftest.py puts the slowest files first);
+# PYTEST_WORKERS= runs them in one process.
+PYTEST_WORKERS ?= --numprocesses=auto --maxprocesses=4 --dist=loadfile --no-loadscope-reorder
 
 .PHONY: demo test test-fast install check-java check-stilts clean
 

@@ -91,7 +91,26 @@ def s3_env_module(s3_server):
         yield s3_server
 
 
+HEAVY_FILES_S = {
+    "tests/reliability/test_kill_rerun.py": 338,
+    "tests/detection/test_quality.py": 300,
+    "tests/stages/evaluate_kb/test_paper_targets.py": 298,
+    "tests/stages/pretrain/test_encoder_quality.py": 248,
+    "tests/reliability/test_task_faults.py": 174,
+    "tests/stages/evaluate_kb/test_kb_beats_random_forest.py": 137,
+    "tests/io/test_fuzz_readers.py": 92,
+}
+"""Seconds of the slowest test files in one process (the whole suite serially, session 12, 46 min). They run first:
+`make test` hands whole files to its workers in collection order (--dist=loadfile --no-loadscope-reorder), and
+these left last kept one worker busy alone for the suite's last ~8 minutes (measured: 33.5 min on 2 workers, the
+encoder gate and the paper targets finishing together at the end)."""
+
+
 def pytest_collection_modifyitems(config, items):
+    rel = {}
+    for item in items:
+        rel.setdefault(item.path, item.path.relative_to(config.rootpath).as_posix() if item.path.is_relative_to(config.rootpath) else "")
+    items.sort(key=lambda item: -HEAVY_FILES_S.get(rel[item.path], 0))  # stable: the rest keep their order
     try:
         import torch
 

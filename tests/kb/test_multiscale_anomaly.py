@@ -57,6 +57,33 @@ def test_white_noise_normals_have_no_systematic_and_unit_z():
     assert np.mean(inner[:, 3]) == pytest.approx(np.sqrt(2 / np.pi), abs=0.03)  # |z| of a 27-px box is |N(0,1)|
 
 
+def test_systematic_is_the_smallest_s_meeting_the_quantile_condition():
+    """The order-statistic solution against its definition, checked by brute force: at s the condition holds
+    (numpy's "higher" quantile of z^2 <= chi^2_1(q)), a hair below it fails; uncovered boxes are left out."""
+    from scipy.stats import chi2
+
+    rng = np.random.default_rng(7)
+    frac = rng.normal(0.0, 0.05, (300, 2, 6)) * rng.uniform(0.5, 3.0, (1, 2, 6))
+    nfrac = rng.uniform(0.5e-3, 2e-3, (300, 2, 6))
+    frac[rng.random(frac.shape) < 0.1] = np.nan  # uncovered
+    frac[:, 1, 5] = np.nan  # a box no normal covers
+    nfrac[:, 0, 4] = 1.0  # noise alone explains the scatter: no systematic
+    q = 0.9
+    s = ma._systematic(frac, nfrac, q)
+    target = chi2.ppf(q, 1)
+
+    def quantile_ok(w, p, sv):
+        v = frac[:, w, p] ** 2 / (nfrac[:, w, p] + sv**2)
+        return np.quantile(v[np.isfinite(v)], q, method="higher") <= target * (1 + 1e-12)
+
+    assert s[1, 5] == 0.0 and s[0, 4] == 0.0
+    for w in range(2):
+        for p in range(6):
+            if (w, p) in ((1, 5), (0, 4)):
+                continue
+            assert 0 < s[w, p] < 1 and quantile_ok(w, p, s[w, p]) and not quantile_ok(w, p, s[w, p] * (1 - 1e-6)), (w, p)
+
+
 def test_injected_mismatch_is_measured_where_it_is():
     rng = np.random.default_rng(3)
     resid, ivar, good, model = _normals(1500, rng, sigma=0.01)

@@ -97,27 +97,25 @@ def _z_maps(st: WindowStats, systematic: np.ndarray) -> np.ndarray:
     return np.where(st.covered & np.isfinite(z), z, 0.0)
 
 
-def _systematic(frac: np.ndarray, nfrac: np.ndarray, quantile: float, iterations: int = 30) -> np.ndarray:
-    """(W, P) the smallest s >= 0 with quantile_q over the normals of frac^2 / (nfrac + s^2) <= the chi^2_1
-    quantile q (bisection in s on [0, 1]; NaN entries, uncovered boxes, are left out)."""
+def _systematic(frac: np.ndarray, nfrac: np.ndarray, quantile: float, s_max: float = 1.0) -> np.ndarray:
+    """(W, P) the smallest s in [0, ``s_max``] at which a fraction ``quantile`` of the normals (the order statistic
+    at index ceil((n - 1) q) of the n covered ones, numpy's "higher" quantile) have frac^2 / (nfrac + s^2) <= the
+    chi^2_1 quantile q; 0 where no normal covers the box. NaN entries (uncovered boxes) are left out.
+
+    Exact and one sort: each normal's frac^2 / (nfrac + s^2) falls with s and crosses the target at
+    s_i^2 = frac^2 / target - nfrac (0 if below), so the count of normals under the target at s is the count of
+    s_i <= s, and the smallest s is an order statistic of the s_i. (The bisection on nanquantile it replaced took
+    31 nanquantile calls, ~35 s of the reduced survey's 42 s outlier extension per split; this ~1 s.)"""
     from scipy.stats import chi2
 
     target = chi2.ppf(quantile, 1)
-    lo = np.zeros(frac.shape[1:])
-    hi = np.ones(frac.shape[1:])
-
-    def too_wide(s):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            q = np.nanquantile(frac**2 / (nfrac + s[None] ** 2), quantile, axis=0)
-        return np.nan_to_num(q, nan=0.0) > target
-
-    need = too_wide(lo)
-    hi = np.where(need, hi, 0.0)
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        wide = too_wide(mid)
-        lo, hi = np.where(wide, mid, lo), np.where(wide, hi, mid)
-    return hi
+    with np.errstate(invalid="ignore"):
+        need = np.sqrt(np.maximum(np.asarray(frac, np.float64) ** 2 / target - nfrac, 0.0))  # NaN stays NaN
+    need = np.sort(need, axis=0)  # NaN last
+    n_valid = np.isfinite(need).sum(axis=0)
+    idx = np.ceil(np.maximum(n_valid - 1, 0) * quantile).astype(np.int64)
+    s = np.take_along_axis(need, idx[None], axis=0)[0]
+    return np.where(n_valid > 0, np.minimum(s, s_max), 0.0)
 
 
 def fit_normals(st: WindowStats, quantile: float = 0.9) -> NormalCalibration:
