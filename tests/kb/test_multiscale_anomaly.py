@@ -58,9 +58,9 @@ def test_white_noise_normals_have_no_systematic_and_unit_z():
 
 
 def test_systematic_meets_the_quantile_condition_as_a_bisection_does():
-    """The order-statistic solution against its definition: a 60-step bisection on numpy's nanquantile of the
-    normals' z^2 (the reference, independent of the sort) lands between the same neighbouring order statistics, and
-    the counts of normals under the chi^2_1(q) target bracket q; uncovered boxes are left out."""
+    """_systematic against its definition: a 60-step bisection on numpy's quantile of each box's covered normals'
+    z^2 (written out here, box by box) agrees to within the gap between neighbouring order statistics of the s each
+    normal needs, and the counts of normals under the chi^2_1(q) target bracket q; uncovered boxes are left out."""
     from scipy.stats import chi2
 
     rng = np.random.default_rng(7)
