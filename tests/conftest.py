@@ -108,10 +108,8 @@ side, not the order."""
 
 
 def pytest_collection_modifyitems(config, items):
-    rel = {}
-    for item in items:
-        rel.setdefault(item.path, item.path.relative_to(config.rootpath).as_posix() if item.path.is_relative_to(config.rootpath) else "")
-    items.sort(key=lambda item: -HEAVY_FILES_S.get(rel[item.path], 0))  # stable: the rest keep their order
+    # a node id starts with its file's path relative to the root; the sort is stable: the rest keep their order
+    items.sort(key=lambda item: -HEAVY_FILES_S.get(item.nodeid.split("::", 1)[0], 0))
     try:
         import torch
 
