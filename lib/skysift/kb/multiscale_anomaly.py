@@ -105,7 +105,9 @@ def _systematic(frac: np.ndarray, nfrac: np.ndarray, quantile: float, iterations
     71 s for 3,000 x 5 x 974 beside another job). The exact solution, one sort for the linear q-quantile of the s
     each normal needs (s_i^2 = frac^2 / chi2_1(q) - nfrac), took 3.7 s and lands within an order-statistic gap of
     this, but moved the reduced survey's outlier F1 from 0.895 to 0.870 (same inputs; "higher" quantile: 0.878):
-    the extension is that sensitive to s, so it was not adopted before that is understood (BENCHMARKS.md, session 12)."""
+    at full size (5 test sets of 100 outliers) the two gave 0.926 and 0.933 (split spread 0.025; with the
+    dataclass defaults 0.924 / 0.921): a reduced split's 25 targets move F1 by 0.02-0.04 each, so that was
+    granularity, not sensitivity. Kept: no gain in F1 (BENCHMARKS.md, sessions 12 and 13)."""
     from scipy.stats import chi2
 
     target = chi2.ppf(quantile, 1)

@@ -6,8 +6,9 @@ Held out per task: 25 targets + 25 others (the paper's 100 scaled by the survey'
 LINER: the plain KB vote (the paper's method). Lens and outlier: the KB vote + residual lines, an extension
 beyond the paper (kb.residual_lines; for outliers the multiscale residual statistics and a tree model trained on
 the KB's labels, kb.outlier_model). The outlier target is reached but without a margin: 0.915 on the VM of
-session 11 (and at full size), >= 0.905 on CI, 0.895 on the VM of session 12 (the encoder's training differs a
-little between machines), so its paper-F1 test is xfail, strict=False, and the measured level is asserted at 0.85;
+session 11, >= 0.905 on CI, 0.895 on the VM of session 12 (the encoder's training differs a little between
+machines; one of a split's 25 targets moves its F1 by ~0.03), so its paper-F1 test is xfail, strict=False, and the
+measured level is asserted at 0.85. At full size (5 test sets of 100) it is 0.933 +- 0.025, every set >= 0.905;
 the lens target is NOT met (a strict xfail: passing it means BENCHMARKS.md and this file need the new figure):
 BENCHMARKS.md (issue 19) has the figures and the reasons -- a lens candidate of this survey is a foreground galaxy
 like every other plus 2-4 weak background lines (combined S/N 4.5-60, a sixth of them below
@@ -81,7 +82,8 @@ def test_extension_keeps_its_measured_level(paper_metrics, task):
 @pytest.mark.slow
 @pytest.mark.parametrize("task", [
     pytest.param("lens", marks=pytest.mark.xfail(strict=True, reason="not met on the synthetic survey: BENCHMARKS.md, issue 19")),
-    pytest.param("outlier", marks=pytest.mark.xfail(strict=False, reason="at the paper's level, not above it: 0.895-0.915"))])
+    pytest.param("outlier", marks=pytest.mark.xfail(
+        strict=False, reason="at the paper's level, not above it: 0.895-0.915 (full size 0.933)"))])
 def test_search_reaches_the_paper_f1(paper_metrics, task):
     f1 = paper_metrics["tasks"][task]["methods"]["kb_vote_residual"]["f1_mean"]
     assert f1 >= PAPER_PRF[task]["f1"], f1
