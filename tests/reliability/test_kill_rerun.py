@@ -21,6 +21,7 @@ from typing import Callable
 import pytest
 
 from skysift.testing.faults import (
+    HOLD_COMMIT,
     job_command,
     kill_when,
     run_here,
@@ -30,8 +31,6 @@ from skysift.testing.faults import (
     subprocess_env,
     table_rows,
 )
-
-HOLD = {"SKYSIFT_TEST_HOLD_COMMIT_S": "600"}
 
 
 GRID = "lin:3850:9000:200"
@@ -162,7 +161,7 @@ def test_kill_keeps_previous_output_and_rerun_gives_the_same_rows(case: Case, in
     assert before and (sum(map(len, expected["tables"].values())) > 0 or case.json_files)
 
     killed = kill_when(job_command(case.job, argv, spark=case.spark), lambda: bool(staged_data_files(out)),
-                       env=subprocess_env(**HOLD))
+                       env=subprocess_env(**HOLD_COMMIT))
     assert killed.killed and killed.returncode == -9, killed.log
     assert staged_data_files(out), "killed before it staged anything"
     assert snapshot(out) == before  # the previous output, byte for byte
@@ -184,7 +183,7 @@ def test_synth_survey_imaging_killed_in_its_last_phase_resumes_every_phase(tmp_p
     ref, out = tmp_path / "ref", tmp_path / "out"
     alone = run_here("synth-survey", argv(ref))
     killed = kill_when(job_command("synth-survey", argv(out)),
-                       lambda: any(m.startswith("stamps/") for m in resume_markers(out)), env=subprocess_env(**HOLD))
+                       lambda: any(m.startswith("stamps/") for m in resume_markers(out)), env=subprocess_env(**HOLD_COMMIT))
     assert killed.killed and killed.returncode == -9, killed.log
     kept = resume_markers(out)
     assert {m.split("/")[0] for m in kept} == {"fields", "linked", "stamps"}, kept

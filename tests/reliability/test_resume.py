@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from skysift.testing.faults import (
+    HOLD_COMMIT,
     job_command,
     kill_when,
     resume_markers,
@@ -37,11 +38,10 @@ JOBS = {
 
 
 def _kill_at_half(job: str, argv: list, out: Path) -> None:
-    # A task of 4 files takes milliseconds, so the kill may land after the last task, and without a hold even
-    # after the commit (CI, 2 workers side by side: the markers were gone). The held commit
-    # (SKYSIFT_TEST_HOLD_COMMIT_S) keeps the staging folder, so the test asks only for half or more.
+    # A task of 4 files takes milliseconds, so the kill may land after the last task: the held commit keeps the
+    # staging folder (HOLD_COMMIT), and the test asks only for half or more.
     killed = kill_when(job_command(job, argv), lambda: len(resume_markers(out)) >= TASKS // 2,
-                       env=subprocess_env(SKYSIFT_TEST_HOLD_COMMIT_S="600"))
+                       env=subprocess_env(**HOLD_COMMIT))
     assert killed.killed, killed.log
     assert TASKS // 2 <= len(resume_markers(out)) <= TASKS, killed.log
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from skysift.testing.faults import (job_command, kill_when, resume_markers, run_here, staging_path, subprocess_env,
-                                    table_rows)
+from skysift.testing.faults import (HOLD_COMMIT, job_command, kill_when, resume_markers, run_here, staging_path,
+                                    subprocess_env, table_rows)
 
 TASKS = 8
 
@@ -97,9 +97,9 @@ def test_embed_spectra_killed_at_half_resumes_from_its_markers(spectra, encoder,
     out = tmp_path / "out"
     argv = _embed_argv(spectra, encoder, out, "cpu_batch_size=1")
     # A task of 8 tiny spectra takes milliseconds, so the kill may land after the last one: the held commit
-    # (SKYSIFT_TEST_HOLD_COMMIT_S) keeps the run from committing, and the test asks only for half or more.
+    # (HOLD_COMMIT) keeps the run from committing, and the test asks only for half or more.
     killed = kill_when(job_command("embed-spectra", argv), lambda: len(resume_markers(out)) >= TASKS // 2,
-                       env=subprocess_env(SKYSIFT_TEST_HOLD_COMMIT_S="600"))
+                       env=subprocess_env(**HOLD_COMMIT))
     assert killed.killed, killed.log
     kept = len(resume_markers(out))
     assert TASKS // 2 <= kept <= TASKS and not out.exists()

@@ -35,6 +35,11 @@ import skysift
 LIB = str(Path(skysift.__file__).resolve().parents[1])
 """The lib/ folder this skysift is imported from: subprocesses import the same code."""
 
+HOLD_COMMIT = {"SKYSIFT_TEST_HOLD_COMMIT_S": "600"}
+"""``subprocess_env(**HOLD_COMMIT)``: the job's commit waits 10 min (``runtime.output.HOLD_ENV``), so that
+``kill_when`` lands before it however fast the job is (a job of a few milliseconds a task otherwise commits
+between the poll and the kill, as ingest-spectra did on CI)."""
+
 
 def subprocess_env(**extra: str) -> dict[str, str]:
     """This process's environment with PYTHONPATH led by ``LIB``, telemetry off, quiet Spark, plus ``extra``."""
@@ -337,5 +342,5 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["CASE_MARK", "LIB", "Killed", "descendants", "job_command", "kill_tree", "kill_when", "last_json_line", "main",
+__all__ = ["CASE_MARK", "HOLD_COMMIT", "LIB", "Killed", "descendants", "job_command", "kill_tree", "kill_when", "last_json_line", "main",
            "resume_markers", "run_cases", "run_here", "run_to_end", "snapshot", "staged_data_files", "staging_path", "subprocess_env", "table_rows"]
