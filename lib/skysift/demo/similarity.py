@@ -113,8 +113,7 @@ def quality(train_dir: Path, stamps: Path, truth: Path, out: Path) -> tuple[str,
     trained.load_state_dict(ckpt["model_state"])
     torch.manual_seed(0)
     untrained = GalaxyVit(ImageVitConfig(**ckpt["model_config"]))
-    size = int(ckpt["model_config"]["image_size_px"])
-    ids, images, _ = load_images(str(stamps), size, "grz", 16)
+    ids, images, _ = load_images(str(stamps), trained.cfg.image_size_px, "grz", 16, mask=trained.cfg.input_mask)
     labels = read_table(str(truth)).to_pandas().set_index("stamp_id").loc[ids.astype(int), "label"].to_numpy()
     summary = json.loads((train_dir / "train_summary.json").read_text())
     report = quality_report(trained, untrained, images, labels, k=10, query_step=4, train_summary=summary,

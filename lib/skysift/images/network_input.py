@@ -18,6 +18,9 @@ The stretch's parameters are in nanomaggies per DECaLS pixel (0.262 arcsec). Tab
 (0.262 / scale)^2), so that the same galaxy looks the same from 256 px at 0.262 arcsec, 64 px binned
 stamps at 1.048 arcsec or SDSS cutouts at 0.396 arcsec (skysift choice; without the column, no scaling).
 
+An encoder trained with ``input_mask=central_source`` reads its images with everything outside the central
+source's footprint set to zero before the stretch (``mask``; images.central_source).
+
 Rows that cannot be used get a one-line reason: wrong band set, a pixel count that is not
 len(bands) * size_px^2, an image smaller than ``min_size_px``, non-finite pixels in the bands used.
 """
@@ -125,9 +128,12 @@ def row_reasons(bands: list, size_px: np.ndarray, n_values: np.ndarray, wanted: 
 
 
 def network_input(table: pa.Table, image_size_px: int, wanted: str = GALAXY10_BANDS,
-                  min_size_px: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  min_size_px: int = 16, mask: str = "none") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """An images table (bands, size_px, pixels) -> (usable row indices (n,), model input (n, 3, S, S)
-    float32 in [0, 1], reasons (N,) object: None for usable rows)."""
+    float32 in [0, 1], reasons (N,) object: None for usable rows). ``mask``: the encoder's
+    ``input_mask`` ('central_source': images.central_source, applied to the nanomaggies before the stretch)."""
+    if mask not in ("none", "central_source"):
+        raise ValueError(f"mask must be 'none' or 'central_source', got {mask!r}")
     pixels = table.column("pixels").combine_chunks()
     lengths = pixels.value_lengths().fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     bands = band_strings(table.column("bands"))
@@ -153,7 +159,12 @@ def network_input(table: pa.Table, image_size_px: int, wanted: str = GALAXY10_BA
         keep = n_bad == 0
         if keep.any():
             good_rows.append(rows[keep])
-            parts.append(resize(lupton_unit(stack[keep], wanted), image_size_px))
+            kept = stack[keep]
+            if mask == "central_source":
+                from skysift.images.central_source import mask_to_central_source
+
+                kept = mask_to_central_source(kept)
+            parts.append(resize(lupton_unit(kept, wanted), image_size_px))
     if not parts:
         return np.zeros(0, np.int64), np.zeros((0, 3, image_size_px, image_size_px), np.float32), reasons
     idx = np.concatenate(good_rows)

@@ -39,6 +39,8 @@ PROFILES: dict[str, dict[str, int]] = {
     "tiny": {"image_size_px": 64, "patch_size_px": 8, "hidden_dim": 64, "depth": 2, "n_heads": 4,
              "mlp_dim": 128, "out_dim": 128},
 }
+INPUT_MASKS = ("none", "central_source")
+"""What of an image the network reads (ImageVitConfig.input_mask; images.central_source)."""
 PAPER_TRAINABLE = 17_859_584
 """Trainable parameters of the paper profile (derived, note section 2)."""
 PAPER_TOTAL = 18_060_288
@@ -73,6 +75,11 @@ class ImageVitConfig:
     """Fixed sine-cosine position codes: '1d' over the row-major patch index (the author's code, note section
     7) or '2d' (skysift: half the dims code the patch row, half its column). Fixed either way, so the
     parameter count is the same."""
+    input_mask: Literal["none", "central_source"] = "none"
+    """What the network is shown of an image: 'none' (the whole image, Friberg) or 'central_source' (pixels
+    outside the central source's footprint set to sky before the stretch: skysift's version of the
+    "object-recognition crop" Friberg section 5 proposes, images.central_source). Part of the model's input,
+    so embed-images and search-images apply the same mask as training did. Changes no parameter."""
 
     def __post_init__(self):
         require(self.profile in PROFILES, f"model.profile must be one of {sorted(PROFILES)}, got {self.profile!r}")
@@ -87,6 +94,7 @@ class ImageVitConfig:
         require(self.hidden_dim % self.n_heads == 0,
                 f"model.hidden_dim ({self.hidden_dim}) must be divisible by model.n_heads ({self.n_heads})")
         require(self.activation in ("gelu", "relu"), f"model.activation must be gelu or relu, got {self.activation!r}")
+        require(self.input_mask in INPUT_MASKS, f"model.input_mask must be one of {INPUT_MASKS}, got {self.input_mask!r}")
         require(self.position_table in ("1d", "2d"), f"model.position_table must be 1d or 2d, got {self.position_table!r}")
         require(self.position_table == "1d" or self.hidden_dim % 4 == 0,
                 f"model.position_table=2d needs hidden_dim divisible by 4, got {self.hidden_dim}")

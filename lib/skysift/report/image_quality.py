@@ -12,7 +12,9 @@ Every score here is Friberg's combined similarity on the patch features, compute
   query under the 8 symmetries of the square, best score per image: exact for the 5 symmetries by
   construction; for arbitrary angles it can lower the hit rate: 8 versions give a wrong image 8 chances).
 - *precision@k*: the fraction of a query's k nearest other images sharing its class (leave-one-out), by
-  the combined score and by the cosine of the pooled vectors (faiss's candidates). Baselines: PCA of the raw network-input pixels (Euclidean), the same architecture untrained (seeded).
+  the combined score and by the cosine of the pooled vectors (faiss's candidates). Baselines: PCA of the raw
+  network-input pixels (Euclidean; under the encoder's input_mask, so both read the same pixels), the same
+  architecture untrained (seeded).
   Chance is sum_c f_c^2 over the class fractions.
 """
 from __future__ import annotations

@@ -54,8 +54,9 @@ def small_stamps(count: int, seed: int = 11) -> tuple[str, str]:
     return small_stamps(count, seed) if made != count else result
 
 
-def checkpoint(path: str, profile: str = "tiny", seed: int = 0, model=None) -> str:
-    """Write a best.pt-style checkpoint of ``model`` (default: an untrained encoder seeded ``seed``)."""
+def checkpoint(path: str, profile: str = "tiny", seed: int = 0, model=None, input_mask: str = "none") -> str:
+    """Write a best.pt-style checkpoint of ``model`` (default: an untrained encoder seeded ``seed`` reading
+    its images under ``input_mask``)."""
     import torch
 
     from skysift.models.image_vit import GalaxyVit, ImageVitConfig
@@ -63,7 +64,7 @@ def checkpoint(path: str, profile: str = "tiny", seed: int = 0, model=None) -> s
 
     if model is None:
         torch.manual_seed(seed)
-        model = GalaxyVit(ImageVitConfig(profile=profile))
+        model = GalaxyVit(ImageVitConfig(profile=profile, input_mask=input_mask))
     torch.save({"model_state": model.state_dict(), "model_config": model.cfg.to_dict(), "kind": IMAGE_ENCODER_KIND,
                 "epoch": 0, "val_loss": float("nan")}, path)
     return path

@@ -75,6 +75,27 @@ def test_vectors_and_features_equal_a_direct_forward_pass(images, embedded):
     assert stored.dtype == np.float32 and np.allclose(stored, feats.numpy(), atol=1e-5)
 
 
+def test_a_masked_encoder_reads_the_central_source(images):
+    """An encoder trained with model.input_mask=central_source embeds what it was trained on: the pixels
+    outside each stamp's central footprint zeroed (images.central_source), not the whole stamp."""
+    from skysift.runtime.tracking import load_image_encoder, resolve_model
+
+    ckpt = checkpoint(str(images["root"] / "masked.pt"), seed=3, input_mask="central_source")
+    out = images["root"] / "masked"
+    cfg = load_config(job.CONFIG, None, [f"input={images['input']}", f"output={out}", f"model_uri={ckpt}",
+                                         "torch_threads=1", "rows_per_task=16", "feature_dtype=float32"])
+    s = job.run(None, cfg)
+    assert (s["read"], s["written"], s["rejected"]) == (N + 3, N, 3)
+    got = np.stack(read_table(out).to_pandas().set_index("image_id").loc[[str(i) for i in range(N)], "embedding"])
+    model = load_image_encoder(resolve_model(ckpt))
+    assert model.cfg.input_mask == "central_source"
+    with torch.no_grad():
+        masked = model.embed(torch.from_numpy(network_input(images["stamps"], 64, mask="central_source")[1]))[1]
+        whole = model.embed(torch.from_numpy(network_input(images["stamps"], 64)[1]))[1]
+    assert np.allclose(got, masked.numpy(), atol=1e-5)
+    assert np.abs(got - whole.numpy()).max() > 1e-2  # the mask changed what was embedded
+
+
 def test_float16_features_keep_the_reranking(images, embedded):
     """The measurement behind feature_dtype=float16: score error and top-10 agreement vs float32."""
     _, out32 = embedded

@@ -185,3 +185,33 @@ def test_array_query_with_its_pixel_scale_matches_the_indexed_stamp(setup):
     scaled, raw = (read_table(setup["root"] / n).to_pandas() for n in ("px-scaled", "px-raw"))
     assert scaled["image_id"].iloc[0] == "c9" and scaled["similarity"].iloc[0] == pytest.approx(1.0, abs=1e-3)
     assert raw["similarity"].iloc[0] < 0.99
+
+
+def test_a_masked_encoder_masks_its_queries(setup):
+    """An encoder trained with model.input_mask=central_source: its queries are masked as its index entries
+    were, so each stamp finds itself first with similarity 1; the same stamp unmasked scores lower."""
+    import torch
+
+    from skysift.images.network_input import network_input
+    from skysift.runtime.tracking import load_image_encoder, resolve_model
+
+    root = setup["root"]
+    model = checkpoint(str(root / "masked.pt"), seed=5, input_mask="central_source")
+    embed.run(None, load_config(embed.CONFIG, None, [f"input={root / 'cut'}", f"output={root / 'mvec'}",
+                                                     f"model_uri={model}", "torch_threads=1"]))
+    build.run(None, load_config(build.CONFIG, None, [f"input={root / 'mvec'}", f"output={root / 'midx'}"]))
+    q = root / "mq"
+    q.mkdir()
+    pq.write_table(setup["stamps"].slice(0, 10), q / "part-0.parquet")
+    s = search.run(None, load_config(search.CONFIG, None, [
+        f"index={root / 'midx'}", f"output={root / 'mout'}", f"model_uri={model}", f"query={q}", "k=3",
+        "contact_sheets=1"]))
+    top = read_table(root / "mout").to_pandas().query("rank == 1")
+    assert s["written"] == 10 and (top["image_id"] == "c" + top["query_id"]).all()
+    assert np.allclose(top["similarity"], 1.0, atol=1e-3)
+    enc = load_image_encoder(resolve_model(model))
+    with torch.no_grad():
+        masked = enc(torch.from_numpy(network_input(setup["stamps"].slice(0, 10), 64, mask="central_source")[1]))
+        whole = enc(torch.from_numpy(network_input(setup["stamps"].slice(0, 10), 64)[1]))
+    unmasked_self = combined_similarity_numpy(whole.numpy()[0], masked.numpy()[0])
+    assert unmasked_self < 0.99, unmasked_self

@@ -24,6 +24,7 @@ CONFIG = EmbedImagesConfig
 
 def prepare(cfg: EmbedImagesConfig) -> EncoderRef:
     """Resolve the model on the driver; ConfigError when it is missing or not an image encoder."""
+    from skysift.models.image_vit import ImageVitConfig
     from skysift.runtime import tracking
 
     uri = tracking.tracking_uri() if cfg.model_uri.startswith(("models:", "runs:")) else None
@@ -31,8 +32,10 @@ def prepare(cfg: EmbedImagesConfig) -> EncoderRef:
     if info["meta"].get("kind") != tracking.IMAGE_ENCODER_KIND:
         raise ConfigError(f"model_uri {cfg.model_uri}: not a skysift image encoder (kind "
                           f"{info['meta'].get('kind')!r}); train one with `skysift train-image-encoder`")
+    model = ImageVitConfig(**info["meta"]["model"])
     return EncoderRef(model_uri=cfg.model_uri, model_version=None if info["version"] is None else str(info["version"]),
-                      model_dir=info["dir"], tracking_uri=uri, image_size_px=int(info["meta"]["model"]["image_size_px"]))
+                      model_dir=info["dir"], tracking_uri=uri, image_size_px=model.image_size_px,
+                      input_mask=model.input_mask)
 
 
 def run(spark, cfg: EmbedImagesConfig) -> dict[str, Any]:

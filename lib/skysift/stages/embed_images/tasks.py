@@ -25,6 +25,8 @@ class EncoderRef:
     model_dir: str
     tracking_uri: str | None
     image_size_px: int
+    input_mask: str = "none"
+    """The encoder's ``model.input_mask`` (images.central_source), applied as its training did."""
 
     def load(self, device: str, threads: int = 0):
         """The encoder on ``device``, loaded once per Python worker (runtime.cache, by URI and version)."""
@@ -75,7 +77,7 @@ def embed_task(staging: str, cfg, ref: EncoderRef, first: int, items: list) -> d
             continue
         idc = id_column(table.column_names)
         ids = [str(v) for v in table.column(idc).to_pylist()]
-        good, x, reasons = network_input(table, ref.image_size_px, cfg.bands, cfg.min_size_px)
+        good, x, reasons = network_input(table, ref.image_size_px, cfg.bands, cfg.min_size_px, ref.input_mask)
         rejects += [Reject(file, STAGE, r, row_index=offset + i, spec_id=ids[i]) for i, r in enumerate(reasons) if r is not None]
         if not len(good):
             continue

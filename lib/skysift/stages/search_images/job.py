@@ -66,7 +66,7 @@ def run(spark, cfg: SearchImagesConfig) -> dict[str, Any]:
     from skysift.kb.store import read_meta
     from skysift.metrics.retrieval import recall_at_k
     from skysift.images.symmetry import dihedral_stack
-    from skysift.models.image_vit import embed_images
+    from skysift.models.image_vit import ImageVitConfig, embed_images
     from skysift.report.contact_sheet import contact_sheet_png
     from skysift.runtime import tracking
     from skysift.runtime.filesystem import join, write_bytes
@@ -82,16 +82,17 @@ def run(spark, cfg: SearchImagesConfig) -> dict[str, Any]:
                           "`skysift build-image-index`")
     info = check_model(meta, cfg.index, cfg)
     size = int(info["meta"]["model"]["image_size_px"])
+    mask = ImageVitConfig(**info["meta"]["model"]).input_mask  # the sheets show what the encoder compared
     position = None
     if cfg.query:
         queries = prepare_queries(read_query_table(cfg.query, cfg.bands, cfg.query_pixel_scale_arcsec), cfg.query, size,
-                                  cfg.bands, cfg.min_size_px)
+                                  cfg.bands, cfg.min_size_px, mask)
     else:
         cutouts = cfg.cutouts or meta.build.get("images") or ""
         if not cutouts:
             raise ConfigError("a position query needs --cutouts TABLE (the index does not name its images table)")
         row, sep = find_by_position(cutouts, cfg.ra, cfg.dec, cfg.match_radius_arcsec)
-        queries = prepare_queries(row, cutouts, size, cfg.bands, cfg.min_size_px)
+        queries = prepare_queries(row, cutouts, size, cfg.bands, cfg.min_size_px, mask)
         position = {"ra": cfg.ra, "dec": cfg.dec, "cutout": queries.ids[0] if queries.ids else None,
                     "separation_arcsec": round(sep, 3)}
     device = _device(cfg.device)
@@ -149,7 +150,7 @@ def run(spark, cfg: SearchImagesConfig) -> dict[str, Any]:
             n_sheets = min(cfg.contact_sheets, len(queries.ids))
             if n_sheets:
                 want = np.unique(best["ids"][:n_sheets][best["ids"][:n_sheets] >= 0])
-                pictures = matched_images(ids_table.take(pa.array(want)), size, cfg.bands)
+                pictures = matched_images(ids_table.take(pa.array(want)), size, cfg.bands, mask)
                 for i in range(n_sheets):
                     ok = best["ids"][i] >= 0
                     mids = image_ids[best["ids"][i][ok]]

@@ -77,14 +77,16 @@ def read_query_table(path: str, bands: str, pixel_scale_arcsec: float = 0.0) -> 
     return read_table(path)
 
 
-def prepare_queries(table: pa.Table, source: str, image_size_px: int, bands: str, min_size_px: int) -> Queries:
-    """The encoder input of every usable row of an images table; the others as rejects."""
+def prepare_queries(table: pa.Table, source: str, image_size_px: int, bands: str, min_size_px: int,
+                    mask: str = "none") -> Queries:
+    """The encoder input (under the encoder's ``input_mask``) of every usable row of an images table; the
+    others as rejects."""
     from skysift.images.network_input import id_column, network_input
     from skysift.runtime.rejects import Reject
 
     idc = id_column(table.column_names)
     ids = [str(v) for v in table.column(idc).to_pylist()]
-    good, x, reasons = network_input(table, image_size_px, bands, min_size_px)
+    good, x, reasons = network_input(table, image_size_px, bands, min_size_px, mask)
     rejects = [Reject(source, STAGE, r, row_index=i, spec_id=ids[i]) for i, r in enumerate(reasons) if r is not None]
     return Queries([ids[i] for i in good], x, rejects, table.num_rows)
 
@@ -140,9 +142,9 @@ def exhaustive_task(query_features: np.ndarray, k: int, weights, first: int, ite
     return {name: value.tolist() for name, value in best.items()}
 
 
-def matched_images(entries: pa.Table, image_size_px: int, bands: str) -> dict[str, np.ndarray]:
+def matched_images(entries: pa.Table, image_size_px: int, bands: str, mask: str = "none") -> dict[str, np.ndarray]:
     """{image_id: (S, S, 3) RGB in [0, 1]} of index entries (image_id, source_file), read back from their
-    images tables for the contact sheets."""
+    images tables for the contact sheets, as the encoder reads them (``mask``: its input_mask)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -161,7 +163,7 @@ def matched_images(entries: pa.Table, image_size_px: int, bands: str) -> dict[st
         t = pq.read_table(path, filesystem=fs)
         key = pc.cast(t.column(idc), pa.string())
         t = t.filter(pc.is_in(key, value_set=pa.array(want, pa.string())))
-        good, x, _ = network_input(t, image_size_px, bands)
+        good, x, _ = network_input(t, image_size_px, bands, mask=mask)
         ids = [str(v) for v in t.column(idc).to_pylist()]
         for g, img in zip(good, x):
             out[ids[g]] = img.transpose(1, 2, 0)

@@ -28,8 +28,10 @@ from skysift.models.precision import autocast, matmul_precision
 
 BEST = "best.pt"
 SUMMARY = "train_summary.json"
-def load_images(uri: str, image_size_px: int, bands: str, min_size_px: int, max_images: int = 0):
-    """(ids (n,) str, images (n, 3, S, S) uint8, rejects [Reject]) of an images table."""
+def load_images(uri: str, image_size_px: int, bands: str, min_size_px: int, max_images: int = 0,
+                mask: str = "none"):
+    """(ids (n,) str, images (n, 3, S, S) uint8, rejects [Reject]) of an images table, under the encoder's
+    ``input_mask`` ``mask``."""
     from skysift.images.network_input import id_column, network_input
     from skysift.runtime.output import open_dataset
     from skysift.runtime.rejects import Reject
@@ -46,7 +48,7 @@ def load_images(uri: str, image_size_px: int, bands: str, min_size_px: int, max_
         if max_images:
             table = table.slice(0, max_images - seen)
         seen += table.num_rows
-        good, x, reasons = network_input(table, image_size_px, bands, min_size_px)
+        good, x, reasons = network_input(table, image_size_px, bands, min_size_px, mask)
         row_ids = [str(v) for v in table.column(idc).to_pylist()]
         rejects += [Reject(uri, "train-image-encoder", r, row_index=None, spec_id=row_ids[i])
                     for i, r in enumerate(reasons) if r is not None]
@@ -149,7 +151,7 @@ def train(cfg) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     ids, images, rejects = load_images(cfg.input, cfg.model.image_size_px, cfg.bands, cfg.min_size_px,
-                                       cfg.max_images)
+                                       cfg.max_images, cfg.model.input_mask)
     n_rejected = write_rejects(str(out), rejects, name="part-00000.parquet")
     parts = split_indices(len(images), cfg.split, cfg.seed)
     if len(parts["train"]) < 2 or len(parts["val"]) < cfg.mini_search_batch:
@@ -262,7 +264,8 @@ def _finish_mlflow(mlf, cfg, best: GalaxyVit, best_val: float, best_epoch: int, 
         result.update(tracking.register_encoder(
             mlf, info.model_uri, cfg.mlflow.registered_model, cfg.mlflow.alias, best_val,
             # grid_id: the input the model reads; a holder trained on another one is replaced (tracking rule)
-            {"grid_id": f"image:{cfg.bands}:{cfg.model.image_size_px}px", "profile": cfg.model.profile,
+            {"grid_id": f"image:{cfg.bands}:{cfg.model.image_size_px}px"
+                        + ("" if cfg.model.input_mask == "none" else f":{cfg.model.input_mask}"), "profile": cfg.model.profile,
              "out_dim": cfg.model.out_dim, "run_id": run.info.run_id},
         ))
     return result
