@@ -24,8 +24,11 @@ def test_paper_config_holds_the_authors_defaults():
     assert cfg.weights.as_tuple() == pytest.approx((1 / 3,) * 3)
     assert cfg.positive_transforms == ("hflip", "vflip", "rotate", "perspective", "crop_pad", "noise")
     assert cfg.negative_transforms == cfg.positive_transforms + ("erase", "blur") and cfg.model.position_table == "1d"
+    assert cfg.model.input_mask == "none"  # Friberg reads the whole image
     tiny = load_config(train.CONFIG, "conf/train_image_encoder_tiny.yaml", ["input=x"])
-    assert tiny.model.profile == "tiny" and tiny.model.image_size_px == 64
+    assert tiny.model.profile == "tiny" and tiny.model.image_size_px == 64 and tiny.model.input_mask == "central_source"
+    with pytest.raises(ConfigError, match="model.input_mask: .crop. is not allowed"):
+        load_config(train.CONFIG, None, ["input=x", "model.input_mask=crop"])
     with pytest.raises(ConfigError, match="positive_transforms must list distinct transforms"):
         load_config(train.CONFIG, None, ["input=x", "positive_transforms=[hflip,twirl]"])
 
