@@ -15,7 +15,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 class ExecutedNotebook:
     nb: nbformat.NotebookNode
     text: str
-    """Every code cell's text output, joined by newlines."""
+    """Every code cell's printed text (stdout, then stderr), the cells joined by newlines."""
     images: list
     """The outputs that carry a PNG."""
 
@@ -25,9 +25,20 @@ def execute(name: str, timeout_s: int = 600, cwd: Path | None = None) -> Execute
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
                    resources={"metadata": {"path": str(cwd or NOTEBOOKS)}}).execute()
-    outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
-    return ExecutedNotebook(nb, "\n".join(out.get("text", "") for out in outputs),
+    cells = [cell.get("outputs", []) for cell in nb.cells if cell.cell_type == "code"]
+    outputs = [out for cell in cells for out in cell]
+    return ExecutedNotebook(nb, "\n".join(cell_text(cell) for cell in cells),
                             [out for out in outputs if "image/png" in out.get("data", {})])
+
+
+def cell_text(outputs) -> str:
+    """A cell's stdout and stderr stream outputs, each stream's pieces joined as written. The kernel flushes a
+    stream on a timer, so one print can arrive as two outputs: joining those with a newline split
+    "bad.npy {'read': 3, ...}" in a loaded CI-like run (session 14)."""
+    streams = {name: "".join(out.get("text", "") for out in outputs
+                             if out.get("output_type") == "stream" and out.get("name") == name)
+               for name in ("stdout", "stderr")}
+    return "\n".join(text for text in streams.values() if text)
 
 
 @pytest.fixture
