@@ -8,6 +8,10 @@ with PYTHONPATH=lib. It exercises the same code the jobs run on a GPU executor o
 - ``embed_batch``: embed-spectra's executor function (``infer.embed.EmbedBatch``, the mapInPandas body)
   on pandas batches of toy spectra, device picked by ``spark.task_device``; its spectra/s against the
   per-row loop, and its embeddings checked against a CPU float32 reference;
+- ``image_embed``: embed-images' kernel (``models.image_vit.embed_images``, what its executor task calls per
+  row group) on the paper-profile GalaxIDNet ViT (224 px, 18.06M parameters) at fp32 / tf32 / bf16, its
+  images/s against the one-image-per-forward loop on the same device, pooled vectors checked against a CPU
+  float32 reference;
 - ``pretrain``: the ``pretrain`` job (``train.job.launch``) for a few hundred steps at the paper's batch 32
   (fp32, tf32, bf16), giving the hours the paper's 500,000 steps take on this card.
 
@@ -126,6 +130,41 @@ def embed_batch_section(device: str, ckpt: Path, flux: np.ndarray, batch_size: i
     return out
 
 
+def image_embed_section(device: str, n_images: int, batch_size: int, n_loop: int, profile: str = "paper") -> dict[str, Any]:
+    """embed-images' kernel on ``n_images`` random images at each precision vs the per-image fp32 loop."""
+    from skysift.models.image_vit import GalaxyVit, ImageVitConfig, embed_images, pooled_vector
+
+    torch.manual_seed(0)
+    model = GalaxyVit(ImageVitConfig(profile=profile)).eval().to(device)
+    cfg = model.cfg
+    x = np.random.default_rng(5).random((n_images, 3, cfg.image_size_px, cfg.image_size_px), dtype=np.float32)
+    out: dict[str, Any] = {"profile": profile, "image_size_px": cfg.image_size_px, "n_images": n_images,
+                           "batch_size": batch_size}
+    vecs = {}
+    with torch.no_grad():
+        embed_images(model, x[:batch_size], batch_size, device)  # warm-up (kernels, allocator)
+        for precision in PRECISIONS:
+            _sync(device)
+            t0 = time.perf_counter()
+            _, v = embed_images(model, x, batch_size, device, precision)
+            _sync(device)
+            dt = time.perf_counter() - t0
+            vecs[precision] = v.numpy()
+            out[precision] = {"seconds": round(dt, 3), "images_s": round(n_images / dt, 1)}
+        _sync(device)
+        t0 = time.perf_counter()
+        for i in range(n_loop):
+            pooled_vector(model(torch.from_numpy(x[i:i + 1]).to(device)).float()).cpu()
+        _sync(device)
+        out["per_image_loop_fp32_images_s"] = round(n_loop / (time.perf_counter() - t0), 1)
+        ref = pooled_vector(model.cpu()(torch.from_numpy(x[:4])).float()).numpy()
+    for precision in PRECISIONS:
+        out[precision]["ratio_vs_per_image_loop"] = round(out[precision]["images_s"] / out["per_image_loop_fp32_images_s"], 2)
+        out[precision]["max_abs_pooled_diff_vs_cpu_fp32"] = float(np.abs(vecs[precision][:4] - ref).max())
+    print(f"image_embed: {json.dumps(out)}", flush=True)
+    return out
+
+
 def pretrain_section(work: Path, steps: int, n_spectra: int, profile: str = "paper") -> dict[str, Any]:
     from skysift.config import load_config
     from skysift.stages.pretrain.job import PretrainConfig, launch
@@ -191,6 +230,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     section("per_row", lambda: per_row_section(device, state["model"], state["flux"][: 4 if q else 200]))
     per_row_rate = result["per_row"].get("spectra_s")
     section("embed_batch", lambda: embed_batch_section(device, ckpt, state["flux"], 8 if q else 256, per_row_rate))
+    section("image_embed", lambda: image_embed_section(device, 8 if q else 2048, 4 if q else 128, 2 if q else 64,
+                                                       "tiny" if q else "paper"))
     section("pretrain", lambda: pretrain_section(out / "pretrain", 3 if q else 200, 400 if q else 4096,
                                                         "tiny" if q else "paper"))
     result["total_s"] = round(time.perf_counter() - start, 1)
