@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
+INPUT_MASKS = ("none", "central_source")
+"""What of an image an encoder reads (models.image_vit.ImageVitConfig.input_mask): the whole image, or only
+the central source's footprint."""
 DETECT_SIGMA = 2.0
 """Detection threshold above the median, in units of the smoothed image's robust noise (1.4826 MAD)."""
 SMOOTH_SIGMA_PER_SIDE = 1.0 / 64.0

@@ -132,8 +132,10 @@ def network_input(table: pa.Table, image_size_px: int, wanted: str = GALAXY10_BA
     """An images table (bands, size_px, pixels) -> (usable row indices (n,), model input (n, 3, S, S)
     float32 in [0, 1], reasons (N,) object: None for usable rows). ``mask``: the encoder's
     ``input_mask`` ('central_source': images.central_source, applied to the nanomaggies before the stretch)."""
-    if mask not in ("none", "central_source"):
-        raise ValueError(f"mask must be 'none' or 'central_source', got {mask!r}")
+    from skysift.images.central_source import INPUT_MASKS, mask_to_central_source
+
+    if mask not in INPUT_MASKS:
+        raise ValueError(f"mask must be one of {INPUT_MASKS}, got {mask!r}")
     pixels = table.column("pixels").combine_chunks()
     lengths = pixels.value_lengths().fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     bands = band_strings(table.column("bands"))
@@ -161,8 +163,6 @@ def network_input(table: pa.Table, image_size_px: int, wanted: str = GALAXY10_BA
             good_rows.append(rows[keep])
             kept = stack[keep]
             if mask == "central_source":
-                from skysift.images.central_source import mask_to_central_source
-
                 kept = mask_to_central_source(kept)
             parts.append(resize(lupton_unit(kept, wanted), image_size_px))
     if not parts:

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skysift.config import require
+from skysift.images.central_source import INPUT_MASKS
 
 PROFILES: dict[str, dict[str, int]] = {
     # Friberg section 3.3 + the derivation of the parameter count (note section 2)
@@ -39,8 +40,6 @@ PROFILES: dict[str, dict[str, int]] = {
     "tiny": {"image_size_px": 64, "patch_size_px": 8, "hidden_dim": 64, "depth": 2, "n_heads": 4,
              "mlp_dim": 128, "out_dim": 128},
 }
-INPUT_MASKS = ("none", "central_source")
-"""What of an image the network reads (ImageVitConfig.input_mask; images.central_source)."""
 PAPER_TRAINABLE = 17_859_584
 """Trainable parameters of the paper profile (derived, note section 2)."""
 PAPER_TOTAL = 18_060_288

@@ -81,8 +81,8 @@ def run(spark, cfg: SearchImagesConfig) -> dict[str, Any]:
         raise ConfigError(f"index {cfg.index}: not an image index (id column {meta.id_column!r}); build one with "
                           "`skysift build-image-index`")
     info = check_model(meta, cfg.index, cfg)
-    size = int(info["meta"]["model"]["image_size_px"])
-    mask = ImageVitConfig(**info["meta"]["model"]).input_mask  # the sheets show what the encoder compared
+    encoder = ImageVitConfig(**info["meta"]["model"])
+    size, mask = encoder.image_size_px, encoder.input_mask  # queries and sheets read as the index's images were
     position = None
     if cfg.query:
         queries = prepare_queries(read_query_table(cfg.query, cfg.bands, cfg.query_pixel_scale_arcsec), cfg.query, size,
